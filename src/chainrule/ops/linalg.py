@@ -1,0 +1,49 @@
+"""matmul: 1-D, 2-D and batched (with broadcasting of the batch axes), as NumPy's matmul."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..primitive import Primitive
+
+
+def _matmul_fwd(a, b):
+    try:
+        return np.matmul(a, b)
+    except ValueError:
+        sa, sb = np.shape(a), np.shape(b)
+        if len(sa) == 0 or len(sb) == 0:
+            raise ShapeError(f"matmul: operands must have at least 1 dimension, got shapes {sa} and {sb}") from None
+        ka = sa[-1]
+        kb = sb[0] if len(sb) == 1 else sb[-2]
+        if ka != kb:
+            raise ShapeError(f"matmul: shapes {sa} and {sb} are not aligned: {ka} (last dim of the first) "
+                             f"!= {kb} ({'dim 0' if len(sb) == 1 else 'second-to-last dim'} of the second)") from None
+        raise ShapeError(f"matmul: the batch dimensions of shapes {sa} and {sb} do not broadcast") from None
+
+
+def _matmul_vjp(xp, need, g, ans, a, b):
+    # Promote 1-D operands to matrices, as matmul does, and drop the added axis afterwards.
+    # The batch axes that were broadcast are summed back by the engine (broadcasts=True).
+    a1, b1 = a.ndim == 1, b.ndim == 1
+    if a1 or b1:
+        a = xp.reshape(a, (1,) + a.shape) if a1 else a
+        b = xp.reshape(b, b.shape + (1,)) if b1 else b
+        g = xp.reshape(g, g.shape[:-1] + (1,) + g.shape[-1:] if a1 and not b1 else
+                       g.shape + (1,) if b1 and not a1 else g.shape + (1, 1))
+    ga = gb = None
+    if need[0] is not None:
+        ga = g @ xp.swapaxes(b, -1, -2)
+        if a1:
+            ga = ga[..., 0, :]
+    if need[1] is not None:
+        gb = xp.swapaxes(a, -1, -2) @ g
+        if b1:
+            gb = gb[..., 0]
+    return ga, gb
+
+
+matmul = Primitive("matmul", _matmul_fwd, _matmul_vjp, save="01", broadcasts=True,
+                   formula="dL/dA = upstream @ Bᵀ,  dL/dB = Aᵀ @ upstream",
+                   doc="matrix product (1-D, 2-D, batched); its Jacobian is never built")
