@@ -7,6 +7,7 @@
     x.grad   # array(-4.)
 """
 
+from .check import numerical_gradient, rel_error
 from .errors import AnomalyError, GradcheckError, ShapeError
 from .graph import enable_grad, is_grad_enabled, no_grad
 from .ops import (abs, clip, concatenate, cos, exp, log, log_softmax, logsumexp, matmul, max, maximum, mean,
@@ -24,4 +25,5 @@ __all__ = [
     "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "maximum", "minimum", "where",
     "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "swapaxes", "broadcast_to", "getitem",
     "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",
+    "numerical_gradient", "rel_error",
 ]

@@ -40,7 +40,7 @@ class Primitive:
                  "formula", "doc", "__weakref__")
 
     def __init__(self, name, fwd, vjp, save="", broadcasts=False, gate=None, elementwise=False,
-                 formula=None, doc=""):
+                 formula=None, doc="", register=True):
         self.name = name
         self.fwd = fwd
         self.vjp = vjp
@@ -51,9 +51,10 @@ class Primitive:
         self.elementwise = elementwise  # Jacobian is diagonal (local gradient is an array like the input)
         self.formula = formula        # the rule in words, for traces of non-elementwise ops
         self.doc = doc
-        if name in REGISTRY:
-            raise ValueError(f"primitive '{name}' is registered twice")
-        REGISTRY[name] = self
+        if register:
+            if name in REGISTRY:
+                raise ValueError(f"primitive '{name}' is registered twice")
+            REGISTRY[name] = self
 
     def __repr__(self):
         return f"<primitive {self.name}>"
