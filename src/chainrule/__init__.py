@@ -10,10 +10,37 @@
 from .check import numerical_gradient, rel_error
 from .errors import AnomalyError, GradcheckError, ShapeError
 from .graph import enable_grad, is_grad_enabled, no_grad
-from .ops import (abs, clip, concatenate, cos, exp, log, log_softmax, logsumexp, matmul, max, maximum, mean,
-                  min, minimum, power, relu, reshape, sigmoid, sin, softmax, sqrt, stack, sum, swapaxes, tanh,
-                  transpose, where)
-from .ops import broadcast_to, getitem
+from .ops import (
+                  abs,
+                  broadcast_to,
+                  clip,
+                  concatenate,
+                  cos,
+                  exp,
+                  getitem,
+                  log,
+                  log_softmax,
+                  logsumexp,
+                  matmul,
+                  max,
+                  maximum,
+                  mean,
+                  min,
+                  minimum,
+                  power,
+                  relu,
+                  reshape,
+                  sigmoid,
+                  sin,
+                  softmax,
+                  sqrt,
+                  stack,
+                  sum,
+                  swapaxes,
+                  tanh,
+                  transpose,
+                  where,
+)
 from .primitive import REGISTRY, Primitive
 from .tensor import Tensor, tensor
 
