@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import types
 from heapq import heappop, heappush
 
 import numpy as np
@@ -22,6 +23,11 @@ import numpy as np
 from .errors import ShapeError
 
 _seq = itertools.count()
+
+# The array namespaces backward rules are written against (filled by chainrule.ops): NumPy's
+# names for NumPy arrays, and the same names for Tensors (used under create_graph).
+ARRAY_NS = types.SimpleNamespace()
+TENSOR_NS = types.SimpleNamespace()
 FREED = object()  # marks a node whose saved arrays were released by backward(retain_graph=False)
 
 
@@ -68,16 +74,35 @@ def is_grad_enabled():
 class Node:
     """One recorded primitive application."""
 
-    __slots__ = ("prim", "parents", "saved", "ans", "params", "shapes", "seq", "__weakref__")
+    __slots__ = ("prim", "p0", "p1", "pn", "saved", "ans", "params", "shapes", "seq", "__weakref__")
 
     def __init__(self, prim, parents, saved, ans, params, shapes):
+        # Parents of unary and binary ops sit in two slots rather than a tuple: one object per
+        # node for the cycle collector to track instead of two, which halves its cost on big graphs.
         self.prim = prim
-        self.parents = parents
+        n = len(parents)
+        if n == 2:
+            self.p0, self.p1 = parents
+            self.pn = None
+        elif n == 1:
+            self.p0 = parents[0]
+            self.p1 = self.pn = None
+        else:
+            self.p0 = self.p1 = None
+            self.pn = tuple(parents)
         self.saved = saved
         self.ans = ans
         self.params = params
         self.shapes = shapes
         self.seq = next(_seq)
+
+    @property
+    def parents(self):
+        """Per input: the parent Node, the leaf Tensor that wants a gradient, or None."""
+        pn = self.pn
+        if pn is not None:
+            return pn
+        return (self.p0, self.p1) if len(self.shapes) == 2 else (self.p0,)
 
     def __repr__(self):
         return f"<Node {self.prim.name} #{self.seq} in={list(self.shapes)}>"
@@ -133,9 +158,6 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
     rules, through the Tensor namespace), so the gradients have graphs of their own.
     `hook(node, upstream, raw_grads, grads)` is called per node when given (trace, anomaly).
     """
-    from .primitive import ARRAY_NS, TENSOR_NS
-    from .tensor import Tensor
-
     pending = {root: g}   # node or leaf tensor -> summed gradient so far
     shared = set()        # leaves whose pending gradient may be aliased elsewhere
     # Visit nodes newest first: a node is created after its inputs, so when it is popped every
@@ -154,6 +176,7 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
                 raise _freed_error(node)
             prim, parents, ans = node.prim, node.parents, node.ans
             if create_graph:
+                from .tensor import Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
                 ans = None if ans is None else Tensor._wrap(ans, node)
             raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
@@ -246,3 +269,4 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
         return
     # the gradient graph built by create_graph reads the saved arrays again, so keep them (as PyTorch)
     run_backward(node, g, retain_graph or create_graph, create_graph)
+

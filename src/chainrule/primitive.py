@@ -16,12 +16,10 @@ shape is an error naming the op.
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 
 from .errors import ShapeError
-from .graph import Node, mode
+from .graph import ARRAY_NS, TENSOR_NS, Node, mode
 from .tensor import Tensor
 
 REGISTRY: dict[str, Primitive] = {}
@@ -63,20 +61,27 @@ class Primitive:
         """Apply to Tensors, arrays or Python numbers; record a node when a gradient is needed."""
         datas = []
         parents = []
-        needs = False
+        shapes = []
+        needs = large = False
         for a in args:
             if isinstance(a, Tensor):
-                datas.append(a._data)
+                d = a._data
                 if a.requires_grad:
                     n = a._node
                     parents.append(a if n is None else n)
                     needs = True
-                    continue
-            elif isinstance(a, _SCALARS):
-                datas.append(a)
+                else:
+                    parents.append(None)
             else:
-                datas.append(_as_array(a, self.name))
-            parents.append(None)
+                d = a if isinstance(a, _SCALARS) else _as_array(a, self.name)
+                parents.append(None)
+            datas.append(d)
+            if type(d) is np.ndarray:
+                shapes.append(d.shape)
+                if d.size > KEEP_VALUES_UP_TO:
+                    large = True
+            else:
+                shapes.append(())
         try:
             out = self.fwd(*datas, **params)
         except ShapeError:
@@ -87,16 +92,17 @@ class Primitive:
         if t is np.ndarray:
             if not out.shape:
                 out = out[()]  # 0-d results are kept as NumPy scalars: same dtype, 10x cheaper arithmetic
+            elif out.size > KEEP_VALUES_UP_TO:
+                large = True
         elif t not in _NP_SCALARS:
             out = _normalize(out)
         if not needs or not mode.grad_enabled:
-            return Tensor._wrap(out, None)
-        shapes = tuple([() if type(d) in _PY else d.shape for d in datas])
-        if out.size <= KEEP_VALUES_UP_TO and not any(map(_large, datas)):
-            saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
-        else:
+            return _wrap(out, None)
+        if large:
             saved, ans = self._keep(datas, out)
-        return Tensor._wrap(out, Node(self, tuple(parents), saved, ans, params, shapes))
+        else:
+            saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
+        return _wrap(out, Node(self, parents, saved, ans, params, tuple(shapes)))
 
     def _keep(self, datas, out):
         """What a node keeps: the inputs its rule reads, the output if the rule reads it; for a
@@ -111,6 +117,7 @@ def _large(d):
     return type(d) is np.ndarray and d.size > KEEP_VALUES_UP_TO
 
 
+_wrap = Tensor._wrap
 _PY = {float, int, bool}
 _NP_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex128}
 
@@ -140,9 +147,4 @@ def defprim(name, fwd, vjp, **kw):
     return Primitive(name, fwd, vjp, **kw)
 
 
-# ---------------------------------------------------------------------------------------------
-# Array namespaces the rules are written against. Both expose NumPy's names for what rules use.
-# ---------------------------------------------------------------------------------------------
-
-ARRAY_NS = types.SimpleNamespace()
-TENSOR_NS = types.SimpleNamespace()
+__all__ = ["Primitive", "REGISTRY", "ARRAY_NS", "TENSOR_NS", "KEEP_VALUES_UP_TO"]
