@@ -25,3 +25,8 @@ __all__ = [
     "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "swapaxes", "broadcast_to", "getitem",
     "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",
 ]
+
+from . import nn, optim  # noqa: E402  (nn builds on the core above)
+from .io import load, save  # noqa: E402
+
+__all__ += ["nn", "optim", "save", "load"]
