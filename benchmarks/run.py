@@ -46,6 +46,15 @@ NOISY = 0.10  # relative IQR above which a median is marked noisy (~)
 # ---------------------------------------------------------------------------------------------------
 
 def maxrss_mb():
+    """Peak resident memory of this process so far. VmHWM belongs to the address space, which exec
+    replaces; ru_maxrss would also count the parent's memory at fork time (Linux keeps it across exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
@@ -122,6 +131,31 @@ def worker(a):
     finally:
         with open(a._out, "w") as f:
             json.dump(res, f, default=str)
+
+
+def profile(a):
+    """cProfile of `a._lib`'s step on one workload (warm), top functions by own time."""
+    import cProfile
+    import pstats
+
+    from impls import IMPLS
+    from workloads import WORKLOADS
+
+    wl = WORKLOADS[a._workload]
+    case = IMPLS[a._lib](a.threads).case(wl, wl.data())
+    case.step()
+    case.step()
+    n = 0
+    prof = cProfile.Profile()
+    t0 = perf_counter()
+    while n < 3 or perf_counter() - t0 < a.max_time:
+        prof.enable()
+        case.step()
+        prof.disable()
+        n += 1
+    print(f"# cProfile of {a._lib} / {wl.name}: {n} steps (times are totals over them; cProfile adds its own "
+          "overhead per Python call)")
+    pstats.Stats(prof).sort_stats("tottime").print_stats(a.top)
 
 
 def machine_info(a):
@@ -316,7 +350,12 @@ def main(argv=None):
     p.add_argument("--md", help="write the markdown report here")
     p.add_argument("--keep-openblas-env", action="store_true",
                    help="do not remove OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the benchmark subprocesses")
+    p.add_argument("--profile", metavar="WORKLOAD",
+                   help="instead of benchmarking: cProfile --profile-lib's step on WORKLOAD, print the top functions")
+    p.add_argument("--profile-lib", default="chainrule", choices=LIBS, help="library for --profile")
+    p.add_argument("--top", type=int, default=25, help="functions shown by --profile")
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--_profile", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_info", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_lib", help=argparse.SUPPRESS)
     p.add_argument("--_workload", help=argparse.SUPPRESS)
@@ -327,6 +366,15 @@ def main(argv=None):
         return worker(a)
     if a._info:
         return machine_info(a)
+    if a._profile:
+        return profile(a)
+    if a.profile:
+        if a.profile not in WORKLOADS:
+            p.error(f"unknown workload {a.profile}; choose from {', '.join(ORDER)}")
+        env, _ = child_env(a.threads, a.keep_openblas_env)
+        cmd = [sys.executable, os.path.abspath(__file__), "--_profile", "--_lib", a.profile_lib, "--_workload",
+               a.profile, "--threads", str(a.threads), "--max-time", str(a.max_time), "--top", str(a.top)]
+        return subprocess.run(cmd, env=env, cwd=HERE).returncode
 
     wls = a.only.split(",") if a.only else ORDER
     libs = [x for x in a.libs.split(",") if x]
@@ -511,8 +559,8 @@ def render(doc):
           + ("the wall clock (perf_counter)" if meta.get("clock", "wall") == "wall" else
              "the process's CPU time (process_time, summed over its threads)")
           + "; the min, and the other clock, are in the details (the min and the CPU time are steadier than the "
-          "wall-clock median on a loaded machine). Added memory: peak ru_maxrss of the fresh process minus "
-          "ru_maxrss after imports and data setup."]
+          "wall-clock median on a loaded machine). Added memory: peak resident memory (VmHWM) of the fresh "
+          "process minus its value after imports and data setup."]
     load = meta["loadavg_start"][0] / max(meta["nproc"], 1)
     if load > 1.2:
         L.append(f"- **loaded machine**: load average {meta['loadavg_start'][0]:.1f} on {meta['nproc']} cores at the "
