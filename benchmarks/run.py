@@ -155,7 +155,7 @@ def profile(a):
         n += 1
     print(f"# cProfile of {a._lib} / {wl.name}: {n} steps (times are totals over them; cProfile adds its own "
           "overhead per Python call)")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(a.top)
+    pstats.Stats(prof).strip_dirs().sort_stats("tottime").print_stats(a.top)
 
 
 def machine_info(a):
