@@ -28,7 +28,9 @@ _seq = itertools.count()
 # names for NumPy arrays, and the same names for Tensors (used under create_graph).
 ARRAY_NS = types.SimpleNamespace()
 TENSOR_NS = types.SimpleNamespace()
-FREED = object()  # marks a node whose saved arrays were released by backward(retain_graph=False)
+FREED = object()
+#: gradients at least this large use a primitive's fused rule + broadcast reduction, when it has one
+FUSE_REDUCTION_FROM = 4096  # marks a node whose saved arrays were released by backward(retain_graph=False)
 
 
 class _Mode:
@@ -179,7 +181,10 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
                 from .tensor import Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
                 ans = None if ans is None else Tensor._wrap(ans, node)
-            raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
+            if prim.vjp_reduced is not None and not create_graph and g.size >= FUSE_REDUCTION_FROM:
+                raw = prim.vjp_reduced(parents, g, ans, *saved, shapes=node.shapes, **node.params)
+            else:
+                raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if hook is not None else None
