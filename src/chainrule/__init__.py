@@ -54,3 +54,8 @@ __all__ = [
     "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",
     "numerical_gradient", "rel_error",
 ]
+
+from . import nn, optim  # noqa: E402  (nn builds on the core above)
+from .io import load, save  # noqa: E402
+
+__all__ += ["nn", "optim", "save", "load"]
