@@ -7,7 +7,11 @@
     x.grad   # array(-4.)
 """
 
+from .check import (GraphCheckReport, check_graph, gradcheck, gradgradcheck, numerical_gradient, numerical_vjp,
+                    rel_error)
 from .errors import AnomalyError, GradcheckError, ShapeError
+from .function import Function, FunctionCtx
+from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .graph import enable_grad, is_grad_enabled, no_grad
 from .ops import (abs, clip, concatenate, cos, exp, log, log_softmax, logsumexp, matmul, max, maximum, mean,
                   min, minimum, power, relu, reshape, sigmoid, sin, softmax, sqrt, stack, sum, swapaxes, tanh,
@@ -25,3 +29,6 @@ __all__ = [
     "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "swapaxes", "broadcast_to", "getitem",
     "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",
 ]
+__all__ += ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "Function", "FunctionCtx",
+            "gradcheck", "gradgradcheck", "numerical_gradient", "numerical_vjp", "rel_error", "check_graph",
+            "GraphCheckReport"]
