@@ -18,8 +18,8 @@ gradient (all built-in rules are).
 
 from __future__ import annotations
 
+import itertools
 import numbers
-import weakref
 
 import numpy as np
 
@@ -33,30 +33,43 @@ from .tensor import Tensor
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "grads_of"]
 
 
-#: The leaves made by transforms for their arguments (id -> tensor). Only their own transform
-#: asks for gradients with respect to them, so they never make a graph count as linked outside.
-_FRESH = weakref.WeakValueDictionary()
+_born = itertools.count()
 
 
-def _foreign(p, mine):
-    """A leaf that requires grad and belongs to neither this computation nor any transform."""
-    i = id(p)
-    return i not in mine and _FRESH.get(i) is not p
+class _Arg(Tensor):
+    """A leaf made by a transform for one of its arguments. `_born` orders it: a transform that
+    started before the leaf was made (the leaf's own, or an enclosing one) owns it; to a transform
+    nested inside, it is an outside variable (a closure) that the result must stay linked to."""
+
+    __slots__ = ("_born",)
+
+
+def _new_arg(data):
+    t = object.__new__(_Arg)
+    t._data, t._node, t.requires_grad, t.grad, t.name, t._version = data, None, True, None, None, 0
+    t._born = next(_born)
+    return t
+
+
+def _foreign(p, since):
+    """A leaf requiring grad that the transform started at `since` does not own."""
+    return since is None or type(p) is not _Arg or p._born < since
 
 
 # ---------------------------------------------------------------------------------------------
 # The engine: gradients of some outputs with respect to some tensors
 # ---------------------------------------------------------------------------------------------
 
-def grads_of(outputs, cotangents, inputs, create_graph=None, internal=()):
+def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
     """Gradients of sum_j <outputs[j], cotangents[j]> with respect to each of `inputs`.
 
     Like `torch.autograd.grad`: `.grad` attributes are left alone, the graph is kept, and
     the backward pass stops at the inputs (an input computed from another input is treated as
     an independent variable). An input the outputs do not depend on gets zeros.
     `create_graph=None` decides by itself: a graph is built when grad mode is on and the
-    computation is linked to something outside (a leaf that requires grad and is neither an
-    input nor in `internal`, a non-leaf input, or a cotangent that requires grad).
+    computation is linked to something outside: a leaf that requires grad and is neither an
+    input nor made by a transform started at or after `since` (a counter value), a non-leaf
+    input, or a cotangent that requires grad.
     Returns a list of Tensors.
     """
     target_of = {}
@@ -65,7 +78,6 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, internal=()):
         if key in target_of:
             raise ValueError("grads_of: the same tensor is given twice as an input")
         target_of[key] = i
-    internal = set(map(id, internal))
 
     # the nodes reachable from the outputs, not going past an input
     roots = [(o._node, c) for o, c in zip(outputs, cotangents)
@@ -86,7 +98,7 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, internal=()):
                 if p not in seen:
                     seen.add(p)
                     stack.append(p)
-            elif p is not None and p not in target_of and _foreign(p, internal):
+            elif p is not None and p not in target_of and _foreign(p, since):
                 linked = True  # a leaf outside the computation (a closure variable, an outer input)
     if create_graph is None:
         linked = linked or any(isinstance(c, Tensor) and c.requires_grad for c in cotangents)
@@ -192,10 +204,7 @@ def _input(x, name, i, outer_grad):
     elif data.dtype.kind != "f":
         raise TypeError(f"{name}: argument {i} has dtype {data.dtype}; only real numbers can be "
                         "differentiated")
-    leaf = Tensor._wrap(data, None)
-    leaf.requires_grad = True
-    _FRESH[id(leaf)] = leaf
-    return leaf
+    return _new_arg(data)
 
 
 def _argnums(argnums, nargs, name):
@@ -215,15 +224,16 @@ def _argnums(argnums, nargs, name):
 
 
 def _call(f, args, nums, name):
-    """Call f with fresh tensors at positions `nums`; returns (output, the fresh tensors)."""
+    """Call f with fresh tensors at positions `nums`; returns (output, the fresh tensors, since)."""
     args = list(args)
+    since = next(_born)
     outer_grad = mode.grad_enabled
     with enable_grad():
         xs = [_input(args[i], name, i, outer_grad) for i in nums]
         for i, x in zip(nums, xs):
             args[i] = x
         out = f(*args)
-    return out, xs
+    return out, xs, since
 
 
 def _fname(f):
@@ -271,7 +281,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
 
     def value_and_grad_f(*args):
         nums, single = _argnums(argnums, len(args), "grad")
-        out, xs = _call(f, args, nums, "grad")
+        out, xs, since = _call(f, args, nums, "grad")
         aux = None
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
@@ -279,7 +289,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
             out, aux = out
         out = _scalar_output(out, "grad", f)
         if isinstance(out, Tensor):
-            gs = grads_of([out], [np.ones(out.shape, out.dtype)], xs)
+            gs = grads_of([out], [np.ones(out.shape, out.dtype)], xs, since=since)
         else:
             gs = [Tensor._wrap(np.zeros(x.shape, x.dtype), None) for x in xs]
         value = _finish(out, _linked(gs) or any(x._node is not None for x in xs))
@@ -325,7 +335,7 @@ def vjp(f, *primals):
     `vjp_fn(cotangent)` returns a tuple with one gradient per primal; the cotangent has the
     output's shape (a tuple of them when `f` returns a tuple). `vjp_fn` may be called many times.
     """
-    out, xs = _call(f, primals, tuple(range(len(primals))), "vjp")
+    out, xs, since = _call(f, primals, tuple(range(len(primals))), "vjp")
     outs, is_tuple = _structure(out, "vjp", f)
     outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
 
@@ -336,16 +346,15 @@ def vjp(f, *primals):
                              "were given")
         for j, (c, o) in enumerate(zip(cts, outs)):
             _check_like(c, o, f"cotangent {j}" if is_tuple else "the cotangent", "vjp")
-        return tuple(grads_of(outs, cts, xs))
+        return tuple(grads_of(outs, cts, xs, since=since))
 
-    linked = any(x._node is not None for x in xs) or (mode.grad_enabled and _outside_leaf(outs, xs))
+    linked = any(x._node is not None for x in xs) or (mode.grad_enabled and _outside_leaf(outs, since))
     values = [_finish(o, linked) for o in outs]
     return (tuple(values) if is_tuple else values[0]), vjp_fn
 
 
-def _outside_leaf(outs, xs):
-    """True when the graph of `outs` reaches a leaf requiring grad that is not one of `xs`."""
-    mine = set(map(id, xs))
+def _outside_leaf(outs, since):
+    """True when the graph of `outs` reaches a leaf requiring grad not owned by the transform."""
     seen = set()
     stack = [o._node for o in outs if isinstance(o, Tensor) and o._node is not None]
     while stack:
@@ -356,7 +365,7 @@ def _outside_leaf(outs, xs):
         for p in n.parents:
             if type(p) is Node:
                 stack.append(p)
-            elif p is not None and _foreign(p, mine):
+            elif p is not None and _foreign(p, since):
                 return True
     return False
 
@@ -377,7 +386,7 @@ def jvp(f, primals, tangents):
     tangents, _ = _tuple_arg(tangents, "jvp", "tangents")
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    out, xs = _call(f, primals, tuple(range(len(primals))), "jvp")
+    out, xs, since = _call(f, primals, tuple(range(len(primals))), "jvp")
     for i, (t, x) in enumerate(zip(tangents, xs)):
         _check_like(t, x, f"tangent {i}", "jvp")
     outs, is_tuple = _structure(out, "jvp", f)
@@ -385,13 +394,10 @@ def jvp(f, primals, tangents):
     with enable_grad():
         us = []
         for o in outs:
-            u = Tensor._wrap(np.zeros(o.shape, o.dtype if o.dtype.kind == "f" else np.float64), None)
-            u.requires_grad = True
-            _FRESH[id(u)] = u
-            us.append(u)
+            us.append(_new_arg(np.zeros(o.shape, o.dtype if o.dtype.kind == "f" else np.float64)))
         gs = grads_of(outs, us, xs, create_graph=True)  # Jᵀu, linear in u
     outer = mode.grad_enabled and (any(x._node is not None for x in xs) or _linked(tangents)
-                                   or _outside_leaf(gs, xs + us))
+                                   or _outside_leaf(gs, since))
     touts = grads_of(gs, list(tangents), us, create_graph=outer)
     values = [_finish(o, outer) for o in outs]
     if is_tuple:
@@ -409,7 +415,7 @@ def hvp(f, primals, tangents):
     tangents, _ = _tuple_arg(tangents, "hvp", "tangents")
     if len(primals) != len(tangents):
         raise ValueError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
-    out, xs = _call(f, primals, tuple(range(len(primals))), "hvp")
+    out, xs, since = _call(f, primals, tuple(range(len(primals))), "hvp")
     for i, (t, x) in enumerate(zip(tangents, xs)):
         _check_like(t, x, f"tangent {i}", "hvp")
     out = _scalar_output(out, "hvp", f)
@@ -419,7 +425,7 @@ def hvp(f, primals, tangents):
     with enable_grad():
         gs = grads_of([out], [np.ones(out.shape, out.dtype)], xs, create_graph=True)
     outer = mode.grad_enabled and (any(x._node is not None for x in xs) or _linked(tangents)
-                                   or _outside_leaf([out], xs))
+                                   or _outside_leaf([out], since))
     hv = grads_of(gs, list(tangents), xs, create_graph=outer)
     value = _finish(out, outer)
     return value, (tuple(hv) if many else hv[0])
@@ -434,7 +440,7 @@ def jacobian(f, argnums=0):
 
     def jacobian_f(*args):
         nums, single = _argnums(argnums, len(args), "jacobian")
-        out, xs = _call(f, args, nums, "jacobian")
+        out, xs, since = _call(f, args, nums, "jacobian")
         outs, is_tuple = _structure(out, "jacobian", f)
         outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
         per_out = []
@@ -448,7 +454,7 @@ def jacobian(f, argnums=0):
                 e[k] = 1.0
                 cts = [e.reshape(o.shape) if jj == j else np.zeros(oo.shape, oo.dtype)
                        for jj, oo in enumerate(outs)]
-                for r, gk in zip(rows, grads_of(outs, cts, xs)):
+                for r, gk in zip(rows, grads_of(outs, cts, xs, since=since)):
                     r.append(gk)
             jac = []
             for x, r in zip(xs, rows):
