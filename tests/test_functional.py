@@ -28,7 +28,8 @@ def num_jacobian(f, x, h=1e-6):
 
 # -- grad and value_and_grad -----------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [lambda v: v, np.asarray, cr.tensor, lambda v: cr.tensor(v, requires_grad=True)],
+@pytest.mark.parametrize("make", [lambda v: v, np.asarray, cr.tensor,
+                                  lambda v: cr.tensor(v, requires_grad=True)],
                          ids=["float", "array", "tensor", "tensor-requires-grad"])
 def test_grad_accepts_floats_arrays_and_tensors(make):
     g = cr.grad(lambda x: x ** 3 - 2.0 * x)(make(1.5))

@@ -126,8 +126,8 @@ class _FunctionPrimitive(Primitive):
         if len(raw) == nargs:
             raw = tuple(raw[i] for i in tensor_pos)
         elif len(raw) != len(tensor_pos):
-            raise TypeError(f"{self.name}.backward returned {len(raw)} gradient(s); expected one per argument "
-                            f"of apply ({nargs}) or one per Tensor argument ({len(tensor_pos)})")
+            raise TypeError(f"{self.name}.backward returned {len(raw)} gradient(s); expected one per "
+                            f"argument of apply ({nargs}) or one per Tensor argument ({len(tensor_pos)})")
         grads = []
         for gi, n in zip(raw, need):
             if n is None or gi is None:
