@@ -249,3 +249,9 @@ def test_check_graph_with_closure_parameters_and_broadcasting():
 def test_check_graph_takes_inputs_only_with_a_function():
     with pytest.raises(TypeError, match="only accepted with a function"):
         cr.check_graph(cr.tensor(1.0, requires_grad=True) * 2.0, 3.0)
+
+
+def test_gradcheck_hint_when_no_node_is_wrong():
+    # x * x.data: the second factor is not recorded, so every node is right and the whole is wrong
+    with pytest.raises(cr.GradcheckError, match="Every node passes check_graph on its own"):
+        cr.gradcheck(lambda v: v * cr.tensor(v.data), RNG.uniform(0.5, 1.0, 2))

@@ -319,3 +319,11 @@ def test_jvp_nested_in_grad():
     # d/dx [ J_f(x) · 1 ] for f = x³ (elementwise): d/dx (3x²) = 6x
     g = cr.grad(lambda x: cr.jvp(lambda v: v ** 3, (x,), (np.ones(3),))[1].sum())(np.array([1.0, 2.0, -1.0]))
     np.testing.assert_allclose(arr(g), [6.0, 12.0, -6.0])
+
+
+@pytest.mark.parametrize("make", [float, lambda v: cr.tensor(v, requires_grad=True)], ids=["float", "tensor"])
+def test_vjp_when_an_output_is_the_input_itself(make):
+    # the input is reached both as an output and through x * 3: the two parts add up
+    _, fn = cr.vjp(lambda x: (x, x * 3.0), make(2.0))
+    (g,) = fn((1.0, 1.0))
+    assert float(arr(g)) == 4.0

@@ -255,9 +255,14 @@ def _graph_hint(f, items, diff, values, eps, atol, rtol):
     except Exception as e:  # the hint must never hide the gradcheck failure itself
         return f"\n(check_graph could not run: {type(e).__name__}: {e})"
     bad = report.first_failure
-    if bad is None:
-        return "\nEvery node of the graph passes check_graph on its own (the error is between nodes?)."
-    return f"\nFirst failing node of the graph (check_graph): {bad.describe()}"
+    if bad is not None:
+        return f"\nFirst failing node of the graph (check_graph): {bad.describe()}"
+    skipped = report.unchecked
+    if skipped:
+        return ("\nNo node fails check_graph on its own; not checkable: "
+                + "; ".join(f"#{r.seq} {r.op} {r.status[len('not checkable '):]}" for r in skipped))
+    return ("\nEvery node passes check_graph on its own: look at what is not recorded (values taken "
+            "through .data or NumPy) or at a function that is not smooth at these inputs.")
 
 
 def gradgradcheck(f, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, *, fast_mode=False,

@@ -157,9 +157,9 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
                     pending[p] = gi if p not in pending else pending[p] + gi
     finally:
         mode.grad_enabled = prev
-    for key, i in target_of.items():
+    for key, i in target_of.items():  # an input that is itself an output (a root)
         if type(key) is Node and key in pending:
-            results[i] = pending[key]
+            results[i] = pending[key] if results[i] is None else results[i] + pending[key]
     out = []
     for t, r in zip(inputs, results):
         if r is None:
