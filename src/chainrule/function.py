@@ -72,7 +72,7 @@ class FunctionCtx:
 class _FunctionPrimitive(Primitive):
     """The node kind of one Function class. Deliberately not registered."""
 
-    def __init__(self, cls):  # noqa: D107  (no super().__init__: that would register it)
+    def __init__(self, cls):  # no super().__init__(): that would register it
         self.name = cls.__name__
         self.fwd = self._fwd
         self.vjp = self._vjp
