@@ -255,3 +255,14 @@ def test_gradcheck_hint_when_no_node_is_wrong():
     # x * x.data: the second factor is not recorded, so every node is right and the whole is wrong
     with pytest.raises(cr.GradcheckError, match="Every node passes check_graph on its own"):
         cr.gradcheck(lambda v: v * cr.tensor(v.data), RNG.uniform(0.5, 1.0, 2))
+
+
+def test_check_graph_reports_kinks_instead_of_failing():
+    # the outer relu sees exact zeros (relu of negatives): not differentiable there
+    report = cr.check_graph(lambda x: cr.relu(cr.relu(x) * 2.0).sum(), np.array([-1.0, 0.5, -0.2]))
+    assert [r.status for r in report] == ["pass", "pass", "not checkable (kink: not differentiable at these "
+                                                          "inputs)", "pass"]
+    assert report.first_failure is None and not report.ok
+    # a wrong rule at smooth inputs is still a failure, even next to a kink
+    bad = cr.check_graph(lambda x: WrongSquare.apply(cr.relu(x)).sum(), np.array([-1.0, 0.5]))
+    assert bad.first_failure.op == "WrongSquare"
