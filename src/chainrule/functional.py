@@ -316,7 +316,7 @@ def grad(f, argnums=0, has_aux=False):
     return grad_f
 
 
-def _structure(out, name, f):
+def _structure(out):
     """Outputs as a list of Tensors (or numbers), and whether f returned a tuple."""
     if isinstance(out, (tuple, list)):
         return list(out), True
@@ -336,7 +336,7 @@ def vjp(f, *primals):
     output's shape (a tuple of them when `f` returns a tuple). `vjp_fn` may be called many times.
     """
     out, xs, since = _call(f, primals, tuple(range(len(primals))), "vjp")
-    outs, is_tuple = _structure(out, "vjp", f)
+    outs, is_tuple = _structure(out)
     outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
 
     def vjp_fn(cotangent):
@@ -370,7 +370,7 @@ def _outside_leaf(outs, since):
     return False
 
 
-def _tuple_arg(v, name, what):
+def _tuple_arg(v):
     if isinstance(v, (tuple, list)):
         return tuple(v), True
     return (v,), False
@@ -382,14 +382,14 @@ def jvp(f, primals, tangents):
     Computed with the double-VJP trick (two reverse passes, see the module docstring), not with
     forward mode. `primals` and `tangents` are tuples (or single values) of matching shapes.
     """
-    primals, _ = _tuple_arg(primals, "jvp", "primals")
-    tangents, _ = _tuple_arg(tangents, "jvp", "tangents")
+    primals, _ = _tuple_arg(primals)
+    tangents, _ = _tuple_arg(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     out, xs, since = _call(f, primals, tuple(range(len(primals))), "jvp")
     for i, (t, x) in enumerate(zip(tangents, xs)):
         _check_like(t, x, f"tangent {i}", "jvp")
-    outs, is_tuple = _structure(out, "jvp", f)
+    outs, is_tuple = _structure(out)
     outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
     with enable_grad():
         us = []
@@ -411,8 +411,8 @@ def hvp(f, primals, tangents):
     Reverse over reverse: the gradient is computed with create_graph, then differentiated once
     more with the tangents as cotangent (the Hessian is symmetric). Tuples in, tuples out.
     """
-    primals, many = _tuple_arg(primals, "hvp", "primals")
-    tangents, _ = _tuple_arg(tangents, "hvp", "tangents")
+    primals, many = _tuple_arg(primals)
+    tangents, _ = _tuple_arg(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
     out, xs, since = _call(f, primals, tuple(range(len(primals))), "hvp")
@@ -441,7 +441,7 @@ def jacobian(f, argnums=0):
     def jacobian_f(*args):
         nums, single = _argnums(argnums, len(args), "jacobian")
         out, xs, since = _call(f, args, nums, "jacobian")
-        outs, is_tuple = _structure(out, "jacobian", f)
+        outs, is_tuple = _structure(out)
         outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
         per_out = []
         for j, o in enumerate(outs):
