@@ -327,3 +327,16 @@ def test_vjp_when_an_output_is_the_input_itself(make):
     _, fn = cr.vjp(lambda x: (x, x * 3.0), make(2.0))
     (g,) = fn((1.0, 1.0))
     assert float(arr(g)) == 4.0
+
+
+@pytest.mark.parametrize("make", [float, np.asarray, cr.tensor, lambda v: cr.tensor(v, requires_grad=True)],
+                         ids=["float", "array", "tensor", "tensor-requires-grad"])
+def test_every_transform_accepts_floats_arrays_and_tensors(make):
+    f = lambda x: x ** 3
+    x = make(2.0)
+    assert float(arr(cr.jacobian(f)(x))) == pytest.approx(12.0)
+    assert float(arr(cr.hessian(f)(x))) == pytest.approx(12.0)
+    assert float(arr(cr.jvp(f, x, make(0.5))[1])) == pytest.approx(6.0)
+    assert float(arr(cr.hvp(f, x, make(0.5))[1])) == pytest.approx(6.0)
+    assert float(arr(cr.vjp(f, x)[1](make(0.5))[0])) == pytest.approx(6.0)
+    assert float(arr(cr.value_and_grad(f)(x)[0])) == pytest.approx(8.0)
