@@ -72,17 +72,10 @@ class FunctionCtx:
 class _FunctionPrimitive(Primitive):
     """The node kind of one Function class. Deliberately not registered."""
 
-    def __init__(self, cls):  # no super().__init__(): that would register it
-        self.name = cls.__name__
-        self.fwd = self._fwd
-        self.vjp = self._vjp
-        self.save_inputs = ()
-        self.save_ans = True
-        self.broadcasts = False
-        self.gate = None
-        self.elementwise = False
-        self.formula = f"dL/dx = {cls.__name__}.backward(ctx, upstream)"
-        self.doc = (cls.__doc__ or "").strip().split("\n")[0] or f"custom Function {cls.__name__}"
+    def __init__(self, cls):
+        super().__init__(cls.__name__, self._fwd, self._vjp, save="a", register=False,
+                         formula=f"dL/dx = {cls.__name__}.backward(ctx, upstream)",
+                         doc=(cls.__doc__ or "").strip().split("\n")[0] or f"custom Function {cls.__name__}")
         self.cls = cls
 
     def __repr__(self):
