@@ -44,6 +44,6 @@ def _matmul_vjp(xp, need, g, ans, a, b):
     return ga, gb
 
 
-matmul = Primitive("matmul", _matmul_fwd, _matmul_vjp, save=("1", "0"), broadcasts=True,
+matmul = Primitive("matmul", _matmul_fwd, _matmul_vjp, save="01", broadcasts=True,
                    formula="dL/dA = upstream @ Bᵀ,  dL/dB = Aᵀ @ upstream",
                    doc="matrix product (1-D, 2-D, batched); its Jacobian is never built")
