@@ -138,7 +138,7 @@ def unbroadcast(xp, g, shape, opname="op"):
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
     if axes:
         g = xp.sum(g, axis=axes)
-    return xp.reshape(g, shape)
+    return g if g.shape == shape else xp.reshape(g, shape)
 
 
 def broadcast_axes(gshape, shape):
@@ -260,7 +260,7 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
             raise RuntimeError(f"backward: the output has shape {data.shape}; backward() without an explicit "
                                "grad works only for a single-element output. Pass grad= with that shape "
                                "(e.g. grad=np.ones(shape)), or reduce the output first (e.g. .sum()).")
-        g = np.ones_like(data)
+        g = np.ones(data.shape, data.dtype) if type(data) is np.ndarray else data.dtype.type(1)
     else:
         g = grad._data if isinstance(grad, Tensor) and not create_graph else grad
         g = g if isinstance(g, Tensor) else np.asarray(g, dtype=data.dtype)
