@@ -15,6 +15,7 @@ from .ops import (abs, clip, concatenate, cos, exp, log, log_softmax, logsumexp,
 from .ops import broadcast_to, getitem
 from .primitive import REGISTRY, Primitive
 from .tensor import Tensor, tensor
+from .trace import Trace, explain
 
 __version__ = "0.1.0"
 
@@ -23,5 +24,5 @@ __all__ = [
     "AnomalyError", "Primitive", "REGISTRY",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "maximum", "minimum", "where",
     "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "swapaxes", "broadcast_to", "getitem",
-    "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",
+    "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power", "explain", "Trace",
 ]
