@@ -27,7 +27,7 @@ import numpy as np
 
 from . import graph as _graph
 from .graph import Node, broadcast_axes
-from .tensor import Tensor
+from .tensor import Tensor, tensor
 
 __all__ = ["explain", "Trace", "Step", "InputInfo", "LeafInfo", "Jacobian", "compare", "fmt_value",
            "fmt_bytes"]
@@ -121,7 +121,7 @@ class Step:
             return f"{inp.name}: no gradient needed"
         if isinstance(loc, str):
             return f"{loc} = {fmt_value(down)}"
-        s = f"dL/d{inp.name} = upstream × local = {fmt_value(self.upstream)} × {fmt_value(loc)}"
+        s = f"dL/d{d(inp.name)} = upstream × local = {fmt_value(self.upstream)} × {fmt_value(loc)}"
         if self.broadcast[i]:
             s += f", summed over axes {self.broadcast[i]}"
         return s + f" = {fmt_value(down)}"
@@ -331,6 +331,11 @@ class _Recorder:
         return Trace(self.output_name, self.output_value, self.steps, leaves, self.edges)
 
 
+def d(name):
+    """'dL/d' + name, with parentheses around a label such as 'x + y'."""
+    return name if name.isidentifier() else f"({name})"
+
+
 def _unique(name, used):
     base, k = name, 1
     while name in used:
@@ -367,12 +372,12 @@ def formula_text(prim, i, inputs):
     name = inputs[i].name
     if prim.name == "matmul":
         a, b = inputs[0].name, inputs[1].name
-        return f"dL/d{name} = upstream @ {b}ᵀ" if i == 0 else f"dL/d{name} = {a}ᵀ @ upstream"
-    text = prim.formula or f"dL/d{name} = {prim.name} backward rule applied to upstream"
+        return (f"dL/d{d(name)} = upstream @ {d(b)}ᵀ" if i == 0 else f"dL/d{d(name)} = {d(a)}ᵀ @ upstream")
+    text = prim.formula or f"dL/d{d(name)} = {prim.name} backward rule applied to upstream"
     parts = [p.strip() for p in text.split(",  ")]
     if len(parts) == len(inputs):
         text = parts[i]
-    return re.sub(r"^dL/d\S+ =", f"dL/d{name} =", text)
+    return re.sub(r"^dL/d\S+ =", lambda m: f"dL/d{d(name)} =", text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,7 +472,7 @@ def table(tr):
         for n in notes.get(k, []):
             out.append(" " * (widths[0] + 2) + "  · " + n)
     out.append("leaves: " + ";  ".join(
-        f"{lf.name} = {fmt_value(lf.value)}  dL/d{lf.name} = {fmt_value(lf.grad)}"
+        f"{lf.name} = {fmt_value(lf.value)}  dL/d{d(lf.name)} = {fmt_value(lf.grad)}"
         + (f" (sum of {len(lf.sources)}: {' + '.join(fmt_value(g) for _, g in lf.sources)})"
            if lf.accumulates else "")
         for lf in tr.leaves))
@@ -488,7 +493,7 @@ def _step_notes(s):
                          f"to shape {_shape_text(inp.shape)}")
         j = s.jacobian[i]
         if j is not None and j.saved_bytes > 0:
-            notes.append(f"d{s.name}/d{inp.name}: {j.describe()}")
+            notes.append(f"d{d(s.name)}/d{d(inp.name)}: {j.describe()}")
     return list(dict.fromkeys(notes))
 
 
@@ -525,7 +530,7 @@ class Comparison:
         ga, gb = self.a.grads, self.b.grads
         for k in ga:
             if k in gb:
-                out.append(f"dL/d{k}: {fmt_value(ga[k])} vs {fmt_value(gb[k])}")
+                out.append(f"dL/d{d(k)}: {fmt_value(ga[k])} vs {fmt_value(gb[k])}")
         out.append(f"largest gradient difference: {self.max_grad_difference():.2g}")
         return "\n".join(out)
 
@@ -535,3 +540,86 @@ class Comparison:
 def compare(a, b, labels=("fused", "composite")):
     """Put two traces side by side: node counts, values, upstream gradients and leaf gradients."""
     return Comparison(a, b, labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command: chainrule explain EXPR NAME=VALUE ... [--html FILE] [--dot] [--expand] [--compare]
+# ---------------------------------------------------------------------------------------------
+
+def add_explain_command(sub):
+    p = sub.add_parser("explain", help="trace the backward pass of an expression, node by node",
+                       description="Trace the backward pass of EXPR at the given values, e.g. "
+                                   "chainrule explain \"(x + y) * z\" x=-2 y=5 z=-4")
+    p.add_argument("expr", metavar="EXPR", help="numbers, names, + - * / ** @ and chainrule functions "
+                                                 "such as sigmoid, exp, log, maximum, sum, softmax")
+    p.add_argument("values", metavar="NAME=VALUE", nargs="*",
+                   help="a value for each name: a number or a list such as [1,2,3]")
+    p.add_argument("--html", metavar="FILE", help="also write the interactive page to FILE")
+    p.add_argument("--dot", action="store_true", help="print Graphviz DOT text instead of the table")
+    p.add_argument("--expand", action="store_true",
+                   help="trace sigmoid / softmax / log_softmax as their composite primitives")
+    p.add_argument("--compare", action="store_true",
+                   help="show the fused and the expanded trace side by side")
+    p.set_defaults(run=_run_explain)
+
+
+def _parse_value(name, text):
+    import json
+
+    try:
+        v = json.loads(text) if text.lstrip().startswith("[") else float(text)
+        a = np.asarray(v, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise _usage(f"explain: cannot read the value of {name}: {text!r:.60} (a number or a list like "
+                     "[1,2,3])") from None
+    return a
+
+
+def _usage(msg):
+    from .cli import UsageError
+
+    return UsageError(msg)
+
+
+def _run_explain(args):
+    import keyword
+    import sys
+
+    from .exprparse import ExprError, evaluate_labelled
+
+    values = {}
+    for item in args.values:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name.isidentifier() or keyword.iskeyword(name):
+            raise _usage(f"explain: expected NAME=VALUE, got {item!r:.60}")
+        values[name] = _parse_value(name, text)
+
+    def run(expand):
+        leaves = {k: tensor(v, requires_grad=True, name=k) for k, v in values.items()}
+        try:
+            out, labels = evaluate_labelled(args.expr, leaves, expand=expand)
+        except ExprError as e:
+            raise _usage(f"explain: {e}") from None
+        if not out.requires_grad:
+            raise _usage("explain: the expression does not depend on any NAME=VALUE given")
+        if out.size != 1:
+            raise _usage(f"explain: the expression has shape {out.shape}; the backward pass starts from a "
+                         "single number: reduce it, e.g. sum(...)")
+        labels = {k: t for k, t in labels.items() if t is not out and k not in leaves}
+        return explain(out, names={"f": out, **labels})
+
+    tr = run(args.expand)
+    if args.compare:
+        print(compare(run(False), run(True), labels=("fused", "expanded")))
+    elif args.dot:
+        print(tr.to_dot())
+    else:
+        print(tr)
+    if args.html:
+        try:
+            tr.to_html(args.html)
+        except OSError as e:
+            raise _usage(f"explain: cannot write {args.html}: {e.strerror or e}") from None
+        print(f"interactive page written to {args.html}", file=sys.stderr)
+    return 0
