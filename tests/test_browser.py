@@ -81,8 +81,8 @@ def open_page(browser, tr, path):
     tr.to_html(path)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors, requests = [], []
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning")
-            else None)
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     page.on("request", lambda r: requests.append(r.url))
     url = path.resolve().as_uri()

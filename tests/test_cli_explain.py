@@ -133,7 +133,8 @@ def test_evaluate_functions_with_axes_and_matmul():
     np.testing.assert_allclose(evaluate("W @ x", env).data, W @ x)
     np.testing.assert_allclose(evaluate("matmul(W, x)", env).data, W @ x)
     np.testing.assert_allclose(evaluate("sum(W, axis=0)", env).data, W.sum(0))
-    np.testing.assert_allclose(evaluate("mean(W, axis=-1, keepdims=True)", env).data, W.mean(-1, keepdims=True))
+    np.testing.assert_allclose(evaluate("mean(W, axis=-1, keepdims=True)", env).data,
+                               W.mean(-1, keepdims=True))
     np.testing.assert_allclose(evaluate("max(W, axis=(0, 1))", env).data, W.max())
     sm = evaluate("softmax(W, axis=1)", env).data
     np.testing.assert_allclose(sm, np.exp(W) / np.exp(W).sum(1, keepdims=True))

@@ -156,10 +156,11 @@ def table_html(tr):
             loc_text = e(loc) if isinstance(loc, str) else e(fmt_value(loc))
             head = ""
             if i == 0:
+                sval = fmt_value(s.value) if s.value is not None else f"{s.shape} not kept"
+                gates = "+".join(s.gates) or "—"
                 head = (f'<td rowspan="{n}">{s.index}</td><td rowspan="{n}"><b>{e(s.name)}</b></td>'
-                        f'<td rowspan="{n}">{e(s.op)}</td><td rowspan="{n}">{e("+".join(s.gates) or "—")}</td>'
-                        f'<td rowspan="{n}" style="color:#2e7d32">'
-                        f'{e(fmt_value(s.value)) if s.value is not None else e(str(s.shape)) + " not kept"}</td>'
+                        f'<td rowspan="{n}">{e(s.op)}</td><td rowspan="{n}">{e(gates)}</td>'
+                        f'<td rowspan="{n}" style="color:#2e7d32">{e(sval)}</td>'
                         f'<td rowspan="{n}" style="color:#c62828">{e(fmt_value(s.upstream))}</td>')
             value = fmt_value(inp.value) if inp.value is not None else f"{inp.shape} not kept"
             rows.append(f"<tr>{head}<td>{e(inp.name)}</td><td>{e(str(inp.shape))}</td>"
