@@ -1,6 +1,12 @@
 """`chainrule explain` and the safe expression parser behind it."""
 
+import contextlib
+import difflib
+import doctest
+import io
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +211,68 @@ def test_fuzz_only_expr_errors(text):
         assert "\n" not in str(e)
     else:
         assert isinstance(out, cr.Tensor)
+
+
+# ---- the tutorial's outputs are the actual outputs ------------------------------------------------
+
+TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial.md"
+_FENCE = re.compile(r"```(python|console)\n(.*?)```", flags=re.S)
+
+
+def _run_python(block, globs):
+    out = []
+    for ex in doctest.DocTestParser().get_examples(block):
+        lines = ex.source.rstrip("\n").split("\n")
+        out.append(">>> " + lines[0] + "\n" + "".join("... " + ln + "\n" for ln in lines[1:]))
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            exec(compile(ex.source, "<tutorial>", "single"), globs)
+        out.append(buf.getvalue())
+    return "".join(out)
+
+
+def _run_console(block):
+    out = []
+    for line in block.splitlines():
+        if not line.startswith("$ "):
+            continue
+        out.append(line + "\n")
+        argv = shlex.split(line[2:])
+        assert argv[0] == "chainrule", line
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            main(argv[1:])
+        out.append(buf.getvalue())
+    return "".join(out)
+
+
+def render_tutorial(text):
+    """The tutorial with every snippet's output replaced by what running it prints now."""
+    globs = {"__name__": "tutorial"}
+
+    def block(m):
+        body = _run_python(m.group(2), globs) if m.group(1) == "python" else _run_console(m.group(2))
+        return f"```{m.group(1)}\n{body}```"
+
+    with np.printoptions(legacy=False):
+        return _FENCE.sub(block, text)
+
+
+def test_tutorial_outputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the tutorial writes example1.html
+    text = TUTORIAL.read_text(encoding="utf-8")
+    assert len(_FENCE.findall(text)) >= 12
+    rendered = render_tutorial(text)
+    if rendered != text:
+        diff = "".join(difflib.unified_diff(text.splitlines(True), rendered.splitlines(True), "shown", "actual"))
+        pytest.fail("docs/tutorial.md shows outputs that its snippets no longer print "
+                    "(regenerate: python tests/test_cli_explain.py):\n" + diff[:4000])
+    assert (tmp_path / "example1.html").exists()
+
+
+if __name__ == "__main__":  # regenerate the tutorial's outputs
+    import tempfile
+
+    os.chdir(tempfile.mkdtemp())
+    TUTORIAL.write_text(render_tutorial(TUTORIAL.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"rewrote {TUTORIAL}")

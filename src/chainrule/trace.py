@@ -613,7 +613,7 @@ def _run_explain(args):
     if args.compare:
         print(compare(run(False), run(True), labels=("fused", "expanded")))
     elif args.dot:
-        print(tr.to_dot())
+        print(tr.to_dot(), end="")
     else:
         print(tr)
     if args.html:
