@@ -264,7 +264,8 @@ def test_tutorial_outputs(tmp_path, monkeypatch):
     assert len(_FENCE.findall(text)) >= 12
     rendered = render_tutorial(text)
     if rendered != text:
-        diff = "".join(difflib.unified_diff(text.splitlines(True), rendered.splitlines(True), "shown", "actual"))
+        diff = "".join(difflib.unified_diff(text.splitlines(True), rendered.splitlines(True),
+                                            "shown", "actual"))
         pytest.fail("docs/tutorial.md shows outputs that its snippets no longer print "
                     "(regenerate: python tests/test_cli_explain.py):\n" + diff[:4000])
     assert (tmp_path / "example1.html").exists()

@@ -144,12 +144,11 @@ class LeafInfo:
 class Trace:
     """The recorded backward pass. `steps` in backward order, `leaves` in forward order."""
 
-    def __init__(self, output_name, output_value, steps, leaves, edges):
+    def __init__(self, output_name, output_value, steps, leaves):
         self.output_name = output_name
         self.output_value = output_value
         self.steps = steps
         self.leaves = leaves
-        self.edges = edges  # (producer name, consumer step index, input position): the drawn graph
 
     @property
     def grads(self):
@@ -268,7 +267,6 @@ class _Recorder:
         self.used = used
         self.sources = {}
         self.steps = []
-        self.edges = []
         self.output_name = self.names[root]
         self.output_value = output._data
 
@@ -309,8 +307,6 @@ class _Recorder:
                                 upstream.dtype.itemsize, structure, int(r.nbytes)))
             src = (name, np.asarray(gi))
             self.sources.setdefault(p, []).append(src)
-        for i in range(len(node.parents)):
-            self.edges.append((inputs[i].name, index, i))
         downstream = [None if gi is None else np.asarray(gi) for gi in grads]
         sources = self.sources.pop(node, [])
         value = self.values.get(node)
@@ -328,7 +324,7 @@ class _Recorder:
             if g is None:
                 continue
             leaves.append(LeafInfo(self.names[t], t._data.shape, t._data, np.asarray(g), src))
-        return Trace(self.output_name, self.output_value, self.steps, leaves, self.edges)
+        return Trace(self.output_name, self.output_value, self.steps, leaves)
 
 
 def d(name):
