@@ -137,6 +137,7 @@
     var title = "step " + s.index + " / " + N + ": " + s.name + " = " + s.op + "(" +
       s.inputs.map(function (i) { return i.name; }).join(", ") + ")";
     panel.appendChild(el("h2", { id: "step-title", text: title }));
+    if (s.doc) panel.appendChild(el("p", { "class": "doc", text: s.op + ": " + s.doc }));
     if (s.gateText) panel.appendChild(el("p", { "class": "gate", text: s.op + " gate: " + s.gateText }));
     var up = el("p", { "class": "up" }, el("span", { text: "value " }),
       el("span", { "class": "num value", id: "node-value", text: s.value ? fmt(s.value) : shapeText(s.shape) + " (not kept)" }),
@@ -170,7 +171,9 @@
       if (inp.jacobian) notes.push("d" + s.name + "/d" + inp.name + ": " + inp.jacobian);
     });
     panel.appendChild(table);
-    notes.forEach(function (t) { panel.appendChild(el("p", { "class": "note", text: t })); });
+    notes.filter(function (t, k) { return notes.indexOf(t) === k; }).forEach(function (t) {
+      panel.appendChild(el("p", { "class": "note", text: t }));
+    });
     if (s.index === N) {
       var ul = el("ul", { id: "leaf-grads" });
       data.leaves.forEach(function (l) {

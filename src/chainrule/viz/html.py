@@ -16,6 +16,7 @@ from importlib import resources
 
 import numpy as np
 
+from ..primitive import REGISTRY
 from ..trace import GATE_TEXT, OP_SYMBOL, _step_notes, fmt_value
 from .dot import graph_parts
 
@@ -106,7 +107,8 @@ def trace_json(tr, title=None):
             })
         steps.append({
             "index": s.index, "name": s.name, "op": s.op, "symbol": OP_SYMBOL.get(s.op, s.op),
-            "gates": s.gates, "gateText": s.explain_gate(), "value": _arr(s.value), "shape": list(s.shape),
+            "gates": s.gates, "gateText": s.explain_gate(), "doc": _doc(s.op), "value": _arr(s.value),
+            "shape": list(s.shape),
             "upstream": _arr(s.upstream), "inputs": inputs,
             "sources": [{"from": c, "grad": _arr(g)} for c, g in s.sources] if s.accumulates else [],
         })
@@ -117,6 +119,11 @@ def trace_json(tr, title=None):
         "steps": steps, "leaves": leaves, "nodes": nodes, "edges": edges,
         "width": width, "height": height, "gateHelp": GATE_TEXT,
     }
+
+
+def _doc(op):
+    prim = REGISTRY.get(op)
+    return prim.doc if prim is not None and prim.doc else ""
 
 
 def _asset(name):
