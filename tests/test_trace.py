@@ -268,6 +268,8 @@ def test_explain_errors():
         explain(np.ones(2))
     with pytest.raises(ValueError, match="grad has shape"):
         explain(x * 2.0, grad=np.ones(3))
+    with pytest.raises(TypeError, match="names"):
+        explain((x * 2.0).sum(), names={"q": 3.0})
     tr = explain(x * 2.0, grad=np.array([1.0, -1.0]))
     np.testing.assert_array_equal(x.grad, [2.0, -2.0])
     assert tr.steps[0].upstream.tolist() == [1.0, -1.0]

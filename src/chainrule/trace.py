@@ -43,6 +43,7 @@ OP_SYMBOL = {
     "add": "+", "sub": "−", "mul": "×", "div": "÷", "neg": "−x", "power": "xʸ", "matmul": "@",
     "sigmoid": "σ", "maximum": "max", "minimum": "min", "exp": "exp", "log": "log", "sqrt": "√",
     "tanh": "tanh", "relu": "relu", "abs": "|x|", "sum": "Σ", "mean": "mean", "softmax": "softmax",
+    "transpose": "ᵀ", "getitem": "[ ]",
 }
 
 
@@ -242,7 +243,10 @@ def explain(output, grad=None, retain_graph=False, names=None):
 class _Recorder:
     def __init__(self, output, root, names):
         self.named = {}
-        for n, t in names.items():
+        for n, t in dict(names).items():
+            if not isinstance(t, Tensor):
+                raise TypeError(f"explain: names must map a name to a Tensor; {n!r} maps to "
+                                f"{type(t).__name__}")
             self.named[t._node if t._node is not None else t] = str(n)
         nodes = sorted(_graph.reachable(root), key=lambda n: n.seq)  # forward order
         self.names = {}

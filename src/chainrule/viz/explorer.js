@@ -95,7 +95,9 @@
     var g = sv("g", { "class": "node " + n.kind, id: "node-" + n.id });
     if (n.kind === "op") {
       g.appendChild(sv("circle", { cx: n.x, cy: n.y, r: 22 }));
-      g.appendChild(sv("text", { "class": "sym", x: n.x, y: n.y + 5, "text-anchor": "middle" }, n.label));
+      var size = n.label.length > 4 ? 9 : n.label.length > 2 ? 12 : 15;
+      g.appendChild(sv("text", { "class": "sym", x: n.x, y: n.y + size / 3, "text-anchor": "middle",
+        style: "font-size:" + size + "px" }, n.label));
       g.appendChild(sv("text", { "class": "nm", x: n.x, y: n.y + 36, "text-anchor": "middle" },
         n.name + (n.gate ? " · " + n.gate : "")));
       nodeEls[n.step] = g;
@@ -203,9 +205,20 @@
       x.g.classList.toggle("active", cur > 0 && (x.edge.step === cur || x.edge.src === curId));
     });
     for (var id in leafGradEls) leafGradEls[id].style.visibility = cur >= (leafDone[id] || Infinity) ? "visible" : "hidden";
+    if (cur > 0) follow(data.steps[cur - 1].index);
     panel.textContent = "";
     panel.setAttribute("data-step", String(cur));
     if (cur === 0) introPanel(); else stepPanel(data.steps[cur - 1]);
+  }
+  // keep the current node in view when the graph is larger than its box
+  function follow(step) {
+    var box = document.getElementById("graph"), node = null;
+    data.nodes.forEach(function (n) { if (n.step === step) node = n; });
+    if (!node) return;
+    var scale = svg.getBoundingClientRect().width / data.width;
+    var x = node.x * scale, y = node.y * scale;
+    if (x < box.scrollLeft + 40 || x > box.scrollLeft + box.clientWidth - 40) box.scrollLeft = x - box.clientWidth / 2;
+    if (y < box.scrollTop + 40 || y > box.scrollTop + box.clientHeight - 40) box.scrollTop = y - box.clientHeight / 2;
   }
   function go(k) { cur = Math.max(0, Math.min(N, k)); render(); }
   function stop() {
