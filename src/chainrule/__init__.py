@@ -22,6 +22,9 @@ from .check import (GraphCheckReport, check_graph, gradcheck, gradgradcheck, num
 from .function import Function, FunctionCtx
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
+# seeing the backward flow
+from .trace import Trace, explain
+
 # neural networks, optimizers, checkpoints
 from . import nn, optim
 from .io import load, save
@@ -36,6 +39,6 @@ __all__ = [
     "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "Function", "FunctionCtx",
     "gradcheck", "gradgradcheck", "numerical_gradient", "numerical_vjp", "rel_error", "check_graph",
-    "GraphCheckReport",
+    "GraphCheckReport", "explain", "Trace",
     "nn", "optim", "save", "load",
 ]

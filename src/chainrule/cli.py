@@ -45,6 +45,15 @@ def build_parser():
 _SUBCOMMANDS = []
 
 
+def _add_explain(sub):
+    from .trace import add_explain_command
+
+    add_explain_command(sub)
+
+
+_SUBCOMMANDS.append(_add_explain)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
