@@ -12,6 +12,7 @@ Bad options and arguments end with a one-line message and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -63,6 +64,9 @@ def main(argv=None):
     except UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `chainrule | head`: the reader left; that is not an error
+        sys.stderr = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":
