@@ -176,7 +176,9 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
             saved = node.saved
             if saved is FREED:
                 raise _freed_error(node)
-            prim, parents, ans = node.prim, node.parents, node.ans
+            prim, ans, shapes, parents = node.prim, node.ans, node.shapes, node.pn
+            if parents is None:  # (the `parents` property, inlined: this loop is hot)
+                parents = (node.p0, node.p1) if len(shapes) == 2 else (node.p0,)
             if create_graph:
                 from .tensor import Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
@@ -188,7 +190,7 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if hook is not None else None
-            for parent, gi, shape in zip(parents, raw, node.shapes):
+            for parent, gi, shape in zip(parents, raw, shapes):
                 if parent is None or gi is None:
                     if grads is not None:
                         grads.append(None)
