@@ -34,16 +34,19 @@ _SCALARS = (float, int, bool, np.generic, np.ndarray)
 class Primitive:
     """One differentiable operation: forward, backward rule and metadata, registered by name."""
 
-    __slots__ = ("name", "fwd", "vjp", "save_inputs", "save_ans", "broadcasts", "gate", "elementwise",
-                 "formula", "doc", "__weakref__")
+    __slots__ = ("name", "fwd", "vjp", "save_for", "broadcasts", "gate", "elementwise", "formula", "doc",
+                 "vjp_reduced", "__weakref__")
 
     def __init__(self, name, fwd, vjp, save="", broadcasts=False, gate=None, elementwise=False,
-                 formula=None, doc="", register=True):
+                 formula=None, doc="", register=True, vjp_reduced=None):
         self.name = name
         self.fwd = fwd
         self.vjp = vjp
-        self.save_inputs = tuple(int(c) for c in save if c.isdigit())
-        self.save_ans = "a" in save
+        # `save` says what the rule reads: "0", "1", ... for inputs and "a" for the output, either one
+        # string for every gradient, or a tuple with one string per input (what *its* gradient reads),
+        # so that a node keeps only what the gradients actually needed will read.
+        self.save_for = save if isinstance(save, tuple) else None if not save else (save,)
+        self.vjp_reduced = vjp_reduced  # optional: rule + broadcast reduction fused (large arrays only)
         self.broadcasts = broadcasts
         self.gate = gate              # backward-flow pattern: "distributes", "swaps", "routes", ...
         self.elementwise = elementwise  # Jacobian is diagonal (local gradient is an array like the input)
@@ -99,18 +102,24 @@ class Primitive:
         if not needs or not mode.grad_enabled:
             return _wrap(out, None)
         if large:
-            saved, ans = self._keep(datas, out)
+            saved, ans = self._keep(datas, out, parents)
         else:
             saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
         return _wrap(out, Node(self, parents, saved, ans, params, tuple(shapes)))
 
-    def _keep(self, datas, out):
-        """What a node keeps: the inputs its rule reads, the output if the rule reads it; for a
-        small output, the small inputs too."""
-        keep = self.save_inputs
-        if out.size <= KEEP_VALUES_UP_TO:
-            return tuple([d if i in keep or not _large(d) else None for i, d in enumerate(datas)]), out
-        return tuple([d if i in keep else None for i, d in enumerate(datas)]), (out if self.save_ans else None)
+    def _keep(self, datas, out, parents):
+        """What a node keeps: what the rules of the needed gradients read; for a small output, the
+        small values too."""
+        spec = self.save_for
+        if spec is None:
+            keep = ""
+        elif len(spec) == 1:
+            keep = spec[0]
+        else:
+            keep = "".join(s for s, p in zip(spec, parents) if p is not None)
+        small = out.size <= KEEP_VALUES_UP_TO
+        saved = tuple([d if str(i) in keep or (small and not _large(d)) else None for i, d in enumerate(datas)])
+        return saved, (out if small or "a" in keep else None)
 
 
 def _large(d):
