@@ -238,17 +238,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if xs[1] != ws[1]:
         raise ShapeError(f"conv2d: input of shape {xs} has {xs[1]} channels but weight of shape {ws} "
                          f"expects {ws[1]}")
-    N, F = xs[0], ws[0]
+    F = ws[0]
+    if bias is not None and _data(bias).shape != (F,):
+        raise ShapeError(f"conv2d: bias of shape {_data(bias).shape} does not match {F} filters")
     cols = _nn.im2col(x, shape=xs, kernel=kernel, stride=stride, padding=padding)
-    Ho, Wo = cols.shape[-2:]
-    k = ws[1] * ws[2] * ws[3]
-    out = ops.matmul(ops.reshape(weight, (F, k)), ops.reshape(cols, (N, k, Ho * Wo)))
-    out = ops.reshape(out, (N, F, Ho, Wo))
-    if bias is not None:
-        if _data(bias).shape != (F,):
-            raise ShapeError(f"conv2d: bias of shape {_data(bias).shape} does not match {F} filters")
-        out = out + ops.reshape(bias, (F, 1, 1))
-    return out
+    return _nn.conv2d(cols, weight, 0.0 if bias is None else bias)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

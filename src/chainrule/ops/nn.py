@@ -243,6 +243,35 @@ col2im = Primitive("col2im", _col2im_fwd, _col2im_vjp, gate="distributes",
                    formula="dL/dcols = im2col(upstream)", doc="the adjoint of im2col (window sums back to pixels)")
 
 
+def _conv_fwd(cols, W, b):
+    N, C, kh, kw, Ho, Wo = cols.shape
+    F = W.shape[0]
+    out = np.matmul(W.reshape(F, C * kh * kw), cols.reshape(N, C * kh * kw, Ho * Wo))
+    if np.ndim(b):
+        out += b.reshape(F, 1)
+    return out.reshape(N, F, Ho, Wo)
+
+
+def _conv_vjp(xp, need, g, ans, cols, W, b):
+    N, C, kh, kw, Ho, Wo = cols.shape
+    F, k = W.shape[0], C * kh * kw
+    g3 = xp.reshape(g, (N, F, Ho * Wo))
+    gc = gW = gb = None
+    if need[0] is not None:
+        gc = xp.reshape(xp.swapaxes(xp.reshape(W, (F, k)), 0, 1) @ g3, cols.shape)
+    if need[1] is not None:
+        gW = xp.reshape(xp.sum(g3 @ xp.swapaxes(xp.reshape(cols, (N, k, Ho * Wo)), 1, 2), axis=0), W.shape)
+    if need[2] is not None:
+        gb = xp.sum(g3, axis=(0, 2))
+    return gc, gW, gb
+
+
+conv2d = Primitive("conv2d", _conv_fwd, _conv_vjp, save="01",
+                   formula="dL/dcols = Wᵀ @ upstream,  dL/dW = sum over images of upstream @ colsᵀ,  "
+                           "dL/db = sum of upstream",
+                   doc="convolution as one batched matmul of the filters with the im2col windows (+ bias)")
+
+
 # -- max pooling ---------------------------------------------------------------------------------------
 
 def _windows(x, kernel, stride, padding, fill):
