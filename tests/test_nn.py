@@ -138,6 +138,7 @@ def test_module_repr_and_to():
     (lambda: nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2), nn.Sigmoid()), (3, 3)),
     (lambda: nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.1), nn.Linear(4, 3), nn.Softmax(dim=1)), (2, 3)),
     (lambda: nn.Sequential(nn.Linear(3, 3), nn.ReLU()), (4, 3)),
+    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Identity(), nn.LogSoftmax(dim=1)), (2, 3)),
     (lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 2)), (2, 2, 3)),
     (lambda: nn.BatchNorm1d(3), (5, 3)),
     (lambda: nn.BatchNorm1d(2), (3, 2, 4)),
@@ -305,6 +306,55 @@ def test_im2col_matches_a_loop_over_pixels():
     for i, j, r, c in np.ndindex(3, 2, 3, 5):
         want[:, :, i, j, r, c] = xp[:, :, 2 * r + i, c + j]
     np.testing.assert_array_equal(cols, want)
+
+
+def test_fused_conv_and_pool_equal_their_composite_twins():
+    r = rng(6)
+    x0, w0, b0 = r.standard_normal((2, 3, 6, 5)), r.standard_normal((4, 3, 3, 2)), r.standard_normal(4)
+    fused = [cr.tensor(v, requires_grad=True) for v in (x0, w0, b0)]
+    twin = [cr.tensor(v, requires_grad=True) for v in (x0, w0, b0)]
+    y1 = F.conv2d(*fused, stride=(1, 2), padding=1)
+    x, w, b = twin
+    cols = cr.ops.nn.im2col(x, shape=x0.shape, kernel=(3, 2), stride=(1, 2), padding=(1, 1))
+    N, _, _, _, Ho, Wo = cols.shape
+    y2 = cr.reshape(cr.matmul(cr.reshape(w, (4, 18)), cr.reshape(cols, (N, 18, Ho * Wo))), (N, 4, Ho, Wo))
+    y2 = y2 + cr.reshape(b, (4, 1, 1))
+    assert y1._node.prim.name == "conv2d"
+    np.testing.assert_allclose(y1.data, y2.data, atol=1e-13)
+    u = r.standard_normal(y1.shape)
+    y1.backward(u)
+    y2.backward(u)
+    for p, q in zip(fused, twin):
+        np.testing.assert_allclose(p.grad, q.grad, atol=1e-12)
+
+    xs = r.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) * 0.5
+    a, c = cr.tensor(xs, requires_grad=True), cr.tensor(xs, requires_grad=True)
+    p1 = F.max_pool2d(a, 3, stride=1)
+    windows = cr.ops.nn.im2col(c, shape=xs.shape, kernel=(3, 3), stride=(1, 1), padding=(0, 0))
+    p2 = cr.max(cr.reshape(windows, (2, 2, 9, 4, 4)), axis=2)
+    np.testing.assert_array_equal(p1.data, p2.data)
+    u = r.standard_normal(p1.shape)
+    p1.backward(u)
+    p2.backward(u)
+    np.testing.assert_allclose(a.grad, c.grad, atol=1e-13)
+
+
+def test_float32_end_to_end_cnn():
+    nn.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.BatchNorm1d(64), nn.Dropout(0.1), nn.Linear(64, 10), nn.LeakyReLU())
+    x = cr.tensor(rng().standard_normal((8, 1, 8, 8)).astype(np.float32))
+    out = model(x)
+    assert out.dtype == np.float32
+    loss = F.cross_entropy(out, np.arange(8) % 10) + 1e-4 * F.l2_penalty(model)
+    assert loss.dtype == np.float32
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.dtype == np.float32, name
+    opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    opt.step()
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    assert model.state_dict()["4.running_mean"].dtype == np.float32
 
 
 def test_conv_and_pool_second_order():
