@@ -18,7 +18,7 @@ from ..ops import nn as _nn
 from ..tensor import Tensor
 
 __all__ = [
-    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "elu", "gelu", "silu",
+    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "elu", "silu",
     "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "flatten",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
@@ -58,15 +58,14 @@ def _reduce(loss, reduction, opname):
 
 
 def _float_like(target, x, opname):
-    """A float target as a Tensor (kept if it is one) in x's dtype."""
-    if isinstance(target, Tensor):
-        if target.dtype != x.dtype and target.dtype.kind == "f" and not target.requires_grad:
-            return Tensor._wrap(target._data.astype(x.dtype), None)
+    """A target as a Tensor in x's float dtype (a target that requires grad is kept as it is)."""
+    if isinstance(target, Tensor) and target.requires_grad:
         return target
-    t = np.asarray(target)
+    t = np.asarray(_data(target))
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{opname}: target must be numeric, got dtype {t.dtype}")
-    return Tensor._wrap(t.astype(_data(x).dtype, copy=False), None)
+    dtype = _data(x).dtype
+    return Tensor._wrap(t if t.dtype == dtype else t.astype(dtype), None)
 
 
 def _same_shape(x, t, opname):
@@ -112,13 +111,9 @@ def softplus(x, beta=1.0):
 
 def elu(x, alpha=1.0):
     x = _tensor(x)
-    neg = alpha * (ops.exp(ops.minimum(x, 0.0)) - 1.0)
-    return ops.where(x._data > 0, x, neg)
-
-
-def gelu(x):
-    x = _tensor(x)
-    return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+    pos = x._data > 0
+    neg = alpha * (ops.exp(ops.where(pos, 0.0, x)) - 1.0)
+    return ops.where(pos, x, neg)
 
 
 def silu(x):
@@ -395,14 +390,14 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
 
 def mse_loss(input, target, reduction="mean"):
     """(input - target)^2: the Gaussian cross-entropy up to constants (linear output layer)."""
-    t = target if isinstance(target, Tensor) else _float_like(target, input, "mse_loss")
+    t = _float_like(target, input, "mse_loss")
     _same_shape(input, t, "mse_loss")
     d = input - t
     return _reduce(d * d, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):
-    t = target if isinstance(target, Tensor) else _float_like(target, input, "l1_loss")
+    t = _float_like(target, input, "l1_loss")
     _same_shape(input, t, "l1_loss")
     return _reduce(ops.abs(input - t), reduction, "l1_loss")
 
@@ -415,8 +410,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     """
     _check_reduction(reduction, "gaussian_nll_loss")
     xs = _data(input).shape
-    t = target if isinstance(target, Tensor) else _float_like(target, input, "gaussian_nll_loss")
-    v = var if isinstance(var, Tensor) else _float_like(var, input, "gaussian_nll_loss")
+    t = _float_like(target, input, "gaussian_nll_loss")
+    v = _float_like(var, input, "gaussian_nll_loss")
     vs = v.shape
     if vs != xs:
         if xs[:-1] == vs:
@@ -443,7 +438,7 @@ def gaussian_mixture_nll(logits, means, log_stds, target, reduction="mean"):
     """
     _check_reduction(reduction, "gaussian_mixture_nll")
     ls, ms, ss = _data(logits).shape, _data(means).shape, _data(log_stds).shape
-    t = target if isinstance(target, Tensor) else _float_like(target, means, "gaussian_mixture_nll")
+    t = _float_like(target, means, "gaussian_mixture_nll")
     ts = t.shape
     if len(ls) != 2 or ms != ss or ms[:2] != ls or len(ms) not in (2, 3) or ts != ms[:1] + ms[2:]:
         raise ShapeError(f"gaussian_mixture_nll: expected logits (N, K), means and log_stds (N, K, D) with "

@@ -174,8 +174,7 @@ class Module:
         for k, v in given.items():
             if k in targets:
                 p = targets[k]
-                p._data = np.array(v, dtype=p._data.dtype)
-                p._version += 1
+                p.data = np.array(v, dtype=p.dtype)
             elif k in buffers:
                 m, name, b = buffers[k]
                 m._buffers[name] = np.array(v, dtype=b.dtype)
