@@ -13,7 +13,6 @@ import numpy as np
 
 from .. import ops
 from ..errors import ShapeError
-from ..graph import mode
 from ..ops import nn as _nn
 from ..tensor import Tensor
 
@@ -499,5 +498,3 @@ def l2_penalty(params):
         total = total + ops.sum(p * p)
     return total
 
-
-del mode

@@ -91,17 +91,13 @@ def _ce_fwd(x, t, weight, ignore_index, reduction):
     return _reduce_fwd(loss, w, reduction)
 
 
-def _ce_scale(g, t, w, reduction, dtype):
-    """The upstream gradient of each sample's loss, with its class axis (N, 1, ...)."""
-    if reduction == "none":
-        s = g if w is None else g * w
-    elif reduction == "sum":
-        s = g if w is None else g * w
-    else:
+def _ce_scale(g, t, w, reduction):
+    """The upstream gradient of each sample's loss, with its class axis: (N, 1, ...) or a scalar."""
+    if reduction == "mean":
         s = g / t.size if w is None else g * (w / w.sum())
-    if np.ndim(_raw(s)) == 0:
-        return s
-    return s[:, None]
+    else:
+        s = g if w is None else g * w
+    return s if np.ndim(_raw(s)) == 0 else s[:, None]
 
 
 def _ce_vjp(xp, need, g, ans, x, t, weight, ignore_index, reduction):
@@ -114,13 +110,13 @@ def _ce_vjp(xp, need, g, ans, x, t, weight, ignore_index, reduction):
             p[np.arange(len(tt)), tt] -= 1
         else:
             np.put_along_axis(p, tt[:, None], np.take_along_axis(p, tt[:, None], axis=1) - 1, axis=1)
-        p *= _ce_scale(g, t, w, reduction, x.dtype)
+        p *= _ce_scale(g, t, w, reduction)
         return p, None
     e = xp.exp(x - m)
     p = e / xp.sum(e, axis=1, keepdims=True)
     onehot = np.zeros(x.shape, dtype=x.dtype)
     np.put_along_axis(onehot, tt[:, None], 1, axis=1)
-    return (p - onehot) * _ce_scale(g, t, w, reduction, x.dtype), None
+    return (p - onehot) * _ce_scale(g, t, w, reduction), None
 
 
 cross_entropy = Primitive("cross_entropy", _ce_fwd, _ce_vjp, save="01",
