@@ -252,6 +252,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 # -- classification losses --------------------------------------------------------------------------
 
 def _class_targets(target, x_shape, opname, ignore_index=None):
+    """Integer class targets checked against the input's class axis; returns (targets, ignored mask).
+
+    Ignored entries (== ignore_index) are replaced by class 0 so they can index safely; the mask
+    (None when nothing is ignored) says which they were.
+    """
     t = _data(target)
     if t.dtype.kind == "f" and np.all(np.mod(t, 1) == 0):
         t = t.astype(np.int64)
@@ -262,14 +267,26 @@ def _class_targets(target, x_shape, opname, ignore_index=None):
         raise ShapeError(f"{opname}: input of shape {x_shape} needs class targets of shape {want}, "
                          f"got {t.shape}")
     C = x_shape[1]
-    bad = (t < 0) | (t >= C)
-    if ignore_index is not None:
-        bad &= t != ignore_index
+    if t.size == 0 or (t.min() >= 0 and t.max() < C and not (ignore_index is not None and 0 <= ignore_index < C
+                                                              and (t == ignore_index).any())):
+        return t, None
+    ignored = (t == ignore_index) if ignore_index is not None else np.zeros(t.shape, dtype=bool)
+    bad = ((t < 0) | (t >= C)) & ~ignored
     if bad.any():
         vals = np.unique(t[bad])
         raise IndexError(f"{opname}: target values {vals[:10].tolist()} are out of range for {C} classes "
                          f"(valid: 0..{C - 1})")
-    return t
+    return np.where(ignored, 0, t), (ignored if ignored.any() else None)
+
+
+def _sample_weight(t, ignored, weight, dtype):
+    """weight[t] per sample (None when there are no class weights and nothing is ignored), 0 if ignored."""
+    if weight is None and ignored is None:
+        return None
+    w = np.ones(t.shape, dtype=dtype) if weight is None else weight[t]
+    if ignored is not None:
+        w = np.where(ignored, 0, w).astype(dtype, copy=False)
+    return w
 
 
 def _class_weight(weight, C, dtype, opname):
@@ -302,9 +319,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             w = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
             t = t * w.reshape((1, -1) + (1,) * (xd.ndim - 2))
         return _reduce(-ops.sum(logp * t, axis=1), reduction, "cross_entropy")
-    t = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
-    w = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
-    return _nn.cross_entropy(input, t, weight=w, ignore_index=ignore_index, reduction=reduction)
+    t, ignored = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
+    w = _sample_weight(t, ignored, _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy"), xd.dtype)
+    return _nn.cross_entropy(input, t, sample_weight=w, reduction=reduction)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -313,14 +330,13 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     xd = _data(input)
     if xd.ndim < 2:
         raise ShapeError(f"nll_loss: input must have shape (N, C, ...), got {xd.shape}")
-    t = _class_targets(target, xd.shape, "nll_loss", ignore_index)
-    ignored = t == ignore_index
-    tt = np.where(ignored, 0, t)
+    t, ignored = _class_targets(target, xd.shape, "nll_loss", ignore_index)
     grids = np.indices(t.shape, sparse=True)
-    picked = ops.getitem(input, (grids[0], tt) + tuple(grids[1:]))
+    picked = ops.getitem(input, (grids[0], t) + tuple(grids[1:]))
     w = _class_weight(weight, xd.shape[1], xd.dtype, "nll_loss")
-    sw = np.ones(t.shape, dtype=xd.dtype) if w is None else w[tt]
-    sw = np.where(ignored, 0, sw).astype(xd.dtype)
+    sw = _sample_weight(t, ignored, w, xd.dtype)
+    if sw is None:
+        sw = np.ones(t.shape, dtype=xd.dtype)
     loss = -picked * sw
     if reduction == "mean":
         return ops.sum(loss) / sw.sum()
@@ -370,7 +386,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         return out
     if xd.ndim != 2:
         raise ShapeError(f"multi_margin_loss: input must have shape (N, C), got {xd.shape}")
-    t = _class_targets(target, xd.shape, "multi_margin_loss")
+    t, _ = _class_targets(target, xd.shape, "multi_margin_loss")
     N, C = xd.shape
     rows = np.arange(N)
     correct = ops.getitem(input, (rows, t))
