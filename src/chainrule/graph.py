@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import types
 from heapq import heappop, heappush
 
 import numpy as np
@@ -22,7 +23,14 @@ import numpy as np
 from .errors import ShapeError
 
 _seq = itertools.count()
-FREED = object()  # marks a node whose saved arrays were released by backward(retain_graph=False)
+
+# The array namespaces backward rules are written against (filled by chainrule.ops): NumPy's
+# names for NumPy arrays, and the same names for Tensors (used under create_graph).
+ARRAY_NS = types.SimpleNamespace()
+TENSOR_NS = types.SimpleNamespace()
+FREED = object()
+#: gradients at least this large use a primitive's fused rule + broadcast reduction, when it has one
+FUSE_REDUCTION_FROM = 4096  # marks a node whose saved arrays were released by backward(retain_graph=False)
 
 
 class _Mode:
@@ -68,16 +76,35 @@ def is_grad_enabled():
 class Node:
     """One recorded primitive application."""
 
-    __slots__ = ("prim", "parents", "saved", "ans", "params", "shapes", "seq", "__weakref__")
+    __slots__ = ("prim", "p0", "p1", "pn", "saved", "ans", "params", "shapes", "seq", "__weakref__")
 
     def __init__(self, prim, parents, saved, ans, params, shapes):
+        # Parents of unary and binary ops sit in two slots rather than a tuple: one object per
+        # node for the cycle collector to track instead of two, which halves its cost on big graphs.
         self.prim = prim
-        self.parents = parents
+        n = len(parents)
+        if n == 2:
+            self.p0, self.p1 = parents
+            self.pn = None
+        elif n == 1:
+            self.p0 = parents[0]
+            self.p1 = self.pn = None
+        else:
+            self.p0 = self.p1 = None
+            self.pn = tuple(parents)
         self.saved = saved
         self.ans = ans
         self.params = params
         self.shapes = shapes
         self.seq = next(_seq)
+
+    @property
+    def parents(self):
+        """Per input: the parent Node, the leaf Tensor that wants a gradient, or None."""
+        pn = self.pn
+        if pn is not None:
+            return pn
+        return (self.p0, self.p1) if len(self.shapes) == 2 else (self.p0,)
 
     def __repr__(self):
         return f"<Node {self.prim.name} #{self.seq} in={list(self.shapes)}>"
@@ -111,7 +138,7 @@ def unbroadcast(xp, g, shape, opname="op"):
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
     if axes:
         g = xp.sum(g, axis=axes)
-    return xp.reshape(g, shape)
+    return g if g.shape == shape else xp.reshape(g, shape)
 
 
 def broadcast_axes(gshape, shape):
@@ -133,9 +160,6 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
     rules, through the Tensor namespace), so the gradients have graphs of their own.
     `hook(node, upstream, raw_grads, grads)` is called per node when given (trace, anomaly).
     """
-    from .primitive import ARRAY_NS, TENSOR_NS
-    from .tensor import Tensor
-
     pending = {root: g}   # node or leaf tensor -> summed gradient so far
     shared = set()        # leaves whose pending gradient may be aliased elsewhere
     # Visit nodes newest first: a node is created after its inputs, so when it is popped every
@@ -152,15 +176,21 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
             saved = node.saved
             if saved is FREED:
                 raise _freed_error(node)
-            prim, parents, ans = node.prim, node.parents, node.ans
+            prim, ans, shapes, parents = node.prim, node.ans, node.shapes, node.pn
+            if parents is None:  # (the `parents` property, inlined: this loop is hot)
+                parents = (node.p0, node.p1) if len(shapes) == 2 else (node.p0,)
             if create_graph:
+                from .tensor import Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
                 ans = None if ans is None else Tensor._wrap(ans, node)
-            raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
+            if prim.vjp_reduced is not None and not create_graph and g.size >= FUSE_REDUCTION_FROM:
+                raw = prim.vjp_reduced(parents, g, ans, *saved, shapes=node.shapes, **node.params)
+            else:
+                raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if hook is not None else None
-            for parent, gi, shape in zip(parents, raw, node.shapes):
+            for parent, gi, shape in zip(parents, raw, shapes):
                 if parent is None or gi is None:
                     if grads is not None:
                         grads.append(None)
@@ -232,7 +262,7 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
             raise RuntimeError(f"backward: the output has shape {data.shape}; backward() without an explicit "
                                "grad works only for a single-element output. Pass grad= with that shape "
                                "(e.g. grad=np.ones(shape)), or reduce the output first (e.g. .sum()).")
-        g = np.ones_like(data)
+        g = np.ones(data.shape, data.dtype) if type(data) is np.ndarray else data.dtype.type(1)
     else:
         g = grad._data if isinstance(grad, Tensor) and not create_graph else grad
         g = g if isinstance(g, Tensor) else np.asarray(g, dtype=data.dtype)
@@ -246,3 +276,4 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
         return
     # the gradient graph built by create_graph reads the saved arrays again, so keep them (as PyTorch)
     run_backward(node, g, retain_graph or create_graph, create_graph)
+
