@@ -411,3 +411,14 @@ def test_mlp_learns_digits():
         pred = model(cr.tensor(Xte)).data.argmax(axis=1)
     acc = (pred == yte).mean()
     assert acc >= 0.95, f"test accuracy {acc:.3f}"
+
+
+def test_parameters_are_labelled_with_their_path():
+    inner = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    m = TwoLayer()
+    m.head = inner
+    assert inner[0].weight.name == "head.0.weight"
+    assert m.fc1.bias.name == "fc1.bias"
+    custom = nn.Parameter(np.zeros(2), name="mine")
+    m.extra = custom
+    assert custom.name == "mine"
