@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import nn
@@ -422,3 +424,33 @@ def test_parameters_are_labelled_with_their_path():
     custom = nn.Parameter(np.zeros(2), name="mine")
     m.extra = custom
     assert custom.name == "mine"
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 3), h=st.integers(1, 7), w=st.integers(1, 7),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), seed=st.integers(0, 1000))
+def test_conv2d_and_pool_any_geometry_vs_torch(n, c, f, h, w, kh, kw, sh, sw, ph, pw, seed):
+    torch = pytest.importorskip("torch")
+    assume(h + 2 * ph >= kh and w + 2 * pw >= kw)
+    r = rng(seed)
+    x, W, b = r.standard_normal((n, c, h, w)), r.standard_normal((f, c, kh, kw)), r.standard_normal(f)
+    ts = [cr.tensor(v, requires_grad=True) for v in (x, W, b)]
+    tt = [torch.tensor(v, requires_grad=True) for v in (x, W, b)]
+    y = F.conv2d(*ts, stride=(sh, sw), padding=(ph, pw))
+    ty = torch.nn.functional.conv2d(*tt, stride=(sh, sw), padding=(ph, pw))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-12)
+    u = r.standard_normal(y.shape)
+    y.backward(u)
+    ty.backward(torch.tensor(u))
+    for a, t in zip(ts, tt):
+        np.testing.assert_allclose(a.grad, t.grad.numpy(), atol=1e-12)
+    if ph <= kh // 2 and pw <= kw // 2:
+        xt, tx = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        p = F.max_pool2d(xt, (kh, kw), (sh, sw), (ph, pw))
+        tp = torch.nn.functional.max_pool2d(tx, (kh, kw), (sh, sw), (ph, pw))
+        np.testing.assert_array_equal(p.data, tp.detach().numpy())
+        u = r.standard_normal(p.shape)
+        p.backward(u)
+        tp.backward(torch.tensor(u))
+        np.testing.assert_allclose(xt.grad, tx.grad.numpy(), atol=1e-12)
