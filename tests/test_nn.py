@@ -245,6 +245,7 @@ def test_init_ranges():
     ((2, 3, 8, 8), 4, 3, 1, 1),
     ((1, 2, 7, 6), 3, (3, 2), (2, 1), (1, 0)),
     ((2, 1, 5, 5), 2, 5, 1, 0),
+    ((1, 2, 7, 6), 3, (3, 5), 1, "same"),
 ])
 def test_conv2d_matches_torch(shape, filters, k, stride, pad):
     torch = pytest.importorskip("torch")
@@ -275,6 +276,11 @@ def test_conv2d_float32_and_errors():
         nn.Conv2d(2, 4, 3)(x)
     with pytest.raises(cr.ShapeError, match="conv2d.*larger"):
         nn.Conv2d(3, 4, 7)(x)
+    same = nn.Conv2d(3, 2, (3, 5), padding="same")(x)
+    assert same.shape == (2, 2, 5, 5)
+    assert nn.Conv2d(3, 2, 3, padding="valid")(x).shape == (2, 2, 3, 3)
+    with pytest.raises(ValueError, match="same"):
+        nn.Conv2d(3, 2, 2, padding="same")(x)
     with pytest.raises(cr.ShapeError, match=r"conv2d.*\(N, C, H, W\)"):
         nn.Conv2d(3, 4, 3)(cr.tensor(np.zeros((3, 5, 5))))
 

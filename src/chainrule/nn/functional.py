@@ -219,15 +219,30 @@ def _window_args(xs, kernel, stride, padding, opname):
                          f"{xs[3] + 2 * pw} (input shape {xs}, padding {padding})")
 
 
+def _conv_padding(padding, kernel, stride):
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        if stride != (1, 1) or kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+            raise ValueError(f"conv2d: padding='same' needs stride 1 and odd kernel sizes, got kernel {kernel} "
+                             f"and stride {stride}")
+        return (kernel[0] // 2, kernel[1] // 2)
+    if isinstance(padding, str):
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    return _pair(padding, "padding", "conv2d")
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (F, C, kh, kw), bias (F,).
 
+    `padding` is an int, a pair, "valid" (0) or "same" (stride 1, odd kernel sizes).
     im2col windows (one copy, no loop over pixels), then a single batched matmul.
     """
     xs, ws = _data(x).shape, _data(weight).shape
     if len(ws) != 4:
         raise ShapeError(f"conv2d: weight must have shape (F, C, kh, kw), got {ws}")
-    kernel, stride, padding = ws[2:], _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
+    kernel, stride = ws[2:], _pair(stride, "stride", "conv2d")
+    padding = _conv_padding(padding, kernel, stride)
     _window_args(xs, kernel, stride, padding, "conv2d")
     if xs[1] != ws[1]:
         raise ShapeError(f"conv2d: input of shape {xs} has {xs[1]} channels but weight of shape {ws} "
