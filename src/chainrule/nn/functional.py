@@ -31,8 +31,13 @@ def _data(x):
     return x._data if isinstance(x, Tensor) else np.asarray(x)
 
 
+def _const(a):
+    """A constant Tensor around an array (0-d values as NumPy scalars, as the core keeps them)."""
+    return Tensor._wrap(a[()] if type(a) is np.ndarray and not a.shape else a, None)
+
+
 def _tensor(x):
-    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x), None)
+    return x if isinstance(x, Tensor) else _const(np.asarray(x))
 
 
 def _pick_axis(dim, axis, default, opname):
@@ -64,7 +69,7 @@ def _float_like(target, x, opname):
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{opname}: target must be numeric, got dtype {t.dtype}")
     dtype = _data(x).dtype
-    return Tensor._wrap(t if t.dtype == dtype else t.astype(dtype), None)
+    return _const(t if t.dtype == dtype else t.astype(dtype))
 
 
 def _same_shape(x, t, opname):
