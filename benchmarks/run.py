@@ -348,6 +348,8 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before one case's subprocess is killed")
     p.add_argument("--json", help="write the raw results here")
     p.add_argument("--md", help="write the markdown report here")
+    p.add_argument("--compare", metavar="OLD_JSON",
+                   help="an earlier --json of this script: adds this run's medians over those (before/after)")
     p.add_argument("--keep-openblas-env", action="store_true",
                    help="do not remove OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the benchmark subprocesses")
     p.add_argument("--profile", metavar="WORKLOAD",
@@ -382,6 +384,8 @@ def main(argv=None):
     if bad:
         p.error(f"unknown workload or library: {', '.join(bad)} (workloads: {', '.join(ORDER)}; libraries: "
                 f"{', '.join(LIBS)})")
+    if a.compare and not os.path.exists(a.compare):
+        p.error(f"--compare: no such file {a.compare}")
     if "numpy" not in libs:
         libs.insert(0, "numpy")
 
@@ -446,6 +450,9 @@ def main(argv=None):
     for r in doc["results"]:
         r.pop("grads_path", None)
     text = render(doc)
+    if a.compare:
+        with open(a.compare) as f:
+            text += render_compare(doc, json.load(f))
     print("\n" + text)
     if a.json:
         with open(a.json, "w") as f:
@@ -520,6 +527,29 @@ def progress_line(r):
     for ref, c in r["check"].items():
         s += f" grad vs {ref}: {fmt_check(c)}"
     return s
+
+
+def render_compare(doc, old):
+    """This run's median / the earlier run's, per library and workload; and the chainrule/numpy ratio in both."""
+    prev = {(r["lib"], r["workload"]): r for r in old["results"] if r.get("status") == "ok"}
+    libs = [x for x in LIBS if any(r["lib"] == x for r in doc["results"])]
+    L = ["### Compared with an earlier run", "",
+         f"Earlier run: {old['meta'].get('date_utc')}, chainrule at {old['meta'].get('chainrule_commit')}. "
+         "Cells: this median / earlier median (below 1: faster now). Last column: chainrule's ratio vs numpy, "
+         "earlier -> now (the ratio is steadier than either time on a loaded machine).", "",
+         "| workload | " + " | ".join(libs) + " | chainrule vs numpy |", "|---|" + "---|" * (len(libs) + 1)]
+    for w in doc["workloads"]:
+        row = [w]
+        for lib in libs:
+            r, o = next((x for x in doc["results"] if x["lib"] == lib and x["workload"] == w), None), prev.get((lib, w))
+            ok = r is not None and r.get("status") == "ok" and o is not None
+            row.append(f"{r['time']['median_s'] / o['time']['median_s']:.2f}" if ok else "")
+        o = prev.get(("chainrule", w), {}).get("metrics", {}).get("ratio")
+        n = next((x.get("metrics", {}).get("ratio") for x in doc["results"]
+                  if x["lib"] == "chainrule" and x["workload"] == w), None)
+        row.append(f"{o:.2f}x -> {n:.2f}x" if o and n else "")
+        L.append("| " + " | ".join(row) + " |")
+    return "\n".join(L) + "\n\n"
 
 
 def render(doc):
