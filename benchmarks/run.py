@@ -145,16 +145,31 @@ def profile(a):
     case = IMPLS[a._lib](a.threads).case(wl, wl.data())
     case.step()
     case.step()
-    n = 0
+    n, inside = 0, [0.0]
+    gc_runs, gc_start = [0, 0, 0], [0.0]
+
+    def on_gc(phase, info):  # time spent in Python's cyclic garbage collector, per generation
+        if phase == "start":
+            gc_start[0] = perf_counter()
+        else:
+            gc_runs[info["generation"]] += 1
+            inside[0] += perf_counter() - gc_start[0]
+
     prof = cProfile.Profile()
     t0 = perf_counter()
+    gc.callbacks.append(on_gc)
     while n < 3 or perf_counter() - t0 < a.max_time:
         prof.enable()
         case.step()
         prof.disable()
         n += 1
+    gc.callbacks.remove(on_gc)
+    total = perf_counter() - t0
     print(f"# cProfile of {a._lib} / {wl.name}: {n} steps (times are totals over them; cProfile adds its own "
           "overhead per Python call)")
+    print(f"# cyclic GC during the steps: {sum(gc_runs)} collections (gen0 {gc_runs[0]}, gen1 {gc_runs[1]}, "
+          f"gen2 {gc_runs[2]}), {inside[0]:.3f} s = {100 * inside[0] / total:.0f}% of the profiled wall time "
+          "(charged to whatever function allocated when it started)")
     pstats.Stats(prof).strip_dirs().sort_stats("tottime").print_stats(a.top)
 
 
