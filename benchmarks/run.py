@@ -106,6 +106,8 @@ def worker(a):
         try:
             impl = IMPLS[a._lib](a.threads)
         except ImportError as e:
+            if a._lib != "torch":
+                raise  # chainrule itself failing to import is an error, not an optional library
             res.update(status="not installed", error=str(e))
             return
         res["info"] = impl.info()
