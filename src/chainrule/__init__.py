@@ -7,6 +7,7 @@
     x.grad   # array(-4.)
 """
 
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .errors import AnomalyError, GradcheckError, ShapeError
 from .graph import enable_grad, is_grad_enabled, no_grad
 from .ops import (abs, clip, concatenate, cos, exp, log, log_softmax, logsumexp, matmul, max, maximum, mean,
@@ -20,7 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "ShapeError", "GradcheckError",
-    "AnomalyError", "Primitive", "REGISTRY",
+    "AnomalyError", "Primitive", "REGISTRY", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "maximum", "minimum", "where",
     "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "swapaxes", "broadcast_to", "getitem",
     "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",

@@ -25,6 +25,7 @@ FREED = object()  # marks a node whose saved arrays were released by backward(re
 
 class _Mode:
     grad_enabled = True
+    anomaly = False  # set by anomaly.detect_anomaly
 
 
 mode = _Mode()
@@ -131,6 +132,9 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
     from .primitive import ARRAY_NS, TENSOR_NS
     from .tensor import Tensor
 
+    if mode.anomaly:
+        from .anomaly import backward_hook
+        hook = backward_hook(hook)
     order = reachable(root)
     pending = {root: g}
     xp = TENSOR_NS if create_graph else ARRAY_NS
@@ -166,6 +170,8 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
                     prev = pending.get(parent)
                     pending[parent] = gi if prev is None else prev + gi
                 else:
+                    if parent._version > node.seq:  # written in place since this node saved it?
+                        _check_inplace(node)
                     _accumulate_leaf(parent, gi, g, create_graph)
             if hook is not None:
                 hook(node, g, raw, grads)
@@ -174,6 +180,12 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
                 node.ans = None
     finally:
         mode.grad_enabled = prev_mode
+
+
+def _check_inplace(node):
+    from .anomaly import check_inplace
+
+    check_inplace(node)
 
 
 def _wrap(saved, parent, Tensor):

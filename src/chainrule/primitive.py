@@ -20,6 +20,7 @@ import types
 
 import numpy as np
 
+from . import anomaly as _anomaly
 from .errors import ShapeError
 from .graph import Node, mode
 from .tensor import Tensor
@@ -85,6 +86,8 @@ class Primitive:
             raise _shape_error(self.name, datas, e) from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)
+        if mode.anomaly:
+            _anomaly.check_forward(self, datas, out, params)
         if not (needs and mode.grad_enabled):
             return Tensor._wrap(out, None)
         keep = self.save_inputs
@@ -96,7 +99,10 @@ class Primitive:
             saved = tuple(d if i in keep else None for i, d in enumerate(datas))
             ans = out if self.save_ans else None
         shapes = tuple(d.shape if type(d) is np.ndarray else np.shape(d) for d in datas)
-        return Tensor._wrap(out, Node(self, tuple(parents), saved, ans, params, shapes))
+        node = Node(self, tuple(parents), saved, ans, params, shapes)
+        if mode.anomaly:
+            _anomaly.created(node)
+        return Tensor._wrap(out, node)
 
 
 def _as_array(a, opname):

@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from .graph import _seq
+
 
 def _to_array(data, dtype, opname="tensor"):
     if isinstance(data, Tensor):
@@ -70,7 +72,7 @@ class Tensor:
     @data.setter
     def data(self, value):
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
-        self._version += 1
+        self._version = next(_seq)  # a global clock shared with Node.seq: newer than every node so far
 
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: self._data.dtype)
