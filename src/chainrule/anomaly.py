@@ -112,7 +112,7 @@ def _fmt_where(info):
 def created_at(node):
     """The source line that created `node` (recorded only under detect_anomaly), or None."""
     rec = _info.get(node)
-    return None if rec is None else _fmt_where(rec[0])
+    return None if rec is None else _fmt_where(rec[0][0])
 
 
 def _where_lines(node):
@@ -186,7 +186,8 @@ def _backward_context():
         if f.f_code.co_name == "run_backward" and f.f_code.co_filename.startswith(_PKG):
             node = f.f_locals.get("node")
             if isinstance(node, Node):
-                return f"\n  while computing the backward of {node.prim.name}{_where_lines(node)}"
+                where = created_at(node) or "unknown"
+                return f"\n  while running the backward rule of {node.prim.name}, whose node was created at: {where}"
         f = f.f_back
     return ""
 
