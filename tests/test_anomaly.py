@@ -39,7 +39,7 @@ def test_zero_upstream_times_infinite_local_is_nan():
     x = cr.tensor([0.0, 1.0], requires_grad=True)
     with cr.detect_anomaly():
         y = cr.sqrt(x) * 0.0
-        with pytest.raises(cr.AnomalyError, match=r"sqrt backward: upstream 0\.0 × local inf = nan at x = 0\.0"):
+        with pytest.raises(cr.AnomalyError, match=r"sqrt backward: upstream 0\.0 × local inf = nan at x = 0"):
             y.sum().backward()
 
 
@@ -54,8 +54,8 @@ def test_binary_op_names_which_input_and_all_values():
             loss.backward()
     msg = str(ei.value)
     # ... but the backward finds where(…) routes 0 to q[1], and div's rule makes 0 × inf
-    assert re.search(r"div backward \(gradient for x\): upstream 0\.0 × local inf = nan at x = 2\.0, y = 0\.0",
-                     msg), msg
+    expect = r"div backward \(gradient for x\): upstream 0\.0 × local inf = nan at x = 2\.0, y = 0\.0"
+    assert re.search(expect, msg), msg
 
 
 def test_forward_names_op_values_shapes_and_line():
@@ -216,7 +216,8 @@ def test_outside_the_context_nothing_runs(monkeypatch):
 
 def test_anomaly_mode_does_not_change_results():
     rng = np.random.default_rng(0)
-    W1, b1, W2, X = rng.normal(size=(4, 8)), rng.normal(size=8), rng.normal(size=(8, 3)), rng.normal(size=(5, 4))
+    W1, b1, W2 = rng.normal(size=(4, 8)), rng.normal(size=8), rng.normal(size=(8, 3))
+    X = rng.normal(size=(5, 4))
 
     def run():
         ps = [cr.tensor(a, requires_grad=True) for a in (W1, b1, W2)]

@@ -187,7 +187,8 @@ def _backward_context():
             node = f.f_locals.get("node")
             if isinstance(node, Node):
                 where = created_at(node) or "unknown"
-                return f"\n  while running the backward rule of {node.prim.name}, whose node was created at: {where}"
+                return (f"\n  while running the backward rule of {node.prim.name}, whose node was created "
+                        f"at: {where}")
         f = f.f_back
     return ""
 
