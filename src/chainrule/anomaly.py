@@ -341,7 +341,8 @@ def check_inplace(node):
                 "pass (its .data was updated in place, e.g. `p.data -= lr * p.grad`), so the gradient would "
                 "be wrong. Call backward() before updating parameters, or assign a new array "
                 "(p.data = p.data - lr * p.grad). `with cr.detect_anomaly():` also catches writes "
-                "such as p.data[...] = v and shows where the op was created." + _where_lines(node))
+                "such as p.data[...] = v and shows where the op was created."
+                + (_where_lines(node) if node in _info else ""))
 
 
 # -- formatting ---------------------------------------------------------------------------------------
