@@ -71,7 +71,11 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if arr.dtype.kind not in "biufc" or (self.requires_grad and arr.dtype.kind not in "fc"):
+            what = "a tensor that requires grad" if self.requires_grad else "a tensor"
+            raise TypeError(f"data: cannot set the data of {what} to an array of dtype {arr.dtype}")
+        self._data = arr
         self._version = next(_seq)  # a global clock shared with Node.seq: newer than every node so far
 
     shape = property(lambda self: self._data.shape)

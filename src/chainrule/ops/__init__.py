@@ -40,7 +40,9 @@ def _norm_axis(axis, ndim, opname):
     """None, or a sorted tuple of non-negative axes; a clear error for an axis out of range."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, numbers.Integral) for a in axes):
+        raise TypeError(f"{opname}: axis must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not -ndim <= a < builtins.max(ndim, 1):
@@ -122,6 +124,8 @@ def reshape(x, shape):
     s = _shape(x)
     if isinstance(shape, numbers.Integral):
         shape = (shape,)
+    if not all(isinstance(n, numbers.Integral) for n in shape):
+        raise TypeError(f"reshape: the shape must be ints, got {shape!r} for a tensor of shape {s}")
     shape = tuple(int(n) for n in shape)
     try:
         new = np.empty(s, dtype=bool).reshape(shape).shape if 0 not in s else np.empty(s).reshape(shape).shape
