@@ -228,7 +228,11 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
         g = np.ones_like(data)
     else:
         g = grad._data if isinstance(grad, Tensor) and not create_graph else grad
-        g = g if isinstance(g, Tensor) else np.asarray(g, dtype=data.dtype)
+        if not isinstance(g, Tensor):
+            try:
+                g = np.asarray(g, dtype=data.dtype)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"backward: grad must be numbers of shape {data.shape}: {e}") from None
         if g.shape != data.shape:
             raise ShapeError(f"backward: grad has shape {g.shape} but the output has shape {data.shape}")
     if create_graph and not isinstance(g, Tensor):

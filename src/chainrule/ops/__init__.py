@@ -54,6 +54,8 @@ def _norm_axis(axis, ndim, opname):
 
 
 def _one_axis(axis, ndim, opname):
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{opname}: axis must be an int, got {axis!r}")
     return _norm_axis(axis, ndim, opname)[0]
 
 
@@ -105,12 +107,18 @@ def log_softmax(x, axis=-1):
 
 def where(cond, x, y):
     """Elementwise `x if cond else y`; `cond` is a constant (boolean array or comparison)."""
-    return _ew.where(np.asarray(_data(cond), dtype=bool), x, y)
+    c = np.asarray(_data(cond))
+    if c.dtype.kind not in "biuf":
+        raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
+    return _ew.where(c.astype(bool, copy=False), x, y)
 
 
 def clip(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
+    for v in (min, max):
+        if v is not None and np.asarray(_data(v)).dtype.kind not in "biuf":
+            raise TypeError(f"clip: min and max must be numbers or arrays, got {v!r:.40}")
     return _ew.clip(x, lo=_data(min), hi=_data(max))
 
 
@@ -138,6 +146,8 @@ def reshape(x, shape):
 def transpose(x, axes=None):
     nd = len(_shape(x))
     if axes is not None:
+        if not all(isinstance(a, numbers.Integral) for a in axes):
+            raise TypeError(f"transpose: axes must be ints, got {axes!r}")
         axes = tuple(int(a) % builtins.max(nd, 1) for a in axes)
         if sorted(axes) != list(range(nd)):
             raise ShapeError(f"transpose: axes {axes} are not a permutation of the {nd} axes of the input")
@@ -191,6 +201,8 @@ def concatenate(tensors, axis=0):
         raise ValueError("concatenate: needs at least one tensor")
     shapes = [_shape(t) for t in tensors]
     nd = len(shapes[0])
+    if nd == 0:
+        raise ShapeError("concatenate: zero-dimensional tensors cannot be concatenated (use stack)")
     ax = _one_axis(axis, nd, "concatenate")
     for s in shapes:
         if len(s) != nd or s[:ax] + s[ax + 1:] != shapes[0][:ax] + shapes[0][ax + 1:]:
