@@ -74,7 +74,7 @@ class Primitive:
                 else:
                     parents.append(None)
             else:
-                if not isinstance(a, _SCALARS):
+                if not isinstance(a, _SCALARS) or (type(a) is np.ndarray and a.dtype.kind in "OUSV"):
                     a = _as_array(a, self.name)
                 datas.append(a)
                 parents.append(None)
