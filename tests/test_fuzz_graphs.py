@@ -67,6 +67,13 @@ BINARY = {
 }
 
 
+REDUCTIONS = ["sum", "mean", "max", "min", "logsumexp"]
+SOFTMAXES = ["softmax", "log_softmax"]
+INDEXING = ["int", "slice", "repeat", "mask", "ellipsis"]
+JOINS = ["concatenate", "stack"]
+RESHAPES = ["reshape", "transpose", "broadcast_to", "swapaxes"]
+
+
 def _torch_reduce(kind, a, axis, keepdims):
     dim = _all(a.ndim) if axis is None else axis
     if kind == "sum":
@@ -140,7 +147,7 @@ def programs(draw):
             ops.append(("binary", name, i, j, None))
             shapes.append(np.broadcast_shapes(si, sj))
         elif kind == "reduce" and nd:
-            red = draw(st.sampled_from(["sum", "mean", "max", "min", "logsumexp"]))
+            red = draw(st.sampled_from(REDUCTIONS))
             axis = draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
                                   st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True)
                                   .map(lambda a: tuple(sorted(a)))))
@@ -148,7 +155,7 @@ def programs(draw):
             ops.append(("reduce", red, i, None, (axis, keepdims)))
             shapes.append(np.sum(np.zeros(si), axis=axis, keepdims=keepdims).shape)
         elif kind == "softmax" and nd:
-            name = draw(st.sampled_from(["softmax", "log_softmax"]))
+            name = draw(st.sampled_from(SOFTMAXES))
             axis = draw(st.integers(-nd, nd - 1))
             ops.append(("softmax", name, i, None, axis))
             shapes.append(si)
@@ -157,7 +164,7 @@ def programs(draw):
             shapes.append(np.matmul(np.zeros(si), np.zeros(sj)).shape)
         elif kind == "index" and nd:
             n0 = si[0]
-            idx = draw(st.sampled_from(["int", "slice", "repeat", "mask", "ellipsis"]))
+            idx = draw(st.sampled_from(INDEXING))
             if idx == "int":
                 key = draw(st.integers(-n0, n0 - 1))
             elif idx == "slice":
@@ -172,13 +179,13 @@ def programs(draw):
             ops.append(("index", idx, i, None, key))
             shapes.append(np.zeros(si)[key].shape)
         elif kind == "join" and nd and si == sj:
-            name = draw(st.sampled_from(["concatenate", "stack"]))
+            name = draw(st.sampled_from(JOINS))
             axis = draw(st.integers(0, nd - 1 if name == "concatenate" else nd))
             ops.append(("join", name, i, j, axis))
             shapes.append((np.concatenate if name == "concatenate" else np.stack)([np.zeros(si)] * 2,
                                                                                  axis=axis).shape)
         elif kind == "reshape" and nd:
-            name = draw(st.sampled_from(["reshape", "transpose", "broadcast_to", "swapaxes"]))
+            name = draw(st.sampled_from(RESHAPES))
             if name == "reshape":
                 new = (int(np.prod(si)),) if draw(st.booleans()) else tuple(reversed(si))
                 if int(np.prod(new)) != int(np.prod(si)):
