@@ -13,6 +13,11 @@ from hypothesis import strategies as st
 import chainrule as cr
 
 torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+try:
+    from chainrule.nn import functional as F
+except ImportError:  # the nn family is fuzzed once chainrule.nn is there
+    F = None
 
 EXAMPLES = 200         # random graphs compared value by value and gradient by gradient
 EXAMPLES_2ND = 60      # random graphs whose gradient-of-gradient is compared
@@ -72,6 +77,8 @@ SOFTMAXES = ["softmax", "log_softmax"]
 INDEXING = ["int", "slice", "repeat", "mask", "ellipsis"]
 JOINS = ["concatenate", "stack"]
 RESHAPES = ["reshape", "transpose", "broadcast_to", "swapaxes"]
+NN = ["linear", "linear_nobias", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+      "conv2d", "max_pool2d"] if F is not None else []
 
 
 def _torch_reduce(kind, a, axis, keepdims):
@@ -131,7 +138,7 @@ def programs(draw):
         leaves.append((k, draw(st.integers(1, 3))))
     shapes = list(leaves)
     ops = []
-    kinds = ["unary", "binary", "reduce", "softmax", "matmul", "index", "join", "reshape"]
+    kinds = ["unary", "binary", "reduce", "softmax", "matmul", "index", "join", "reshape"] + ["nn"] * bool(NN)
     for _ in range(draw(st.integers(2, MAX_OPS))):
         kind = draw(st.sampled_from(kinds))
         i = draw(st.integers(0, len(shapes) - 1))
@@ -199,12 +206,89 @@ def programs(draw):
                 param = (draw(st.integers(1, 2)),) + tuple(si)
             ops.append(("reshape", name, i, None, param))
             shapes.append(_np_shape(name, si, param))
+        elif kind == "nn" and nd and (picked := _nn_op(draw, si)) is not None:
+            name, param, shape = picked
+            ops.append(("nn", name, i, None, param))
+            shapes.append(shape)
         else:
             name = draw(st.sampled_from(sorted(UNARY)))
             ops.append(("unary", name, i, None, None))
             shapes.append(_np_shape(name, si, None))
     seed = draw(st.integers(0, 2**31 - 1))
     return leaves, ops, seed
+
+
+def _nn_op(draw, s):
+    """(name, parameters, output shape) of a random nn op that fits an input of shape `s`, or None.
+    Parameters (weights, targets) are drawn here, so that both backends get the same arrays."""
+    nd = len(s)
+    fits = [n for n in NN if not (n == "cross_entropy" and nd < 2
+                                  or n in ("conv2d", "max_pool2d") and nd not in (2, 3))]
+    name = draw(st.sampled_from(fits))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    if name.startswith("linear"):
+        out = draw(st.integers(1, 3))
+        W = rng.uniform(-1, 1, size=(out, s[-1]))
+        b = None if name == "linear_nobias" else rng.uniform(-1, 1, size=out)
+        return name, (W, b), s[:-1] + (out,)
+    if name == "cross_entropy":
+        if nd < 2:
+            return None
+        t = rng.integers(0, s[1], size=s[:1] + s[2:])
+        return name, (t, reduction), (s[:1] + s[2:]) if reduction == "none" else ()
+    if name.startswith("binary_cross_entropy"):
+        return name, (rng.uniform(0, 1, size=s), reduction), s if reduction == "none" else ()
+    if nd not in (2, 3):
+        return None
+    C, H, W_ = (1,) + s if nd == 2 else s
+    stride = draw(st.integers(1, 2))
+    if name == "conv2d":
+        pad = draw(st.integers(0, 1))
+        kh, kw = draw(st.integers(1, H + 2 * pad)), draw(st.integers(1, W_ + 2 * pad))
+        F_ = draw(st.integers(1, 2))
+        Wt = rng.uniform(-1, 1, size=(F_, C, kh, kw))
+        b = rng.uniform(-1, 1, size=F_) if draw(st.booleans()) else None
+        Ho, Wo = (H + 2 * pad - kh) // stride + 1, (W_ + 2 * pad - kw) // stride + 1
+        return name, ((C, H, W_), Wt, b, stride, pad), (F_, Ho, Wo)
+    k = draw(st.integers(1, min(2, H, W_)))
+    pad = draw(st.integers(0, k // 2))
+    Ho, Wo = (H + 2 * pad - k) // stride + 1, (W_ + 2 * pad - k) // stride + 1
+    return name, ((C, H, W_), k, stride, pad), (C, Ho, Wo)
+
+
+def _apply_nn(t, name, a, param, params):
+    def leaf(arr):
+        if arr is None:
+            return None
+        v = torch.tensor(arr, requires_grad=True) if t else cr.tensor(arr, requires_grad=True)
+        params.append(v)
+        return v
+
+    if name.startswith("linear"):
+        W, b = leaf(param[0]), leaf(param[1])
+        return (TF if t else F).linear(a, W, b)
+    if name == "cross_entropy":
+        target, reduction = param
+        if t:
+            return TF.cross_entropy(a, torch.from_numpy(target), reduction=reduction)
+        return F.cross_entropy(a, target, reduction=reduction)
+    if name.startswith("binary_cross_entropy"):
+        target, reduction = param
+        target = torch.from_numpy(target) if t else target
+        if name == "binary_cross_entropy":
+            p = torch.sigmoid(a) if t else cr.sigmoid(a)
+            return (TF if t else F).binary_cross_entropy(p, target, reduction=reduction)
+        return (TF if t else F).binary_cross_entropy_with_logits(a, target, reduction=reduction)
+    shape = (1,) + param[0]
+    x = a.reshape(shape)
+    if name == "conv2d":
+        _, Wt, b, stride, pad = param
+        out = (TF if t else F).conv2d(x, leaf(Wt), leaf(b), stride=stride, padding=pad)
+    else:
+        _, k, stride, pad = param
+        out = (TF if t else F).max_pool2d(x, k, stride=stride, padding=pad)
+    return out.reshape(tuple(out.shape[1:]))
 
 
 def _np_shape(name, s, param):
@@ -224,7 +308,7 @@ def _np_shape(name, s, param):
     return s
 
 
-def _apply(backend, op, pool):
+def _apply(backend, op, pool, params=None):
     kind, name, i, j, param = op
     a = pool[i]
     b = None if j is None else pool[j]
@@ -251,6 +335,8 @@ def _apply(backend, op, pool):
         if t:
             return (torch.cat if name == "concatenate" else torch.stack)([a, b], dim=param)
         return getattr(cr, name)([a, b], axis=param)
+    if kind == "nn":
+        return _apply_nn(t, name, a, param, [] if params is None else params)
     if kind == "reshape":
         if name == "reshape":
             return a.reshape(param)
@@ -272,9 +358,10 @@ def _run(backend, leaves, ops, seed, keep):
     else:
         ins = [cr.tensor(a, requires_grad=True) for a in arrays]
     pool = list(ins)
+    params = []  # the nn ops' weights: leaves too
     for k, op in enumerate(ops):
         if k in keep:
-            pool.append(_apply(backend, op, pool))
+            pool.append(_apply(backend, op, pool, params))
         else:
             pool.append(pool[op[2]])  # a skipped op passes its input through (same shape bookkeeping aside)
     weights = rng.uniform(-1, 1, size=len(pool))
@@ -282,7 +369,7 @@ def _run(backend, leaves, ops, seed, keep):
     for w, v in zip(weights, pool):
         term = v.sum() * float(w)
         loss = term if loss is None else loss + term
-    return loss, ins, pool
+    return loss, ins + params, pool
 
 
 def _sane_ops(leaves, ops, seed):
@@ -355,7 +442,7 @@ def test_random_graphs_second_order_match_torch(prog):
     loss, ins, _ = _run("cr", leaves, ops, seed, keep)
     tloss, tins, _ = _run("torch", leaves, ops, seed, keep)
     rng = np.random.default_rng(seed + 1)
-    vs = [rng.uniform(-1, 1, size=s) for s in leaves]
+    vs = [rng.uniform(-1, 1, size=x.shape) for x in ins]
     # d/dx of sum_i <v_i, dloss/dx_i>: a Hessian-vector product through every rule's create_graph path
     loss.backward(create_graph=True)
     gs = [x.grad for x in ins]
@@ -376,32 +463,15 @@ def test_random_graphs_second_order_match_torch(prog):
     inner.backward()
     ths = torch.autograd.grad(tinner, tins, allow_unused=True)
     for k, (x, th) in enumerate(zip(ins, ths)):
-        got = np.zeros(leaves[k]) if x.grad is None else x.grad
-        _compare(got, torch.zeros(leaves[k], dtype=torch.float64) if th is None else th,
+        got = np.zeros(x.shape) if x.grad is None else x.grad
+        _compare(got, torch.zeros(x.shape, dtype=torch.float64) if th is None else th,
                  f"Hessian-vector product, leaf {k}: {_describe(ops, keep)}")
 
 
-def test_the_fuzzer_reaches_every_kind_of_op():
-    """The generator is not stuck on one corner: over many draws it emits every op family and name."""
-    seen = set()
-
-    @settings(max_examples=150, deadline=None, database=None)
-    @given(programs())
-    def collect(prog):
-        for op in prog[1]:
-            seen.add((op[0], op[1]))
-
-    collect()
-    kinds = {k for k, _ in seen}
-    names = {n for _, n in seen}
-    assert kinds == {"unary", "binary", "reduce", "softmax", "matmul", "index", "join", "reshape"}, kinds
-    assert set(UNARY) | set(BINARY) <= names, sorted(set(UNARY) | set(BINARY) - names)
-
-
-def test_fuzzed_primitives_cover_the_core_registry():
-    """Run one graph per op family and record which registered primitives the fuzzer's ops reach."""
-    reached = set()
-    orig = {}
+def test_the_fuzzer_reaches_every_family_and_every_registered_primitive():
+    """The generator is not stuck in one corner: over a fixed set of draws it emits every op family,
+    and the graphs it builds (forward, and backward with create_graph) run every registered primitive."""
+    seen, reached, orig = set(), set(), {}
     for name, prim in cr.REGISTRY.items():
         orig[name] = prim.fwd
 
@@ -410,28 +480,26 @@ def test_fuzzed_primitives_cover_the_core_registry():
             return _f(*a, **k)
 
         prim.fwd = spy
+
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
+    @given(programs())
+    def collect(prog):
+        leaves, ops, seed = prog
+        seen.update((op[0], op[1]) for op in ops)
+        keep = _sane_ops(leaves, ops, seed)
+        if _shapes_consistent(leaves, ops, keep, seed):
+            loss, _, _ = _run("cr", leaves, ops, seed, keep)
+            loss.backward(create_graph=True)  # the adjoints (scatter_add, col2im) run as primitives here
+
     try:
-        x = cr.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
-        m = cr.tensor(np.ones((3, 2)), requires_grad=True)
-        pool = [x, m]
-        for name in UNARY:
-            pool.append(_apply("cr", ("unary", name, 0, None, None), pool))
-        for name in BINARY:
-            pool.append(_apply("cr", ("binary", name, 0, 0, None), pool))
-        for red in ["sum", "mean", "max", "min", "logsumexp"]:
-            pool.append(_apply("cr", ("reduce", red, 0, None, (1, False)), pool))
-        for sm in ["softmax", "log_softmax"]:
-            pool.append(_apply("cr", ("softmax", sm, 0, None, -1), pool))
-        pool.append(_apply("cr", ("matmul", "matmul", 0, 1, None), pool))
-        pool.append(_apply("cr", ("index", "repeat", 0, None, np.array([0, 0])), pool))
-        for j in ["concatenate", "stack"]:
-            pool.append(_apply("cr", ("join", j, 0, 0, 0), pool))
-        for r, p in [("reshape", (-1,)), ("transpose", (1, 0)), ("broadcast_to", (2, 2, 3))]:
-            pool.append(_apply("cr", ("reshape", r, 0, None, p), pool))
-        loss = sum(v.sum() for v in pool)
-        loss.backward(create_graph=True)  # scatter_add: the adjoint of indexing, under create_graph
+        with np.errstate(all="ignore"):
+            collect()
     finally:
         for name, f in orig.items():
             cr.REGISTRY[name].fwd = f
+    kinds = {k for k, _ in seen}
+    assert kinds == {"unary", "binary", "reduce", "softmax", "matmul", "index", "join", "reshape"} | (
+        {"nn"} if NN else set()), kinds
+    assert {n for _, n in seen} >= set(UNARY) | set(BINARY) | set(NN)
     not_fuzzed = sorted(set(cr.REGISTRY) - reached - {"astype"})
-    assert not not_fuzzed, f"registered primitives the graph fuzzer never builds: {not_fuzzed}"
+    assert not not_fuzzed, f"registered primitives the graph fuzzer never builds (add them to it): {not_fuzzed}"

@@ -128,15 +128,27 @@ def _where_lines(node):
 
 # -- the forward pass -------------------------------------------------------------------------------
 
+def _reads(node):
+    """(input positions, output?) that the rules of this node's needed gradients read."""
+    spec = node.prim.save_for
+    if spec is None:
+        keep = ""
+    elif len(spec) == 1:
+        keep = spec[0]
+    else:
+        keep = "".join(s for s, p in zip(spec, node.parents) if p is not None)
+    return {int(c) for c in keep if c.isdigit()}, "a" in keep
+
+
 def created(node):
     """Called by Primitive.__call__ for each node recorded under detect_anomaly."""
-    prim = node.prim
+    inputs, out = _reads(node)
     snaps = {}
-    for i in prim.save_inputs:
+    for i in inputs:
         s = node.saved[i] if i < len(node.saved) else None
         if type(s) is np.ndarray:
             snaps[i] = s.copy()
-    if prim.save_ans and type(node.ans) is np.ndarray:
+    if out and type(node.ans) is np.ndarray:
         snaps["ans"] = node.ans.copy()
     _info[node] = (_caller(), snaps)
 
@@ -246,20 +258,24 @@ def _explain_elementwise(node, up, raw, i, names):
 
     prim = node.prim
     oshape = up.shape
-    gi = _arr(raw[i])
-    try:
-        gi_b = np.broadcast_to(gi, oshape)
-    except ValueError:
-        gi_b = None
-    if gi_b is None or node.saved is None or any(
-            s is None for k, s in enumerate(node.saved) if k in prim.save_inputs) or (
-            prim.save_ans and node.ans is None):
-        return _explain_general(node, up, [raw[k] if k == i else None for k in range(len(raw))], i, names)
+    inputs, out = _reads(node)
+    general = _explain_general(node, up, [raw[k] if k == i else None for k in range(len(raw))], i, names)
+    if not isinstance(node.saved, tuple) or any(node.saved[k] is None for k in inputs) or (
+            out and node.ans is None):
+        return general
+    # the rule again, elementwise (the engine may have run a fused, already reduced version):
+    # with the real upstream for the downstream, with ones for the local derivative
     with np.errstate(all="ignore"):
-        ones = np.ones(oshape, dtype=up.dtype)
-        local = prim.vjp(ARRAY_NS, node.parents, ones, node.ans, *node.saved, **node.params)
-        local = local if type(local) is tuple else (local,)
-        loc = np.broadcast_to(np.asarray(local[i]), oshape)
+        try:
+            down, local = (prim.vjp(ARRAY_NS, node.parents, u, node.ans, *node.saved, **node.params)
+                           for u in (up, np.ones(oshape, dtype=up.dtype)))
+            down, local = (v if type(v) is tuple else (v,) for v in (down, local))
+            gi_b = np.broadcast_to(np.asarray(down[i]), oshape)
+            loc = np.broadcast_to(np.asarray(local[i]), oshape)
+        except (ValueError, TypeError, IndexError):
+            return general
+    if np.isfinite(gi_b).all():
+        return general  # finite elementwise: the reduction over broadcast axes overflowed
     idx = _first_bad(gi_b)
     vals = []
     for n, s in zip(names, node.saved):
@@ -329,8 +345,9 @@ def check_inplace(node):
     if not isinstance(saved, tuple):
         return
     names = None
+    reads = _reads(node)[0]
     for i, parent in enumerate(node.parents):
-        if i not in node.prim.save_inputs or parent is None or isinstance(parent, Node):
+        if i not in reads or parent is None or isinstance(parent, Node):
             continue
         if parent._version > node.seq and saved[i] is parent._data:
             names = names or _input_names(node.prim, len(node.shapes))

@@ -14,13 +14,23 @@ gradient, and drops that gradient as soon as it is used.
 from __future__ import annotations
 
 import itertools
+import operator
+import types
+from heapq import heappop, heappush
 
 import numpy as np
 
 from .errors import ShapeError
 
 _seq = itertools.count()
-FREED = object()  # marks a node whose saved arrays were released by backward(retain_graph=False)
+
+# The array namespaces backward rules are written against (filled by chainrule.ops): NumPy's
+# names for NumPy arrays, and the same names for Tensors (used under create_graph).
+ARRAY_NS = types.SimpleNamespace()
+TENSOR_NS = types.SimpleNamespace()
+FREED = object()
+#: gradients at least this large use a primitive's fused rule + broadcast reduction, when it has one
+FUSE_REDUCTION_FROM = 4096  # marks a node whose saved arrays were released by backward(retain_graph=False)
 
 
 class _Mode:
@@ -67,16 +77,35 @@ def is_grad_enabled():
 class Node:
     """One recorded primitive application."""
 
-    __slots__ = ("prim", "parents", "saved", "ans", "params", "shapes", "seq", "__weakref__")
+    __slots__ = ("prim", "p0", "p1", "pn", "saved", "ans", "params", "shapes", "seq", "__weakref__")
 
     def __init__(self, prim, parents, saved, ans, params, shapes):
+        # Parents of unary and binary ops sit in two slots rather than a tuple: one object per
+        # node for the cycle collector to track instead of two, which halves its cost on big graphs.
         self.prim = prim
-        self.parents = parents
+        n = len(parents)
+        if n == 2:
+            self.p0, self.p1 = parents
+            self.pn = None
+        elif n == 1:
+            self.p0 = parents[0]
+            self.p1 = self.pn = None
+        else:
+            self.p0 = self.p1 = None
+            self.pn = tuple(parents)
         self.saved = saved
         self.ans = ans
         self.params = params
         self.shapes = shapes
         self.seq = next(_seq)
+
+    @property
+    def parents(self):
+        """Per input: the parent Node, the leaf Tensor that wants a gradient, or None."""
+        pn = self.pn
+        if pn is not None:
+            return pn
+        return (self.p0, self.p1) if len(self.shapes) == 2 else (self.p0,)
 
     def __repr__(self):
         return f"<Node {self.prim.name} #{self.seq} in={list(self.shapes)}>"
@@ -92,7 +121,10 @@ def reachable(root):
             if type(p) is Node and p not in seen:
                 add(p)
                 push(p)
-    return sorted(seen, key=lambda n: n.seq, reverse=True)
+    return sorted(seen, key=_by_seq, reverse=True)
+
+
+_by_seq = operator.attrgetter("seq")
 
 
 def unbroadcast(xp, g, shape, opname="op"):
@@ -107,7 +139,7 @@ def unbroadcast(xp, g, shape, opname="op"):
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
     if axes:
         g = xp.sum(g, axis=axes)
-    return xp.reshape(g, shape)
+    return g if g.shape == shape else xp.reshape(g, shape)
 
 
 def broadcast_axes(gshape, shape):
@@ -129,55 +161,73 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
     rules, through the Tensor namespace), so the gradients have graphs of their own.
     `hook(node, upstream, raw_grads, grads)` is called per node when given (trace, anomaly).
     """
-    from .primitive import ARRAY_NS, TENSOR_NS
-    from .tensor import Tensor
-
     if mode.anomaly:
         from .anomaly import backward_hook
         hook = backward_hook(hook)
-    order = reachable(root)
-    pending = {root: g}
+    pending = {root: g}   # node or leaf tensor -> summed gradient so far
+    shared = set()        # leaves whose pending gradient may be aliased elsewhere
+    # Visit nodes newest first: a node is created after its inputs, so when it is popped every
+    # consumer has already added its gradient. Only nodes that receive a gradient are visited.
+    heap = [(-root.seq, root)]
     xp = TENSOR_NS if create_graph else ARRAY_NS
     prev_mode = mode.grad_enabled
     mode.grad_enabled = create_graph
+    pop, get = pending.pop, pending.get
     try:
-        for node in order:
-            g = pending.pop(node, None)
-            if g is None:
-                continue
+        while heap:
+            node = heappop(heap)[1]
+            g = pop(node)
             saved = node.saved
             if saved is FREED:
                 raise _freed_error(node)
-            prim, parents, ans = node.prim, node.parents, node.ans
+            prim, ans, shapes, parents = node.prim, node.ans, node.shapes, node.pn
+            if parents is None:  # (the `parents` property, inlined: this loop is hot)
+                parents = (node.p0, node.p1) if len(shapes) == 2 else (node.p0,)
             if create_graph:
+                from .tensor import Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
                 ans = None if ans is None else Tensor._wrap(ans, node)
-            raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
+            if prim.vjp_reduced is not None and not create_graph and g.size >= FUSE_REDUCTION_FROM:
+                raw = prim.vjp_reduced(parents, g, ans, *saved, shapes=node.shapes, **node.params)
+            else:
+                raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
             if type(raw) is not tuple:
                 raw = (raw,)
-            grads = []
-            for parent, gi, shape in zip(parents, raw, node.shapes):
+            grads = [] if hook is not None else None
+            for parent, gi, shape in zip(parents, raw, shapes):
                 if parent is None or gi is None:
-                    grads.append(None)
+                    if grads is not None:
+                        grads.append(None)
                     continue
+                if type(parent) is not Node and parent._version > node.seq:
+                    _check_inplace(node)  # a leaf written in place after this node saved it?
                 if gi.shape != shape:
                     if not prim.broadcasts:
                         raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape "
                                          f"{gi.shape} for an input of shape {shape}")
                     gi = unbroadcast(xp, gi, shape, prim.name)
-                grads.append(gi)
-                if type(parent) is Node:
-                    prev = pending.get(parent)
-                    pending[parent] = gi if prev is None else prev + gi
+                if grads is not None:
+                    grads.append(gi)
+                prev = get(parent)
+                if prev is None:
+                    pending[parent] = gi
+                    if type(parent) is Node:
+                        heappush(heap, (-parent.seq, parent))
+                    elif gi is g:
+                        shared.add(parent)
                 else:
-                    if parent._version > node.seq:  # written in place since this node saved it?
-                        _check_inplace(node)
-                    _accumulate_leaf(parent, gi, g, create_graph)
+                    pending[parent] = prev + gi
+                    shared.discard(parent)
             if hook is not None:
                 hook(node, g, raw, grads)
             if not retain_graph:
                 node.saved = FREED
                 node.ans = None
+        # what is left in `pending` are the leaves' gradients
+        seen = set()
+        for leaf, gi in pending.items():
+            _accumulate_leaf(leaf, gi, leaf in shared or id(gi) in seen, create_graph)
+            seen.add(id(gi))
     finally:
         mode.grad_enabled = prev_mode
 
@@ -196,20 +246,19 @@ def _wrap(saved, parent, Tensor):
     return parent  # a leaf tensor: the second-order graph must reach it
 
 
-def _accumulate_leaf(leaf, gi, upstream, create_graph):
+def _accumulate_leaf(leaf, gi, maybe_shared, create_graph):
+    dtype = leaf._data.dtype
     if not create_graph:
         if type(gi) is not np.ndarray:
-            gi = np.asarray(gi)  # NumPy returns scalars for 0-d arithmetic; .grad is always an array
-        if gi.dtype != leaf._data.dtype:
-            gi = gi.astype(leaf._data.dtype)
-        elif gi is upstream or gi.base is not None:
-            gi = gi.copy()  # never hand out an array that another gradient shares
-    elif gi.dtype != leaf._data.dtype:
-        gi = gi.astype(leaf._data.dtype)
-    if leaf.grad is None:
-        leaf.grad = gi
-    else:
-        leaf.grad = leaf.grad + gi
+            gi = np.array(gi)  # NumPy scalars from 0-d arithmetic: .grad is always an array
+        elif maybe_shared or gi.base is not None:
+            gi = gi.copy()  # never hand out an array that another gradient or a view shares
+        if gi.dtype != dtype:
+            gi = gi.astype(dtype)
+    elif gi.dtype != dtype:
+        gi = gi.astype(dtype)
+    old = leaf.grad
+    leaf.grad = gi if old is None else old + gi
 
 
 def backward(tensor, grad=None, retain_graph=False, create_graph=False):
@@ -225,7 +274,7 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
             raise RuntimeError(f"backward: the output has shape {data.shape}; backward() without an explicit "
                                "grad works only for a single-element output. Pass grad= with that shape "
                                "(e.g. grad=np.ones(shape)), or reduce the output first (e.g. .sum()).")
-        g = np.ones_like(data)
+        g = np.ones(data.shape, data.dtype) if type(data) is np.ndarray else data.dtype.type(1)
     else:
         g = grad._data if isinstance(grad, Tensor) and not create_graph else grad
         if not isinstance(g, Tensor):
@@ -239,7 +288,8 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
         g = Tensor._wrap(g, None)
     node = tensor._node
     if node is None:
-        _accumulate_leaf(tensor, g, None, create_graph)
+        _accumulate_leaf(tensor, g, True, create_graph)
         return
     # the gradient graph built by create_graph reads the saved arrays again, so keep them (as PyTorch)
     run_backward(node, g, retain_graph or create_graph, create_graph)
+

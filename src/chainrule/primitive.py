@@ -16,13 +16,11 @@ shape is an error naming the op.
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 
 from . import anomaly as _anomaly
 from .errors import ShapeError
-from .graph import Node, mode
+from .graph import ARRAY_NS, TENSOR_NS, Node, mode
 from .tensor import Tensor
 
 REGISTRY: dict[str, Primitive] = {}
@@ -37,24 +35,28 @@ _SCALARS = (float, int, bool, np.generic, np.ndarray)
 class Primitive:
     """One differentiable operation: forward, backward rule and metadata, registered by name."""
 
-    __slots__ = ("name", "fwd", "vjp", "save_inputs", "save_ans", "broadcasts", "gate", "elementwise",
-                 "formula", "doc", "__weakref__")
+    __slots__ = ("name", "fwd", "vjp", "save_for", "broadcasts", "gate", "elementwise", "formula", "doc",
+                 "vjp_reduced", "__weakref__")
 
     def __init__(self, name, fwd, vjp, save="", broadcasts=False, gate=None, elementwise=False,
-                 formula=None, doc=""):
+                 formula=None, doc="", register=True, vjp_reduced=None):
         self.name = name
         self.fwd = fwd
         self.vjp = vjp
-        self.save_inputs = tuple(int(c) for c in save if c.isdigit())
-        self.save_ans = "a" in save
+        # `save` says what the rule reads: "0", "1", ... for inputs and "a" for the output, either one
+        # string for every gradient, or a tuple with one string per input (what *its* gradient reads),
+        # so that a node keeps only what the gradients actually needed will read.
+        self.save_for = save if isinstance(save, tuple) else None if not save else (save,)
+        self.vjp_reduced = vjp_reduced  # optional: rule + broadcast reduction fused (large arrays only)
         self.broadcasts = broadcasts
         self.gate = gate              # backward-flow pattern: "distributes", "swaps", "routes", ...
         self.elementwise = elementwise  # Jacobian is diagonal (local gradient is an array like the input)
         self.formula = formula        # the rule in words, for traces of non-elementwise ops
         self.doc = doc
-        if name in REGISTRY:
-            raise ValueError(f"primitive '{name}' is registered twice")
-        REGISTRY[name] = self
+        if register:
+            if name in REGISTRY:
+                raise ValueError(f"primitive '{name}' is registered twice")
+            REGISTRY[name] = self
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -63,46 +65,83 @@ class Primitive:
         """Apply to Tensors, arrays or Python numbers; record a node when a gradient is needed."""
         datas = []
         parents = []
-        needs = False
+        shapes = []
+        needs = large = False
         for a in args:
             if isinstance(a, Tensor):
-                datas.append(a._data)
+                d = a._data
                 if a.requires_grad:
-                    needs = True
                     n = a._node
                     parents.append(a if n is None else n)
+                    needs = True
                 else:
                     parents.append(None)
             else:
-                if not isinstance(a, _SCALARS) or (type(a) is np.ndarray and a.dtype.kind in "OUSV"):
-                    a = _as_array(a, self.name)
-                datas.append(a)
+                d = a if isinstance(a, _SCALARS) else _as_array(a, self.name)
+                if type(d) is np.ndarray and d.dtype.kind in "OUSV":
+                    d = _as_array(d, self.name)  # refuses object and string arrays
                 parents.append(None)
+            datas.append(d)
+            if type(d) is np.ndarray:
+                shapes.append(d.shape)
+                if d.size > KEEP_VALUES_UP_TO:
+                    large = True
+            else:
+                shapes.append(())
         try:
             out = self.fwd(*datas, **params)
         except ShapeError:
             raise
         except ValueError as e:
             raise _shape_error(self.name, datas, e) from None
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
+        t = type(out)
+        if t is np.ndarray:
+            if not out.shape:
+                out = out[()]  # 0-d results are kept as NumPy scalars: same dtype, 10x cheaper arithmetic
+            elif out.size > KEEP_VALUES_UP_TO:
+                large = True
+        elif t not in _NP_SCALARS:
+            out = _normalize(out)
         if mode.anomaly:
             _anomaly.check_forward(self, datas, out, params)
-        if not (needs and mode.grad_enabled):
-            return Tensor._wrap(out, None)
-        keep = self.save_inputs
-        if out.size <= KEEP_VALUES_UP_TO:  # small: keep values for traces (large inputs only if needed)
-            saved = tuple(d if i in keep or getattr(d, "size", 1) <= KEEP_VALUES_UP_TO else None
-                          for i, d in enumerate(datas))
-            ans = out
+        if not needs or not mode.grad_enabled:
+            return _wrap(out, None)
+        if large:
+            saved, ans = self._keep(datas, out, parents)
         else:
-            saved = tuple(d if i in keep else None for i, d in enumerate(datas))
-            ans = out if self.save_ans else None
-        shapes = tuple(d.shape if type(d) is np.ndarray else np.shape(d) for d in datas)
-        node = Node(self, tuple(parents), saved, ans, params, shapes)
+            saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
+        node = Node(self, parents, saved, ans, params, tuple(shapes))
         if mode.anomaly:
             _anomaly.created(node)
-        return Tensor._wrap(out, node)
+        return _wrap(out, node)
+
+    def _keep(self, datas, out, parents):
+        """What a node keeps: what the rules of the needed gradients read; for a small output, the
+        small values too."""
+        spec = self.save_for
+        if spec is None:
+            keep = ""
+        elif len(spec) == 1:
+            keep = spec[0]
+        else:
+            keep = "".join(s for s, p in zip(spec, parents) if p is not None)
+        small = out.size <= KEEP_VALUES_UP_TO
+        saved = tuple([d if str(i) in keep or (small and not _large(d)) else None for i, d in enumerate(datas)])
+        return saved, (out if small or "a" in keep else None)
+
+
+def _large(d):
+    return type(d) is np.ndarray and d.size > KEEP_VALUES_UP_TO
+
+
+_wrap = Tensor._wrap
+_PY = {float, int, bool}
+_NP_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex128}
+
+
+def _normalize(out):
+    out = np.asarray(out)
+    return out[()] if not out.shape else out
 
 
 def _as_array(a, opname):
@@ -125,9 +164,4 @@ def defprim(name, fwd, vjp, **kw):
     return Primitive(name, fwd, vjp, **kw)
 
 
-# ---------------------------------------------------------------------------------------------
-# Array namespaces the rules are written against. Both expose NumPy's names for what rules use.
-# ---------------------------------------------------------------------------------------------
-
-ARRAY_NS = types.SimpleNamespace()
-TENSOR_NS = types.SimpleNamespace()
+__all__ = ["Primitive", "REGISTRY", "ARRAY_NS", "TENSOR_NS", "KEEP_VALUES_UP_TO"]
