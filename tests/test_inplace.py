@@ -172,3 +172,43 @@ def test_optimizer_updates_with_old_graphs_alive():
         loss.backward()
         opt.step()
     assert loss.item() < kept[0].item()
+
+
+def test_optimizer_step_before_backward_raises():
+    optim = pytest.importorskip("chainrule.optim")
+    params, X, Y = _mlp()
+    opt = optim.SGD(params, lr=0.1)
+    _loss(params, X, Y).backward()  # gradients from a previous step
+    loss = _loss(params, X, Y)
+    opt.step()  # updates p._data in place and bumps p._version
+    with pytest.raises(RuntimeError, match="tensor 'W2'.*modified in place"):
+        loss.backward()
+
+
+def test_no_false_alarm_in_a_fresh_process():
+    """Version stamps share the engine's clock with node numbers; a fresh process (node numbers
+    near 0) with parameters initialised and loaded in place must not raise."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    nn = pytest.importorskip("chainrule.nn")
+    code = textwrap.dedent("""
+        import numpy as np, chainrule as cr
+        from chainrule import nn
+        m = nn.Linear(3, 2)
+        m.load_state_dict({k: np.array(v.data if hasattr(v, "data") else v) for k, v in m.state_dict().items()})
+        x = cr.tensor(np.ones((4, 3)))
+        for _ in range(3):
+            loss = (m(x) ** 2.0).mean()
+            loss.backward()
+            for p in m.parameters():
+                p.data -= 0.1 * p.grad
+                p.grad = None
+        print("ok")
+    """)
+    src = str(Path(nn.__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

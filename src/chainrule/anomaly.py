@@ -184,7 +184,8 @@ def check_forward(prim, datas, out, params):
     else:
         head = (f"{prim.name} forward produced {what} from finite inputs "
                 f"(inputs' largest magnitude {_maxabs(floats)})")
-    where = _fmt_where(_caller()[0])
+    user, lib = _caller()
+    where = _fmt_where(user) + ("" if lib is None else f"\n  inside: {_fmt_where(lib)}")
     ctx = _backward_context()
     msg = (f"{head}\n  at output index {idx} of shape {out.shape}; inputs: {shapes}"
            f"{_fmt_params(params)}\n  created at: {where}{ctx}")

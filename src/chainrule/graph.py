@@ -199,7 +199,7 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
                     if grads is not None:
                         grads.append(None)
                     continue
-                if type(parent) is not Node and parent._version > node.seq:
+                if type(parent) is not Node and parent._ver > node.seq:
                     _check_inplace(node)  # a leaf written in place after this node saved it?
                 if gi.shape != shape:
                     if not prim.broadcasts:
