@@ -118,7 +118,8 @@ def main():
             f"run (up to {fg.MAX_OPS} ops over 1-4 leaves with broadcastable shapes, values reused), drawn "
             f"from {len(fg.UNARY)} unary and {len(fg.BINARY)} binary ops, {len(fg.REDUCTIONS)} reductions "
             f"(axis None, int or tuple; keepdims), {len(fg.SOFTMAXES)} softmaxes, matmul, "
-            f"{len(fg.INDEXING)} kinds of indexing, {len(fg.JOINS)} joins and {len(fg.RESHAPES)} reshapes; "
+            f"{len(fg.INDEXING)} kinds of indexing, {len(fg.JOINS)} joins, {len(fg.RESHAPES)} reshapes and "
+            f"{len(getattr(fg, 'NN', []))} nn ops ({', '.join(getattr(fg, 'NN', [])) or 'none'}); "
             "values and every leaf's gradient compared with PyTorch, and for "
             f"{fg.EXAMPLES_2ND} more graphs the Hessian-vector product (create_graph).")
     fp = _load("test_fuzz_parser")
