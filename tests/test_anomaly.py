@@ -284,3 +284,17 @@ def test_custom_function_backward_is_checked():
     with cr.detect_anomaly():
         with pytest.raises(cr.AnomalyError, match="Recip|div"):
             (y * 0.0).sum().backward()  # ... but its backward makes 0 / 0
+
+
+def test_large_nodes_still_name_the_factors():
+    # a large node keeps only what its rule reads (sqrt: its output), and the engine may run a fused
+    # rule that has already summed over broadcast axes: the report recomputes the elementwise factors
+    x = cr.tensor(np.linspace(0.0, 1.0, 5000).reshape(50, 100), requires_grad=True)
+    b = cr.tensor(np.ones(100), requires_grad=True)
+    with cr.detect_anomaly():
+        y = cr.sqrt(x * b)
+        with pytest.raises(cr.AnomalyError) as ei:
+            y.sum().backward()
+    msg = str(ei.value)
+    assert msg.startswith("sqrt backward: upstream 1.0 × local inf = inf at sqrt(x) = 0.0")
+    assert "index (0, 0)" in msg and "(50, 100)" in msg

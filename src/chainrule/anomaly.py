@@ -282,6 +282,8 @@ def _explain_elementwise(node, up, raw, i, names):
     for n, s in zip(names, node.saved):
         if s is not None and np.asarray(s).dtype.kind in "fcib":
             vals.append(f"{n} = {_fmt(_at(np.asarray(s), idx, oshape))}")
+    if not vals and node.ans is not None:  # a large node keeps only what its rule reads: show the output
+        vals.append(f"{prim.name}({', '.join(names)}) = {_fmt(_at(np.asarray(node.ans), idx, oshape))}")
     at = " at " + ", ".join(vals) if vals else ""
     lead = "" if len(names) == 1 else f" (gradient for {names[i]})"
     return (f"{prim.name} backward{lead}: upstream {_fmt(up[idx])} × local {_fmt(loc[idx])} = "
