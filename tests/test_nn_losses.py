@@ -392,3 +392,12 @@ def test_cross_entropy_any_shape_and_scale_vs_torch(n, c, log_scale, seed, reduc
     tl.backward(torch.tensor(u))
     assert xt.grad.dtype == dtype and np.all(np.isfinite(xt.grad))
     np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_single_sample_inputs_vs_torch(reduction):
+    x = rng(30).standard_normal(4)
+    for cr_fn, torch_fn in ((F.cross_entropy, TF.cross_entropy), (F.nll_loss, TF.nll_loss),
+                            (F.multi_margin_loss, TF.multi_margin_loss)):
+        against_torch(lambda x, f=cr_fn: f(x, 2, reduction=reduction),
+                      lambda x, f=torch_fn: f(x, torch.tensor(2), reduction=reduction), [x])

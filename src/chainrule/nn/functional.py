@@ -327,7 +327,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, "cross_entropy")
     xd = _data(input)
     if xd.ndim == 1:   # a single sample
-        return cross_entropy(ops.reshape(input, (1,) + xd.shape), ops.reshape(_tensor(target), (1,)),
+        return cross_entropy(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
                              weight, ignore_index, "sum" if reduction == "none" else reduction)
     if xd.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class axis, got a scalar")
@@ -348,8 +348,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C) or (N, C, d...) at class indices."""
     _check_reduction(reduction, "nll_loss")
     xd = _data(input)
+    if xd.ndim == 1:   # a single sample
+        return nll_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)), weight,
+                        ignore_index, "sum" if reduction == "none" else reduction)
     if xd.ndim < 2:
-        raise ShapeError(f"nll_loss: input must have shape (N, C, ...), got {xd.shape}")
+        raise ShapeError(f"nll_loss: input must have shape (N, C, ...) or (C,), got {xd.shape}")
     t, ignored = _class_targets(target, xd.shape, "nll_loss", ignore_index)
     grids = np.indices(t.shape, sparse=True)
     picked = ops.getitem(input, (grids[0], t) + tuple(grids[1:]))
@@ -401,9 +404,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     xd = _data(input)
     if xd.ndim == 1:
-        out = multi_margin_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
-                                p, margin, weight, "sum" if reduction == "none" else reduction)
-        return out
+        return multi_margin_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
+                                 p, margin, weight, "sum" if reduction == "none" else reduction)
     if xd.ndim != 2:
         raise ShapeError(f"multi_margin_loss: input must have shape (N, C), got {xd.shape}")
     t, _ = _class_targets(target, xd.shape, "multi_margin_loss")
