@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import sys
 import types
 from heapq import heappop, heappush
 
@@ -263,8 +264,8 @@ def _accumulate_leaf(leaf, gi, maybe_shared, create_graph):
     if not create_graph:
         if type(gi) is not np.ndarray:
             gi = np.array(gi)  # NumPy scalars from 0-d arithmetic: .grad is always an array
-        elif maybe_shared or gi.base is not None:
-            gi = gi.copy()  # never hand out an array that another gradient or a view shares
+        elif maybe_shared or (gi.base is not None and (sys.getrefcount(gi.base) > 2 or not gi.flags.writeable)):
+            gi = gi.copy()  # never hand out memory that another gradient can see (or a read-only view)
         if gi.dtype != dtype:
             gi = gi.astype(dtype)
     elif gi.dtype != dtype:
