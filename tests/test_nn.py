@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import nn
@@ -138,6 +140,7 @@ def test_module_repr_and_to():
     (lambda: nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2), nn.Sigmoid()), (3, 3)),
     (lambda: nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.1), nn.Linear(4, 3), nn.Softmax(dim=1)), (2, 3)),
     (lambda: nn.Sequential(nn.Linear(3, 3), nn.ReLU()), (4, 3)),
+    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Identity(), nn.LogSoftmax(dim=1)), (2, 3)),
     (lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 2)), (2, 2, 3)),
     (lambda: nn.BatchNorm1d(3), (5, 3)),
     (lambda: nn.BatchNorm1d(2), (3, 2, 4)),
@@ -242,6 +245,7 @@ def test_init_ranges():
     ((2, 3, 8, 8), 4, 3, 1, 1),
     ((1, 2, 7, 6), 3, (3, 2), (2, 1), (1, 0)),
     ((2, 1, 5, 5), 2, 5, 1, 0),
+    ((1, 2, 7, 6), 3, (3, 5), 1, "same"),
 ])
 def test_conv2d_matches_torch(shape, filters, k, stride, pad):
     torch = pytest.importorskip("torch")
@@ -272,6 +276,11 @@ def test_conv2d_float32_and_errors():
         nn.Conv2d(2, 4, 3)(x)
     with pytest.raises(cr.ShapeError, match="conv2d.*larger"):
         nn.Conv2d(3, 4, 7)(x)
+    same = nn.Conv2d(3, 2, (3, 5), padding="same")(x)
+    assert same.shape == (2, 2, 5, 5)
+    assert nn.Conv2d(3, 2, 3, padding="valid")(x).shape == (2, 2, 3, 3)
+    with pytest.raises(ValueError, match="same"):
+        nn.Conv2d(3, 2, 2, padding="same")(x)
     with pytest.raises(cr.ShapeError, match=r"conv2d.*\(N, C, H, W\)"):
         nn.Conv2d(3, 4, 3)(cr.tensor(np.zeros((3, 5, 5))))
 
@@ -305,6 +314,55 @@ def test_im2col_matches_a_loop_over_pixels():
     for i, j, r, c in np.ndindex(3, 2, 3, 5):
         want[:, :, i, j, r, c] = xp[:, :, 2 * r + i, c + j]
     np.testing.assert_array_equal(cols, want)
+
+
+def test_fused_conv_and_pool_equal_their_composite_twins():
+    r = rng(6)
+    x0, w0, b0 = r.standard_normal((2, 3, 6, 5)), r.standard_normal((4, 3, 3, 2)), r.standard_normal(4)
+    fused = [cr.tensor(v, requires_grad=True) for v in (x0, w0, b0)]
+    twin = [cr.tensor(v, requires_grad=True) for v in (x0, w0, b0)]
+    y1 = F.conv2d(*fused, stride=(1, 2), padding=1)
+    x, w, b = twin
+    cols = cr.ops.nn.im2col(x, shape=x0.shape, kernel=(3, 2), stride=(1, 2), padding=(1, 1))
+    N, _, _, _, Ho, Wo = cols.shape
+    y2 = cr.reshape(cr.matmul(cr.reshape(w, (4, 18)), cr.reshape(cols, (N, 18, Ho * Wo))), (N, 4, Ho, Wo))
+    y2 = y2 + cr.reshape(b, (4, 1, 1))
+    assert y1._node.prim.name == "conv2d"
+    np.testing.assert_allclose(y1.data, y2.data, atol=1e-13)
+    u = r.standard_normal(y1.shape)
+    y1.backward(u)
+    y2.backward(u)
+    for p, q in zip(fused, twin):
+        np.testing.assert_allclose(p.grad, q.grad, atol=1e-12)
+
+    xs = r.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) * 0.5
+    a, c = cr.tensor(xs, requires_grad=True), cr.tensor(xs, requires_grad=True)
+    p1 = F.max_pool2d(a, 3, stride=1)
+    windows = cr.ops.nn.im2col(c, shape=xs.shape, kernel=(3, 3), stride=(1, 1), padding=(0, 0))
+    p2 = cr.max(cr.reshape(windows, (2, 2, 9, 4, 4)), axis=2)
+    np.testing.assert_array_equal(p1.data, p2.data)
+    u = r.standard_normal(p1.shape)
+    p1.backward(u)
+    p2.backward(u)
+    np.testing.assert_allclose(a.grad, c.grad, atol=1e-13)
+
+
+def test_float32_end_to_end_cnn():
+    nn.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.BatchNorm1d(64), nn.Dropout(0.1), nn.Linear(64, 10), nn.LeakyReLU())
+    x = cr.tensor(rng().standard_normal((8, 1, 8, 8)).astype(np.float32))
+    out = model(x)
+    assert out.dtype == np.float32
+    loss = F.cross_entropy(out, np.arange(8) % 10) + 1e-4 * F.l2_penalty(model)
+    assert loss.dtype == np.float32
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.dtype == np.float32, name
+    opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    opt.step()
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    assert model.state_dict()["4.running_mean"].dtype == np.float32
 
 
 def test_conv_and_pool_second_order():
@@ -361,3 +419,72 @@ def test_mlp_learns_digits():
         pred = model(cr.tensor(Xte)).data.argmax(axis=1)
     acc = (pred == yte).mean()
     assert acc >= 0.95, f"test accuracy {acc:.3f}"
+
+
+def test_parameters_are_labelled_with_their_path():
+    inner = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    m = TwoLayer()
+    m.head = inner
+    assert inner[0].weight.name == "head.0.weight"
+    assert m.fc1.bias.name == "fc1.bias"
+    custom = nn.Parameter(np.zeros(2), name="mine")
+    m.extra = custom
+    assert custom.name == "mine"
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 3), h=st.integers(1, 7), w=st.integers(1, 7),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), seed=st.integers(0, 1000))
+def test_conv2d_and_pool_any_geometry_vs_torch(n, c, f, h, w, kh, kw, sh, sw, ph, pw, seed):
+    torch = pytest.importorskip("torch")
+    assume(h + 2 * ph >= kh and w + 2 * pw >= kw)
+    r = rng(seed)
+    x, W, b = r.standard_normal((n, c, h, w)), r.standard_normal((f, c, kh, kw)), r.standard_normal(f)
+    ts = [cr.tensor(v, requires_grad=True) for v in (x, W, b)]
+    tt = [torch.tensor(v, requires_grad=True) for v in (x, W, b)]
+    y = F.conv2d(*ts, stride=(sh, sw), padding=(ph, pw))
+    ty = torch.nn.functional.conv2d(*tt, stride=(sh, sw), padding=(ph, pw))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-12)
+    u = r.standard_normal(y.shape)
+    y.backward(u)
+    ty.backward(torch.tensor(u))
+    for a, t in zip(ts, tt):
+        np.testing.assert_allclose(a.grad, t.grad.numpy(), atol=1e-12)
+    if ph <= kh // 2 and pw <= kw // 2:
+        xt, tx = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        p = F.max_pool2d(xt, (kh, kw), (sh, sw), (ph, pw))
+        tp = torch.nn.functional.max_pool2d(tx, (kh, kw), (sh, sw), (ph, pw))
+        np.testing.assert_array_equal(p.data, tp.detach().numpy())
+        u = r.standard_normal(p.shape)
+        p.backward(u)
+        tp.backward(torch.tensor(u))
+        np.testing.assert_allclose(xt.grad, tx.grad.numpy(), atol=1e-12)
+
+
+def test_module_list_and_setup_errors():
+    class Bad(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(2, 2)
+
+    with pytest.raises(RuntimeError, match=r"super\(\).__init__"):
+        Bad()
+
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    s = Stack()
+    assert [n for n, _ in s.named_parameters()][:2] == ["blocks.0.weight", "blocks.0.bias"]
+    assert len(list(s.parameters())) == 6 and len(s.blocks) == 3
+    assert s(cr.tensor(np.ones((1, 2), np.float32))).shape == (1, 2)
+    seq = nn.Sequential(nn.Linear(2, 2)).append(nn.ReLU())
+    assert len(seq) == 2 and isinstance(seq[-1], nn.ReLU)
+    with pytest.raises(NotImplementedError, match="forward"):
+        nn.Module()(1)

@@ -33,6 +33,7 @@ _opts = {"check_nan": True}
 
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CORE = tuple(_PKG + f for f in ("tensor.py", "graph.py", "primitive.py", "anomaly.py", "ops" + os.sep))
+_GRAPH = _PKG + "graph.py"
 _info: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Node -> (where, snapshots)
 
 
@@ -196,7 +197,7 @@ def _backward_context():
     """Under backward(create_graph=True) the rules record ops: say whose rule was running."""
     f = sys._getframe(2)
     while f is not None:
-        if f.f_code.co_name == "run_backward" and f.f_code.co_filename.startswith(_PKG):
+        if f.f_code.co_filename == _GRAPH:  # the backward loop: its local `node` is the one running
             node = f.f_locals.get("node")
             if isinstance(node, Node):
                 where = created_at(node) or "unknown"
@@ -208,15 +209,15 @@ def _backward_context():
 
 # -- the backward pass --------------------------------------------------------------------------------
 
-def backward_hook(inner=None):
-    """The hook run_backward calls per node under detect_anomaly (wrapping another hook, if any)."""
-    state = {"first": True}
+def backward_hook(inner=None, roots=()):
+    """The hook the backward pass calls per node under detect_anomaly (wrapping another hook, if
+    any); `roots` are the (node, gradient) pairs it starts from."""
+    seeds = {id(n) for n, _ in roots}
 
     def hook(node, upstream, raw, grads):
         _check_snapshots(node)
         if _opts["check_nan"]:
-            _check_node(node, upstream, raw, grads, state["first"])
-        state["first"] = False
+            _check_node(node, upstream, raw, grads, id(node) in seeds)
         if inner is not None:
             inner(node, upstream, raw, grads)
 

@@ -23,11 +23,9 @@ import numbers
 
 import numpy as np
 
-from .errors import ShapeError
-from .graph import FREED, Node, _freed_error, _wrap, enable_grad, mode, unbroadcast
+from .graph import Node, backprop, enable_grad, mode
 from .ops import reshape, stack
 from .ops import shape as _sh
-from .primitive import ARRAY_NS, TENSOR_NS
 from .tensor import Tensor
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "grads_of"]
@@ -117,49 +115,13 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
             i = target_of[o]
             c = _as_cotangent(c, create_graph)
             results[i] = c if results[i] is None else results[i] + c
-    pending = {}
-    for n, c in roots:
-        if n in relevant:
-            c = _as_cotangent(c, create_graph)
-            pending[n] = c if n not in pending else pending[n] + c
-    xp = TENSOR_NS if create_graph else ARRAY_NS
-    prev = mode.grad_enabled
-    mode.grad_enabled = create_graph
-    try:
-        for node in reversed(order):
-            if node in target_of or node not in relevant:
-                continue
-            g = pending.pop(node, None)
-            if g is None:
-                continue
-            saved, parents, ans, prim = node.saved, node.parents, node.ans, node.prim
-            if saved is FREED:
-                raise _freed_error(node)
-            need = tuple(p if p is not None and (p in target_of or p in relevant) else None for p in parents)
-            if create_graph:
-                saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
-                ans = None if ans is None else Tensor._wrap(ans, node)
-            raw = prim.vjp(xp, need, g, ans, *saved, **node.params)
-            if type(raw) is not tuple:
-                raw = (raw,)
-            for p, gi, shape in zip(need, raw, node.shapes):
-                if p is None or gi is None:
-                    continue
-                if gi.shape != shape:
-                    if not prim.broadcasts:
-                        raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape "
-                                         f"{gi.shape} for an input of shape {shape}")
-                    gi = unbroadcast(xp, gi, shape, prim.name)
-                if p in target_of:
-                    i = target_of[p]
-                    results[i] = gi if results[i] is None else results[i] + gi
-                else:
-                    pending[p] = gi if p not in pending else pending[p] + gi
-    finally:
-        mode.grad_enabled = prev
-    for key, i in target_of.items():  # an input that is itself an output (a root)
-        if type(key) is Node and key in pending:
-            results[i] = pending[key] if results[i] is None else results[i] + pending[key]
+    roots = [(n, _as_cotangent(c, create_graph)) for n, c in roots if n in relevant]
+    arrived, _ = backprop(roots, retain_graph=True, create_graph=create_graph, stop=target_of,
+                          relevant=relevant)
+    for key, gi in arrived.items():
+        i = target_of.get(key)
+        if i is not None:
+            results[i] = gi if results[i] is None else results[i] + gi
     out = []
     for t, r in zip(inputs, results):
         if r is None:

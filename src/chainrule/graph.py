@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import sys
 import types
 from heapq import heappop, heappush
 
@@ -155,20 +156,44 @@ def _freed_error(node):
 
 
 def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
-    """Propagate upstream gradient `g` from node `root` to every leaf below it.
+    """Propagate upstream gradient `g` from node `root` to every leaf below it, and accumulate
+    what arrives into each leaf's `.grad` (what `Tensor.backward` does).
+
+    `hook(node, upstream, raw_grads, grads)` is called per node when given (trace, anomaly).
+    """
+    arrived, shared = backprop([(root, g)], retain_graph, create_graph, hook)
+    seen = set()
+    for leaf, gi in arrived.items():
+        _accumulate_leaf(leaf, gi, leaf in shared or id(gi) in seen, create_graph)
+        seen.add(id(gi))
+
+
+def backprop(roots, retain_graph=False, create_graph=False, hook=None, stop=None, relevant=None):
+    """The backward pass proper: push upstream gradients from `roots` ((node, gradient) pairs)
+    down the graph, each node once, newest first, and return what arrives at the leaves
+    (or at the nodes in `stop`, which are not gone past): ({leaf or stop node: gradient},
+    {those whose gradient may share memory with another}).
 
     Without create_graph every rule runs on raw arrays. With it, rules run on Tensors (the same
     rules, through the Tensor namespace), so the gradients have graphs of their own.
-    `hook(node, upstream, raw_grads, grads)` is called per node when given (trace, anomaly).
+    `relevant` (a set of nodes) limits the work to the nodes in it: a rule is told that no
+    gradient is needed for an input outside it (or outside `stop`).
     """
     if mode.anomaly:
         from .anomaly import backward_hook
-        hook = backward_hook(hook)
-    pending = {root: g}   # node or leaf tensor -> summed gradient so far
+        roots = list(roots)
+        hook = backward_hook(hook, roots)
+    pending = {}          # node or leaf tensor -> summed gradient so far
     shared = set()        # leaves whose pending gradient may be aliased elsewhere
     # Visit nodes newest first: a node is created after its inputs, so when it is popped every
     # consumer has already added its gradient. Only nodes that receive a gradient are visited.
-    heap = [(-root.seq, root)]
+    heap = []
+    for node, g in roots:
+        if node in pending:
+            pending[node] = pending[node] + g
+        else:
+            pending[node] = g
+            heappush(heap, (-node.seq, node))
     xp = TENSOR_NS if create_graph else ARRAY_NS
     prev_mode = mode.grad_enabled
     mode.grad_enabled = create_graph
@@ -176,6 +201,8 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
     try:
         while heap:
             node = heappop(heap)[1]
+            if stop is not None and node in stop:
+                continue
             g = pop(node)
             saved = node.saved
             if saved is FREED:
@@ -183,18 +210,21 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
             prim, ans, shapes, parents = node.prim, node.ans, node.shapes, node.pn
             if parents is None:  # (the `parents` property, inlined: this loop is hot)
                 parents = (node.p0, node.p1) if len(shapes) == 2 else (node.p0,)
+            need = parents
+            if relevant is not None:
+                need = tuple(p if p is not None and (p in stop or p in relevant) else None for p in parents)
             if create_graph:
                 from .tensor import Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
                 ans = None if ans is None else Tensor._wrap(ans, node)
             if prim.vjp_reduced is not None and not create_graph and g.size >= FUSE_REDUCTION_FROM:
-                raw = prim.vjp_reduced(parents, g, ans, *saved, shapes=node.shapes, **node.params)
+                raw = prim.vjp_reduced(need, g, ans, *saved, shapes=shapes, **node.params)
             else:
-                raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
+                raw = prim.vjp(xp, need, g, ans, *saved, **node.params)
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if hook is not None else None
-            for parent, gi, shape in zip(parents, raw, shapes):
+            for parent, gi, shape in zip(need, raw, shapes):
                 if parent is None or gi is None:
                     if grads is not None:
                         grads.append(None)
@@ -223,13 +253,9 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
             if not retain_graph:
                 node.saved = FREED
                 node.ans = None
-        # what is left in `pending` are the leaves' gradients
-        seen = set()
-        for leaf, gi in pending.items():
-            _accumulate_leaf(leaf, gi, leaf in shared or id(gi) in seen, create_graph)
-            seen.add(id(gi))
     finally:
         mode.grad_enabled = prev_mode
+    return pending, shared
 
 
 def _check_inplace(node):
@@ -251,8 +277,8 @@ def _accumulate_leaf(leaf, gi, maybe_shared, create_graph):
     if not create_graph:
         if type(gi) is not np.ndarray:
             gi = np.array(gi)  # NumPy scalars from 0-d arithmetic: .grad is always an array
-        elif maybe_shared or gi.base is not None:
-            gi = gi.copy()  # never hand out an array that another gradient or a view shares
+        elif maybe_shared or (gi.base is not None and (sys.getrefcount(gi.base) > 2 or not gi.flags.writeable)):
+            gi = gi.copy()  # never hand out memory that another gradient can see (or a read-only view)
         if gi.dtype != dtype:
             gi = gi.astype(dtype)
     elif gi.dtype != dtype:
