@@ -233,18 +233,7 @@ def _perturbations(shape):
     return out
 
 
-# Known bugs the generic check below finds (reported to the lead; test_single_sample_with_a_batch_of_targets
-# is the strict twin).
-KNOWN = {"cross_entropy": "F.cross_entropy with a single sample (C,) and a target that is not 0-d: NumPy's "
-                          "'cannot reshape array' from deep inside"}
-
-
-def _spec_params():
-    return [pytest.param(s, marks=pytest.mark.xfail(strict=False, reason=KNOWN[s.name])) if s.name in KNOWN else s
-            for s in _specs()]
-
-
-@pytest.mark.parametrize("spec", _spec_params(), ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", _specs(), ids=lambda s: s.name)
 def test_specs_with_wrong_shapes_fail_clearly_or_work(spec):
     """Every OpSpec'd primitive (including ones added later by nn and others), called with one input's
     shape changed: it must either work or raise one of our errors naming an op, from chainrule code."""
@@ -323,8 +312,6 @@ def test_class_target_batch_mismatch(loss):
     assert_clear(ei, loss, "(4, 3)", "(5,)")
 
 
-@pytest.mark.xfail(strict=True, reason="a (C,) input with a target that is not 0-d gives NumPy's 'cannot reshape "
-                   "array' (reported to the lead)")
 @pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss", "multi_margin_loss"])
 def test_single_sample_with_a_batch_of_targets(loss):
     fn = _F(loss)
@@ -409,8 +396,6 @@ def test_load_state_dict_wrong_shape():
     assert_clear(ei, "weight", "(2, 4)", "(2, 3)")
 
 
-@pytest.mark.xfail(strict=True, reason="nn.Module.load_state_dict passes NumPy's 'could not convert string to "
-                   "float' through without naming the key (reported to the lead)")
 def test_load_state_dict_non_numeric_value():
     m = _linear()
     sd = _as_arrays(m.state_dict())

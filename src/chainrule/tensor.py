@@ -70,7 +70,9 @@ class Tensor:
         """The values, as an ndarray. (0-d values are held internally as NumPy scalars, whose
         arithmetic is ten times cheaper than a 0-d array's; here they come back as 0-d arrays.)"""
         d = self._data
-        return d if type(d) is np.ndarray else np.asarray(d)
+        if type(d) is not np.ndarray:
+            d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
+        return d
 
     @data.setter
     def data(self, value):
