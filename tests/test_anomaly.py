@@ -298,3 +298,20 @@ def test_large_nodes_still_name_the_factors():
     msg = str(ei.value)
     assert msg.startswith("sqrt backward: upstream 1.0 × local inf = inf at sqrt(x) = 0.0")
     assert "index (0, 0)" in msg and "(50, 100)" in msg
+
+
+def test_custom_function_forward_is_checked_and_located():
+    class BadLog(cr.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return cr.tensor(np.log(x.data))
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = cr.tensor(np.array([1.0, 0.0]), requires_grad=True)
+    with cr.detect_anomaly():
+        with pytest.raises(cr.AnomalyError, match="BadLog") as ei:
+            BadLog.apply(x)
+    assert "test_anomaly.py" in str(ei.value)
