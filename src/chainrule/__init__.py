@@ -7,6 +7,7 @@
     x.grad   # array(-4.)
 """
 
+from . import data as data  # cr.data
 from .errors import AnomalyError, GradcheckError, ShapeError
 from .graph import enable_grad, is_grad_enabled, no_grad
 from .ops import (abs, clip, concatenate, cos, exp, log, log_softmax, logsumexp, matmul, max, maximum, mean,
