@@ -45,6 +45,16 @@ def build_parser():
 _SUBCOMMANDS = []
 
 
+def _add_train(sub):
+    from .train import add_evaluate_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_evaluate_parser(sub)
+
+
+_SUBCOMMANDS.append(_add_train)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
