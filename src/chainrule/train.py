@@ -331,7 +331,8 @@ def train(dataset="digits", model="mlp", hidden="128", epochs=20, batch_size=64,
 
 def _final_line(final, task):
     if task == "regression":
-        return (f"final: train loss {final['train_loss']:.4f}, test loss {final.get('test_loss', math.nan):.4f}, "
+        return (f"final: train loss {final['train_loss']:.4f}, "
+                f"test loss {final.get('test_loss', math.nan):.4f}, "
                 f"test R² {final.get('test_r2', math.nan):.4f}")
     return (f"final: train loss {final['train_loss']:.4f}, train accuracy {final['train_accuracy']:.2%}, "
             f"test loss {final.get('test_loss', math.nan):.4f}, "
