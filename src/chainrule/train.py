@@ -265,7 +265,7 @@ def _array(v):
 
 # -- the run behind `chainrule train` ------------------------------------------------------------------------
 
-DEFAULTS = dict(dataset="digits", model="mlp", hidden="128", epochs=20, batch_size=64, lr=1e-3,
+DEFAULTS = dict(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3,
                 optimizer="adam", weight_decay=0.0, seed=0, out=None)
 
 
@@ -276,7 +276,7 @@ def load_data(name, model="mlp", seed=0):
                      **({"seed": seed} if name != "fashion_mnist" else {}))
 
 
-def train(dataset="digits", model="mlp", hidden="128", epochs=20, batch_size=64, lr=1e-3, optimizer="adam",
+def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3, optimizer="adam",
           weight_decay=0.0, seed=0, out=None, progress=True, split=None, log=print):
     """Train a model on a bundled data set and write checkpoint, plot and summary into `out`.
 
@@ -401,7 +401,7 @@ def add_train_parser(sub):
     p.add_argument("--dataset", choices=sorted(DATASETS), default=DEFAULTS["dataset"])
     p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"])
     p.add_argument("--hidden", type=parse_hidden, default=DEFAULTS["hidden"],
-                   help="hidden layer widths, e.g. 128 or 256,128 (default 128)")
+                   help="hidden layer widths, e.g. 256 or 256,128 (default 256)")
     p.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"])
     p.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"])
     p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"])
