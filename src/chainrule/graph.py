@@ -14,6 +14,8 @@ gradient, and drops that gradient as soon as it is used.
 from __future__ import annotations
 
 import itertools
+import operator
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -91,7 +93,10 @@ def reachable(root):
             if type(p) is Node and p not in seen:
                 add(p)
                 push(p)
-    return sorted(seen, key=lambda n: n.seq, reverse=True)
+    return sorted(seen, key=_by_seq, reverse=True)
+
+
+_by_seq = operator.attrgetter("seq")
 
 
 def unbroadcast(xp, g, shape, opname="op"):
@@ -131,16 +136,19 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
     from .primitive import ARRAY_NS, TENSOR_NS
     from .tensor import Tensor
 
-    order = reachable(root)
-    pending = {root: g}
+    pending = {root: g}   # node or leaf tensor -> summed gradient so far
+    shared = set()        # leaves whose pending gradient may be aliased elsewhere
+    # Visit nodes newest first: a node is created after its inputs, so when it is popped every
+    # consumer has already added its gradient. Only nodes that receive a gradient are visited.
+    heap = [(-root.seq, root)]
     xp = TENSOR_NS if create_graph else ARRAY_NS
     prev_mode = mode.grad_enabled
     mode.grad_enabled = create_graph
+    pop, get = pending.pop, pending.get
     try:
-        for node in order:
-            g = pending.pop(node, None)
-            if g is None:
-                continue
+        while heap:
+            node = heappop(heap)[1]
+            g = pop(node)
             saved = node.saved
             if saved is FREED:
                 raise _freed_error(node)
@@ -151,27 +159,39 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
             raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
             if type(raw) is not tuple:
                 raw = (raw,)
-            grads = []
+            grads = [] if hook is not None else None
             for parent, gi, shape in zip(parents, raw, node.shapes):
                 if parent is None or gi is None:
-                    grads.append(None)
+                    if grads is not None:
+                        grads.append(None)
                     continue
                 if gi.shape != shape:
                     if not prim.broadcasts:
                         raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape "
                                          f"{gi.shape} for an input of shape {shape}")
                     gi = unbroadcast(xp, gi, shape, prim.name)
-                grads.append(gi)
-                if type(parent) is Node:
-                    prev = pending.get(parent)
-                    pending[parent] = gi if prev is None else prev + gi
+                if grads is not None:
+                    grads.append(gi)
+                prev = get(parent)
+                if prev is None:
+                    pending[parent] = gi
+                    if type(parent) is Node:
+                        heappush(heap, (-parent.seq, parent))
+                    elif gi is g:
+                        shared.add(parent)
                 else:
-                    _accumulate_leaf(parent, gi, g, create_graph)
+                    pending[parent] = prev + gi
+                    shared.discard(parent)
             if hook is not None:
                 hook(node, g, raw, grads)
             if not retain_graph:
                 node.saved = FREED
                 node.ans = None
+        # what is left in `pending` are the leaves' gradients
+        seen = set()
+        for leaf, gi in pending.items():
+            _accumulate_leaf(leaf, gi, leaf in shared or id(gi) in seen, create_graph)
+            seen.add(id(gi))
     finally:
         mode.grad_enabled = prev_mode
 
@@ -184,20 +204,19 @@ def _wrap(saved, parent, Tensor):
     return parent  # a leaf tensor: the second-order graph must reach it
 
 
-def _accumulate_leaf(leaf, gi, upstream, create_graph):
+def _accumulate_leaf(leaf, gi, maybe_shared, create_graph):
+    dtype = leaf._data.dtype
     if not create_graph:
         if type(gi) is not np.ndarray:
-            gi = np.asarray(gi)  # NumPy returns scalars for 0-d arithmetic; .grad is always an array
-        if gi.dtype != leaf._data.dtype:
-            gi = gi.astype(leaf._data.dtype)
-        elif gi is upstream or gi.base is not None:
-            gi = gi.copy()  # never hand out an array that another gradient shares
-    elif gi.dtype != leaf._data.dtype:
-        gi = gi.astype(leaf._data.dtype)
-    if leaf.grad is None:
-        leaf.grad = gi
-    else:
-        leaf.grad = leaf.grad + gi
+            gi = np.array(gi)  # NumPy scalars from 0-d arithmetic: .grad is always an array
+        elif maybe_shared or gi.base is not None:
+            gi = gi.copy()  # never hand out an array that another gradient or a view shares
+        if gi.dtype != dtype:
+            gi = gi.astype(dtype)
+    elif gi.dtype != dtype:
+        gi = gi.astype(dtype)
+    old = leaf.grad
+    leaf.grad = gi if old is None else old + gi
 
 
 def backward(tensor, grad=None, retain_graph=False, create_graph=False):
@@ -223,7 +242,7 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
         g = Tensor._wrap(g, None)
     node = tensor._node
     if node is None:
-        _accumulate_leaf(tensor, g, None, create_graph)
+        _accumulate_leaf(tensor, g, True, create_graph)
         return
     # the gradient graph built by create_graph reads the saved arrays again, so keep them (as PyTorch)
     run_backward(node, g, retain_graph or create_graph, create_graph)

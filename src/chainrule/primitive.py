@@ -40,7 +40,7 @@ class Primitive:
                  "formula", "doc", "__weakref__")
 
     def __init__(self, name, fwd, vjp, save="", broadcasts=False, gate=None, elementwise=False,
-                 formula=None, doc=""):
+                 formula=None, doc="", register=True):
         self.name = name
         self.fwd = fwd
         self.vjp = vjp
@@ -51,9 +51,10 @@ class Primitive:
         self.elementwise = elementwise  # Jacobian is diagonal (local gradient is an array like the input)
         self.formula = formula        # the rule in words, for traces of non-elementwise ops
         self.doc = doc
-        if name in REGISTRY:
-            raise ValueError(f"primitive '{name}' is registered twice")
-        REGISTRY[name] = self
+        if register:
+            if name in REGISTRY:
+                raise ValueError(f"primitive '{name}' is registered twice")
+            REGISTRY[name] = self
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -67,36 +68,56 @@ class Primitive:
             if isinstance(a, Tensor):
                 datas.append(a._data)
                 if a.requires_grad:
-                    needs = True
                     n = a._node
                     parents.append(a if n is None else n)
-                else:
-                    parents.append(None)
-            else:
-                if not isinstance(a, _SCALARS):
-                    a = _as_array(a, self.name)
+                    needs = True
+                    continue
+            elif isinstance(a, _SCALARS):
                 datas.append(a)
-                parents.append(None)
+            else:
+                datas.append(_as_array(a, self.name))
+            parents.append(None)
         try:
             out = self.fwd(*datas, **params)
         except ShapeError:
             raise
         except ValueError as e:
             raise _shape_error(self.name, datas, e) from None
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        if not (needs and mode.grad_enabled):
+        t = type(out)
+        if t is np.ndarray:
+            if not out.shape:
+                out = out[()]  # 0-d results are kept as NumPy scalars: same dtype, 10x cheaper arithmetic
+        elif t not in _NP_SCALARS:
+            out = _normalize(out)
+        if not needs or not mode.grad_enabled:
             return Tensor._wrap(out, None)
-        keep = self.save_inputs
-        if out.size <= KEEP_VALUES_UP_TO:  # small: keep values for traces (large inputs only if needed)
-            saved = tuple(d if i in keep or getattr(d, "size", 1) <= KEEP_VALUES_UP_TO else None
-                          for i, d in enumerate(datas))
-            ans = out
+        shapes = tuple([() if type(d) in _PY else d.shape for d in datas])
+        if out.size <= KEEP_VALUES_UP_TO and not any(map(_large, datas)):
+            saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
         else:
-            saved = tuple(d if i in keep else None for i, d in enumerate(datas))
-            ans = out if self.save_ans else None
-        shapes = tuple(d.shape if type(d) is np.ndarray else np.shape(d) for d in datas)
+            saved, ans = self._keep(datas, out)
         return Tensor._wrap(out, Node(self, tuple(parents), saved, ans, params, shapes))
+
+    def _keep(self, datas, out):
+        """What a node keeps: the inputs its rule reads, the output if the rule reads it; for a
+        small output, the small inputs too."""
+        keep = self.save_inputs
+        if out.size <= KEEP_VALUES_UP_TO:
+            return tuple([d if i in keep or not _large(d) else None for i, d in enumerate(datas)]), out
+        return tuple([d if i in keep else None for i, d in enumerate(datas)]), (out if self.save_ans else None)
+
+
+def _large(d):
+    return type(d) is np.ndarray and d.size > KEEP_VALUES_UP_TO
+
+
+_PY = {float, int, bool}
+_NP_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex128}
+
+
+def _normalize(out):
+    out = np.asarray(out)
+    return out[()] if not out.shape else out
 
 
 def _as_array(a, opname):

@@ -30,7 +30,7 @@ def _to_array(data, dtype, opname="tensor"):
     if arr.dtype == object or arr.dtype.kind in "USVMm":
         raise TypeError(f"{opname}: tensors hold numbers; got data of dtype {arr.dtype} "
                         f"(from {type(data).__name__})")
-    return arr
+    return arr[()] if not arr.shape else arr  # 0-d data is held as a NumPy scalar (see .data)
 
 
 class Tensor:
@@ -65,11 +65,15 @@ class Tensor:
     # -- data and metadata -------------------------------------------------------------------
     @property
     def data(self):
-        return self._data
+        """The values, as an ndarray. (0-d values are held internally as NumPy scalars, whose
+        arithmetic is ten times cheaper than a 0-d array's; here they come back as 0-d arrays.)"""
+        d = self._data
+        return d if type(d) is np.ndarray else np.asarray(d)
 
     @data.setter
     def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        value = value._data if isinstance(value, Tensor) else np.asarray(value)
+        self._data = value[()] if not value.shape else value
         self._version += 1
 
     shape = property(lambda self: self._data.shape)
@@ -86,13 +90,13 @@ class Tensor:
         return self._data.item()
 
     def numpy(self):
-        return self._data
+        return self.data
 
     def tolist(self):
         return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        a = self._data
+        a = self.data
         return a if dtype is None else a.astype(dtype)
 
     def detach(self):
@@ -114,7 +118,7 @@ class Tensor:
         backward(self, grad, retain_graph, create_graph)
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extra = ""
         if self.requires_grad:
             extra += ", requires_grad=True" if self._node is None else f", grad_fn={self._node.prim.name}"

@@ -18,8 +18,26 @@ from . import elementwise as _ew
 from . import linalg as _la
 from . import reduce as _rd
 from . import shape as _sh
-from .elementwise import (abs, add, cos, div, exp, log, maximum, minimum, mul, neg, power, relu, sigmoid,
-                          sigmoid_composite, sin, sqrt, sub, tanh)
+from .elementwise import (
+    abs,
+    add,
+    cos,
+    div,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    power,
+    relu,
+    sigmoid,
+    sigmoid_composite,
+    sin,
+    sqrt,
+    sub,
+    tanh,
+)
 from .linalg import matmul
 
 __all__ = ["add", "sub", "mul", "div", "neg", "power", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",

@@ -1,0 +1,514 @@
+"""Activations, layers as functions, and losses (PyTorch's `torch.nn.functional` names).
+
+Losses take `reduction="mean" | "sum" | "none"`; targets may be arrays, lists or Tensors.
+Activations that act along one axis accept PyTorch's `dim` as well as NumPy's `axis`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import ops
+from ..errors import ShapeError
+from ..graph import mode
+from ..ops import nn as _nn
+from ..tensor import Tensor
+
+__all__ = [
+    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "elu", "gelu", "silu",
+    "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "flatten",
+    "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
+    "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
+    "l1_penalty", "l2_penalty",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _data(x):
+    return x._data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _tensor(x):
+    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x), None)
+
+
+def _pick_axis(dim, axis, default, opname):
+    if dim is not None and axis is not None and dim != axis:
+        raise TypeError(f"{opname}: give dim or axis, not both (got dim={dim}, axis={axis})")
+    a = dim if dim is not None else axis
+    return default if a is None else a
+
+
+def _check_reduction(reduction, opname):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{opname}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(loss, reduction, opname):
+    _check_reduction(reduction, opname)
+    if reduction == "mean":
+        return ops.mean(loss)
+    if reduction == "sum":
+        return ops.sum(loss)
+    return loss
+
+
+def _float_like(target, x, opname):
+    """A float target as a Tensor (kept if it is one) in x's dtype."""
+    if isinstance(target, Tensor):
+        if target.dtype != x.dtype and target.dtype.kind == "f" and not target.requires_grad:
+            return Tensor._wrap(target._data.astype(x.dtype), None)
+        return target
+    t = np.asarray(target)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"{opname}: target must be numeric, got dtype {t.dtype}")
+    return Tensor._wrap(t.astype(_data(x).dtype, copy=False), None)
+
+
+def _same_shape(x, t, opname):
+    if _data(x).shape != _data(t).shape:
+        raise ShapeError(f"{opname}: input of shape {_data(x).shape} and target of shape {_data(t).shape} "
+                         "must have the same shape")
+
+
+# -- activations --------------------------------------------------------------------------------
+
+def relu(x):
+    return ops.relu(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    x = _tensor(x)
+    return ops.where(x._data > 0, x, x * negative_slope)
+
+
+def sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def softmax(x, dim=None, axis=None):
+    return ops.softmax(x, axis=_pick_axis(dim, axis, -1, "softmax"))
+
+
+def log_softmax(x, dim=None, axis=None):
+    return ops.log_softmax(x, axis=_pick_axis(dim, axis, -1, "log_softmax"))
+
+
+def softplus(x, beta=1.0):
+    x = _tensor(x)
+    bx = x * beta if beta != 1 else x
+    # log(1 + e^bx) = max(bx, 0) + log(1 + e^-|bx|): finite for any x
+    out = ops.maximum(bx, 0.0) + ops.log(1.0 + ops.exp(-ops.abs(bx)))
+    return out / beta if beta != 1 else out
+
+
+def elu(x, alpha=1.0):
+    x = _tensor(x)
+    neg = alpha * (ops.exp(ops.minimum(x, 0.0)) - 1.0)
+    return ops.where(x._data > 0, x, neg)
+
+
+def gelu(x):
+    x = _tensor(x)
+    return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+
+
+def silu(x):
+    return x * ops.sigmoid(x)
+
+
+# -- layers as functions ------------------------------------------------------------------------
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with weight of shape (out_features, in_features)."""
+    xs, ws = _data(x).shape, _data(weight).shape
+    if len(ws) != 2 or not xs or xs[-1] != ws[1]:
+        raise ShapeError(f"linear: input of shape {xs} does not match weight of shape {ws} "
+                         f"(expected (..., {ws[1] if len(ws) == 2 else '?'}) for weight (out, in))")
+    if bias is None:
+        return ops.matmul(x, ops.transpose(weight))
+    if _data(bias).shape != ws[:1]:
+        raise ShapeError(f"linear: bias of shape {_data(bias).shape} does not match weight of shape {ws}")
+    return _nn.linear(x, weight, bias)
+
+
+def flatten(x, start_dim=1, end_dim=-1):
+    s = _data(x).shape
+    nd = len(s)
+    a, b = start_dim % max(nd, 1), end_dim % max(nd, 1)
+    if a > b:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {s}")
+    return ops.reshape(x, s[:a] + (int(np.prod(s[a:b + 1])),) + s[b + 1:])
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    xd = _data(x)
+    if p == 1:
+        return x * np.zeros((), dtype=xd.dtype)
+    from .init import _default_rng
+    r = (rng or _default_rng()).random(xd.shape, dtype=np.float32 if xd.dtype == np.float32 else np.float64)
+    mask = (r >= p).astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
+    return x * mask
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Batch normalization over axis 0 (and the length axis of (N, C, L) inputs), as PyTorch.
+
+    In training the batch statistics are used and `running_mean` / `running_var` (arrays, updated in
+    place) move toward them; otherwise the running statistics are used.
+    """
+    xd = _data(x)
+    if xd.ndim not in (2, 3):
+        raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {xd.shape}")
+    axes = (0,) if xd.ndim == 2 else (0, 2)
+    shape = (1, xd.shape[1]) + ((1,) if xd.ndim == 3 else ())
+    if training:
+        n = xd.size // xd.shape[1]
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
+                             f"of shape {xd.shape}")
+        mu = ops.mean(x, axis=axes, keepdims=True)
+        xc = x - mu
+        var = ops.mean(xc * xc, axis=axes, keepdims=True)
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mu._data.reshape(-1)
+        if running_var is not None:
+            running_var *= 1 - momentum
+            running_var += momentum * var._data.reshape(-1) * (n / (n - 1))
+        out = xc / ops.sqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation needs running statistics (running_mean, running_var)")
+        rm = np.asarray(running_mean, dtype=xd.dtype).reshape(shape)
+        rs = (1 / np.sqrt(np.asarray(running_var, dtype=xd.dtype) + eps)).reshape(shape)
+        out = (x - rm) * rs
+    if weight is not None:
+        out = out * ops.reshape(weight, shape)
+    if bias is not None:
+        out = out + ops.reshape(bias, shape)
+    return out
+
+
+def _pair(v, name, opname):
+    if isinstance(v, numbers.Integral):
+        return (int(v), int(v))
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{opname}: {name} must be an int or a pair, got {v}")
+    return v
+
+
+def _window_args(xs, kernel, stride, padding, opname):
+    if len(xs) != 4:
+        raise ShapeError(f"{opname}: expected input of shape (N, C, H, W), got {xs}")
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{opname}: kernel {kernel} and stride {stride} must be positive, padding {padding} "
+                         "non-negative")
+    if xs[2] + 2 * ph < kh or xs[3] + 2 * pw < kw:
+        raise ShapeError(f"{opname}: kernel {kernel} is larger than the padded input {xs[2] + 2 * ph}x"
+                         f"{xs[3] + 2 * pw} (input shape {xs}, padding {padding})")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (F, C, kh, kw), bias (F,).
+
+    im2col windows (one copy, no loop over pixels), then a single batched matmul.
+    """
+    xs, ws = _data(x).shape, _data(weight).shape
+    if len(ws) != 4:
+        raise ShapeError(f"conv2d: weight must have shape (F, C, kh, kw), got {ws}")
+    kernel, stride, padding = ws[2:], _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
+    _window_args(xs, kernel, stride, padding, "conv2d")
+    if xs[1] != ws[1]:
+        raise ShapeError(f"conv2d: input of shape {xs} has {xs[1]} channels but weight of shape {ws} "
+                         f"expects {ws[1]}")
+    N, F = xs[0], ws[0]
+    cols = _nn.im2col(x, shape=xs, kernel=kernel, stride=stride, padding=padding)
+    Ho, Wo = cols.shape[-2:]
+    k = ws[1] * ws[2] * ws[3]
+    out = ops.matmul(ops.reshape(weight, (F, k)), ops.reshape(cols, (N, k, Ho * Wo)))
+    out = ops.reshape(out, (N, F, Ho, Wo))
+    if bias is not None:
+        if _data(bias).shape != (F,):
+            raise ShapeError(f"conv2d: bias of shape {_data(bias).shape} does not match {F} filters")
+        out = out + ops.reshape(bias, (F, 1, 1))
+    return out
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    kernel = _pair(kernel_size, "kernel_size", "max_pool2d")
+    stride = kernel if stride is None else _pair(stride, "stride", "max_pool2d")
+    padding = _pair(padding, "padding", "max_pool2d")
+    _window_args(_data(x).shape, kernel, stride, padding, "max_pool2d")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"max_pool2d: padding {padding} should be at most half of kernel_size {kernel}")
+    return _nn.max_pool2d(x, kernel=kernel, stride=stride, padding=padding)
+
+
+# -- classification losses --------------------------------------------------------------------------
+
+def _class_targets(target, x_shape, opname, ignore_index=None):
+    t = _data(target)
+    if t.dtype.kind == "f" and np.all(np.mod(t, 1) == 0):
+        t = t.astype(np.int64)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{opname}: class targets must be integers, got dtype {t.dtype}")
+    want = x_shape[:1] + x_shape[2:]
+    if t.shape != want:
+        raise ShapeError(f"{opname}: input of shape {x_shape} needs class targets of shape {want}, "
+                         f"got {t.shape}")
+    C = x_shape[1]
+    bad = (t < 0) | (t >= C)
+    if ignore_index is not None:
+        bad &= t != ignore_index
+    if bad.any():
+        vals = np.unique(t[bad])
+        raise IndexError(f"{opname}: target values {vals[:10].tolist()} are out of range for {C} classes "
+                         f"(valid: 0..{C - 1})")
+    return t
+
+
+def _class_weight(weight, C, dtype, opname):
+    if weight is None:
+        return None
+    w = np.asarray(_data(weight), dtype=dtype)
+    if w.shape != (C,):
+        raise ShapeError(f"{opname}: weight must have one entry per class ({C}), got shape {w.shape}")
+    return w
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Softmax cross-entropy of logits (N, C) or (N, C, d...) and class indices (N,) or (N, d...).
+
+    A target with the input's shape and a float dtype is read as class probabilities.
+    Class-index targets use one fused node (finite for any logit size).
+    """
+    _check_reduction(reduction, "cross_entropy")
+    xd = _data(input)
+    if xd.ndim == 1:   # a single sample
+        return cross_entropy(ops.reshape(input, (1,) + xd.shape), ops.reshape(_tensor(target), (1,)),
+                             weight, ignore_index, "sum" if reduction == "none" else reduction)
+    if xd.ndim == 0:
+        raise ShapeError("cross_entropy: input must have a class axis, got a scalar")
+    td = _data(target)
+    if td.shape == xd.shape and td.dtype.kind == "f":
+        logp = ops.log_softmax(input, axis=1)
+        t = _float_like(target, input, "cross_entropy")
+        if weight is not None:
+            w = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
+            t = t * w.reshape((1, -1) + (1,) * (xd.ndim - 2))
+        return _reduce(-ops.sum(logp * t, axis=1), reduction, "cross_entropy")
+    t = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
+    w = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
+    return _nn.cross_entropy(input, t, weight=w, ignore_index=ignore_index, reduction=reduction)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C) or (N, C, d...) at class indices."""
+    _check_reduction(reduction, "nll_loss")
+    xd = _data(input)
+    if xd.ndim < 2:
+        raise ShapeError(f"nll_loss: input must have shape (N, C, ...), got {xd.shape}")
+    t = _class_targets(target, xd.shape, "nll_loss", ignore_index)
+    ignored = t == ignore_index
+    tt = np.where(ignored, 0, t)
+    grids = np.indices(t.shape, sparse=True)
+    picked = ops.getitem(input, (grids[0], tt) + tuple(grids[1:]))
+    w = _class_weight(weight, xd.shape[1], xd.dtype, "nll_loss")
+    sw = np.ones(t.shape, dtype=xd.dtype) if w is None else w[tt]
+    sw = np.where(ignored, 0, sw).astype(xd.dtype)
+    loss = -picked * sw
+    if reduction == "mean":
+        return ops.sum(loss) / sw.sum()
+    return _reduce(loss, reduction, "nll_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-(t log p + (1-t) log(1-p)) on probabilities p, each log clamped at -100 (as PyTorch)."""
+    _check_reduction(reduction, "binary_cross_entropy")
+    t = _float_like(target, input, "binary_cross_entropy")
+    _same_shape(input, t, "binary_cross_entropy")
+    p = _data(input)
+    if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1 or np.isnan(p).any()):
+        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
+                         f"[{np.min(p)}, {np.max(p)}] (use binary_cross_entropy_with_logits for logits)")
+    loss = _nn.binary_cross_entropy(input, t)
+    if weight is not None:
+        loss = loss * _weight_like(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def _weight_like(weight, x):
+    return weight if isinstance(weight, Tensor) else np.asarray(weight, dtype=_data(x).dtype)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Sigmoid and binary cross-entropy in one stable node: finite for logits of any size."""
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    t = _float_like(target, input, "binary_cross_entropy_with_logits")
+    _same_shape(input, t, "binary_cross_entropy_with_logits")
+    pw = np.asarray(1, dtype=_data(input).dtype) if pos_weight is None else _weight_like(pos_weight, input)
+    loss = _nn.binary_cross_entropy_with_logits(input, t, pw)
+    if weight is not None:
+        loss = loss * _weight_like(weight, input)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """The multiclass SVM loss (PyTorch's semantics): sum over j != y of max(0, margin - x_y + x_j)^p / C."""
+    _check_reduction(reduction, "multi_margin_loss")
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    xd = _data(input)
+    if xd.ndim == 1:
+        out = multi_margin_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
+                                p, margin, weight, "sum" if reduction == "none" else reduction)
+        return out
+    if xd.ndim != 2:
+        raise ShapeError(f"multi_margin_loss: input must have shape (N, C), got {xd.shape}")
+    t = _class_targets(target, xd.shape, "multi_margin_loss")
+    N, C = xd.shape
+    rows = np.arange(N)
+    correct = ops.getitem(input, (rows, t))
+    h = ops.relu(margin - ops.reshape(correct, (N, 1)) + input)
+    if p == 2:
+        h = h * h
+    others = np.ones((N, C), dtype=xd.dtype)
+    others[rows, t] = 0
+    if weight is not None:
+        others = others * _class_weight(weight, C, xd.dtype, "multi_margin_loss")[t][:, None]
+    loss = ops.sum(h * others, axis=1) / C
+    return _reduce(loss, reduction, "multi_margin_loss")
+
+
+# -- regression losses -------------------------------------------------------------------------------
+
+def mse_loss(input, target, reduction="mean"):
+    """(input - target)^2: the Gaussian cross-entropy up to constants (linear output layer)."""
+    t = target if isinstance(target, Tensor) else _float_like(target, input, "mse_loss")
+    _same_shape(input, t, "mse_loss")
+    d = input - t
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def l1_loss(input, target, reduction="mean"):
+    t = target if isinstance(target, Tensor) else _float_like(target, input, "l1_loss")
+    _same_shape(input, t, "l1_loss")
+    return _reduce(ops.abs(input - t), reduction, "l1_loss")
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """Gaussian negative log-likelihood, PyTorch's semantics.
+
+    0.5 (log var + (input - target)^2 / var) [+ 0.5 log 2π if full]; `var` has the input's shape,
+    or lacks its last axis, or has 1 there. var is clamped at eps for the value, not for the gradient.
+    """
+    _check_reduction(reduction, "gaussian_nll_loss")
+    xs = _data(input).shape
+    t = target if isinstance(target, Tensor) else _float_like(target, input, "gaussian_nll_loss")
+    v = var if isinstance(var, Tensor) else _float_like(var, input, "gaussian_nll_loss")
+    vs = v.shape
+    if vs != xs:
+        if xs[:-1] == vs:
+            v = ops.reshape(v, vs + (1,))
+        elif not (xs[:-1] == vs[:-1] and vs[-1:] == (1,)):
+            raise ShapeError(f"gaussian_nll_loss: var of shape {vs} does not fit input of shape {xs} "
+                             "(same shape, the last axis missing, or 1 there)")
+    if np.any(v._data < 0):
+        raise ValueError("gaussian_nll_loss: var has negative entries")
+    vd = v._data
+    v = v + (np.maximum(vd, eps) - vd)   # clamp the value; the gradient passes straight through
+    d = input - t
+    loss = 0.5 * (ops.log(v) + d * d / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, "gaussian_nll_loss")
+
+
+def gaussian_mixture_nll(logits, means, log_stds, target, reduction="mean"):
+    """Mixture-density-network loss: -log sum_k pi_k N(target | mean_k, exp(log_std_k)^2).
+
+    logits (N, K) give the mixture weights (softmax); means and log_stds are (N, K, D) with target
+    (N, D), or (N, K) with target (N,). Computed with log_softmax and logsumexp (stable).
+    """
+    _check_reduction(reduction, "gaussian_mixture_nll")
+    ls, ms, ss = _data(logits).shape, _data(means).shape, _data(log_stds).shape
+    t = target if isinstance(target, Tensor) else _float_like(target, means, "gaussian_mixture_nll")
+    ts = t.shape
+    if len(ls) != 2 or ms != ss or ms[:2] != ls or len(ms) not in (2, 3) or ts != ms[:1] + ms[2:]:
+        raise ShapeError(f"gaussian_mixture_nll: expected logits (N, K), means and log_stds (N, K, D) with "
+                         f"target (N, D) or (N, K) with (N,); got logits {ls}, means {ms}, log_stds {ss}, "
+                         f"target {ts}")
+    y = ops.reshape(t, (ts[0], 1) + ts[1:])
+    z = (y - means) * ops.exp(-log_stds)
+    comp = -0.5 * z * z - log_stds - 0.5 * math.log(2 * math.pi)
+    if len(ms) == 3:
+        comp = ops.sum(comp, axis=2)
+    logp = ops.logsumexp(ops.log_softmax(logits, axis=1) + comp, axis=1)
+    return _reduce(-logp, reduction, "gaussian_mixture_nll")
+
+
+def gaussian_kl(mean, log_var, reduction="mean"):
+    """KL(N(mean, exp(log_var)) || N(0, I)) of a diagonal Gaussian, summed over the last axis (VAEs).
+
+    -0.5 * sum(1 + log_var - mean^2 - exp(log_var)); `reduction` then acts over the samples.
+    """
+    ms, vs = _data(mean).shape, _data(log_var).shape
+    if ms != vs or not ms:
+        raise ShapeError(f"gaussian_kl: mean {ms} and log_var {vs} must have the same (non-scalar) shape")
+    kl = -0.5 * ops.sum(1.0 + log_var - mean * mean - ops.exp(log_var), axis=-1)
+    return _reduce(kl, reduction, "gaussian_kl")
+
+
+# -- regularization --------------------------------------------------------------------------------------
+
+def _param_list(params):
+    if isinstance(params, Tensor):
+        return [params]
+    if hasattr(params, "parameters") and callable(params.parameters):
+        return list(params.parameters())
+    out = list(params)
+    if not all(isinstance(p, Tensor) for p in out):
+        raise TypeError("penalty: expected a Tensor, a Module or an iterable of Tensors")
+    return out
+
+
+def l1_penalty(params):
+    """sum |w| over every given tensor (a Tensor, a Module's parameters, or an iterable)."""
+    ps = _param_list(params)
+    if not ps:
+        raise ValueError("l1_penalty: no parameters given")
+    total = ops.sum(ops.abs(ps[0]))
+    for p in ps[1:]:
+        total = total + ops.sum(ops.abs(p))
+    return total
+
+
+def l2_penalty(params):
+    """sum w^2 over every given tensor (multiply by reg, or reg/2, yourself)."""
+    ps = _param_list(params)
+    if not ps:
+        raise ValueError("l2_penalty: no parameters given")
+    total = ops.sum(ps[0] * ps[0])
+    for p in ps[1:]:
+        total = total + ops.sum(p * p)
+    return total
+
+
+del mode

@@ -1,0 +1,253 @@
+"""Module and Parameter: layers that own tensors, found by attribute (as PyTorch).
+
+A Module's parameters are the `Parameter` attributes of it and of its submodules (Module
+attributes), in the order they were set; buffers (running statistics) are registered by name.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module learns: requires_grad=True, and found by Module.parameters()."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True, dtype=None, name=None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+    def __repr__(self):
+        return "Parameter(" + super().__repr__() + ")"
+
+
+class Module:
+    """Base class: subclasses set Parameters and Modules as attributes and define forward()."""
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_buffers", OrderedDict())
+
+    def __setattr__(self, name, value):
+        buffers = self.__dict__.get("_buffers")
+        if buffers is None:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before setting attributes")
+        if name in buffers:
+            buffers[name] = None if value is None else np.asarray(getattr(value, "_data", value))
+            return
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):  # only called when normal lookup fails: buffers
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            return buffers[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def register_buffer(self, name, value):
+        """A named array saved in state_dict but not trained (e.g. BatchNorm's running mean)."""
+        self.__dict__.pop(name, None)
+        self._buffers[name] = None if value is None else np.asarray(value)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- traversal ----------------------------------------------------------------------------
+    def named_children(self):
+        for name, v in self.__dict__.items():
+            if isinstance(v, Module):
+                yield name, v
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, m in self.named_children():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix=""):
+        seen = set()
+        for mname, m in self.named_modules(prefix):
+            for name, v in m.__dict__.items():
+                if isinstance(v, Parameter) and id(v) not in seen:
+                    seen.add(id(v))
+                    yield (f"{mname}.{name}" if mname else name), v
+
+    def parameters(self):
+        return (p for _, p in self.named_parameters())
+
+    def named_buffers(self):
+        for mname, m in self.named_modules():
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{name}" if mname else name), b
+
+    def apply(self, fn):
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and gradients --------------------------------------------------------------------
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = np.zeros_like(p._data)
+
+    def requires_grad_(self, flag=True):
+        for p in self.parameters():
+            p.requires_grad_(flag)
+        return self
+
+    def to(self, dtype):
+        """Cast every floating-point parameter and buffer to `dtype` (e.g. np.float32)."""
+        dtype = np.dtype(dtype)
+        for p in self.parameters():
+            if p._data.dtype.kind == "f":
+                p._data = p._data.astype(dtype)
+                p.grad = None
+                p._version += 1
+        for m in self.modules():
+            for name, b in m._buffers.items():
+                if b is not None and b.dtype.kind == "f":
+                    m._buffers[name] = b.astype(dtype)
+        return self
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self):
+        """name -> array for every parameter and buffer (the arrays themselves, not copies)."""
+        out = OrderedDict((n, p._data) for n, p in self.named_parameters())
+        out.update(self.named_buffers())
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays into the parameters and buffers; refuse missing, unexpected or mis-shaped keys."""
+        targets = dict(self.named_parameters())
+        buffers = {}
+        for mname, m in self.named_modules():
+            for name, b in m._buffers.items():
+                if b is not None:
+                    buffers[f"{mname}.{name}" if mname else name] = (m, name, b)
+        own = set(targets) | set(buffers)
+        given = {k: np.asarray(getattr(v, "_data", v)) for k, v in state_dict.items()}
+        missing = [k for k in own if k not in given]
+        unexpected = [k for k in given if k not in own]
+        shapes = [f"{k}: checkpoint {given[k].shape} vs model "
+                  f"{targets[k].shape if k in targets else buffers[k][2].shape}"
+                  for k in own & set(given)
+                  if given[k].shape != (targets[k].shape if k in targets else buffers[k][2].shape)]
+        problems = []
+        if missing and strict:
+            problems.append(f"missing keys {sorted(missing)}")
+        if unexpected and strict:
+            problems.append(f"unexpected keys {sorted(unexpected)}")
+        if shapes:
+            problems.append("shape mismatch for " + "; ".join(sorted(shapes)))
+        if problems:
+            raise KeyError(f"load_state_dict into {type(self).__name__}: " + ", ".join(problems))
+        for k, v in given.items():
+            if k in targets:
+                p = targets[k]
+                p._data = np.array(v, dtype=p._data.dtype)
+                p._version += 1
+            elif k in buffers:
+                m, name, b = buffers[k]
+                m._buffers[name] = np.array(v, dtype=b.dtype)
+        return self
+
+    # -- printing ----------------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        kids = list(self.named_children())
+        if not kids:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"  ({n}): " + repr(m).replace("\n", "\n  ") for n, m in kids]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied one after another; indexable, and named "0", "1", ... in state_dict."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            items = list(modules[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(modules)]
+        for name, m in items:
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {name} is a {type(m).__name__}, not a Module")
+            setattr(self, name, m)
+
+    def forward(self, x):
+        for m in self.children():
+            x = m(x)
+        return x
+
+    def __len__(self):
+        return sum(1 for _ in self.children())
+
+    def __iter__(self):
+        return self.children()
+
+    def __getitem__(self, i):
+        mods = list(self.children())
+        if isinstance(i, slice):
+            return Sequential(*mods[i])
+        return mods[i]
+
+    def append(self, m):
+        setattr(self, str(len(self)), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are found (named "0", "1", ...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, m):
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(m).__name__}")
+        setattr(self, str(len(self)), m)
+        return self
+
+    def __len__(self):
+        return sum(1 for _ in self.children())
+
+    def __iter__(self):
+        return self.children()
+
+    def __getitem__(self, i):
+        return list(self.children())[i]

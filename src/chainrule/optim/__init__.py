@@ -1,0 +1,7 @@
+"""Optimizers and learning-rate schedulers (PyTorch's names, hyper-parameters and update rules)."""
+
+from . import lr_scheduler
+from .optimizer import Optimizer
+from .optimizers import SGD, Adam, AdamW, RMSprop
+
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "lr_scheduler"]

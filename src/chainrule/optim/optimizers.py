@@ -1,0 +1,140 @@
+"""SGD, RMSprop, Adam and AdamW with PyTorch's update rules (same hyper-parameter names)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """p -= lr * d, with d = g + wd p, then momentum buffer b = mu b + (1 - dampening) d (b = d at first),
+    and d = b, or d + mu b for Nesterov."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 maximize=False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    def _check(self, group):
+        super()._check(group)
+        if group["momentum"] < 0 or group["weight_decay"] < 0:
+            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {group['momentum']}, "
+                             f"{group['weight_decay']}")
+
+    def step(self):
+        for group in self.param_groups:
+            lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            for p, g, st in self._params_with_grad(group):
+                if maximize:
+                    g = -g
+                if wd:
+                    g = g + wd * p._data
+                if mu:
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = st["momentum_buffer"] = np.array(g, dtype=p._data.dtype)
+                    else:
+                        buf *= mu
+                        buf += (1 - damp) * g
+                    g = g + mu * buf if nesterov else buf
+                p._data -= lr * g
+                self._bump(p)
+
+
+class RMSprop(Optimizer):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+            wd, mu, centered = group["weight_decay"], group["momentum"], group["centered"]
+            for p, g, st in self._params_with_grad(group):
+                if not st:
+                    st["step"] = 0
+                    st["square_avg"] = np.zeros_like(p._data)
+                    if mu:
+                        st["momentum_buffer"] = np.zeros_like(p._data)
+                    if centered:
+                        st["grad_avg"] = np.zeros_like(p._data)
+                st["step"] += 1
+                if wd:
+                    g = g + wd * p._data
+                sq = st["square_avg"]
+                sq *= alpha
+                sq += (1 - alpha) * g * g
+                if centered:
+                    ga = st["grad_avg"]
+                    ga *= alpha
+                    ga += (1 - alpha) * g
+                    avg = np.sqrt(sq - ga * ga) + eps
+                else:
+                    avg = np.sqrt(sq) + eps
+                if mu:
+                    buf = st["momentum_buffer"]
+                    buf *= mu
+                    buf += g / avg
+                    p._data -= lr * buf
+                else:
+                    p._data -= lr * (g / avg)
+                self._bump(p)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; weight_decay adds wd * p to the gradient (L2)."""
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            wd, amsgrad = group["weight_decay"], group["amsgrad"]
+            for p, g, st in self._params_with_grad(group):
+                if not st:
+                    st["step"] = 0
+                    st["exp_avg"] = np.zeros_like(p._data)
+                    st["exp_avg_sq"] = np.zeros_like(p._data)
+                    if amsgrad:
+                        st["max_exp_avg_sq"] = np.zeros_like(p._data)
+                st["step"] += 1
+                t = st["step"]
+                if wd:
+                    if self._decoupled:
+                        p._data *= 1 - lr * wd
+                    else:
+                        g = g + wd * p._data
+                m, v = st["exp_avg"], st["exp_avg_sq"]
+                m *= b1
+                m += (1 - b1) * g
+                v *= b2
+                v += (1 - b2) * g * g
+                if amsgrad:
+                    vmax = st["max_exp_avg_sq"]
+                    np.maximum(vmax, v, out=vmax)
+                    v = vmax
+                bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+                denom = np.sqrt(v) / math.sqrt(bc2) + eps
+                p._data -= (lr / bc1) * (m / denom)
+                self._bump(p)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * wd before the Adam step."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

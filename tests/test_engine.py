@@ -1,0 +1,228 @@
+"""The backward pass: ordering, accumulation, freeing, retain/create graph, no_grad, shape checks."""
+
+import gc
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.primitive import REGISTRY, Primitive
+
+
+def test_chain_of_20000_nodes_runs_iteratively():
+    x = cr.tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(20000):
+        y = y * 1.0001 + 0.0
+    y.backward()
+    np.testing.assert_allclose(x.grad, 1.0001 ** 20000, rtol=1e-9)
+
+
+def test_gradients_add_where_a_value_branches():
+    x = cr.tensor(3.0, requires_grad=True)
+    a = x * x          # x used twice by one node
+    b = cr.exp(x)      # and again by another
+    f = a + b * x
+    f.backward()
+    np.testing.assert_allclose(x.grad, 2 * 3.0 + np.exp(3.0) + 3.0 * np.exp(3.0))
+
+
+def test_diamond_graph_visits_shared_node_once_with_summed_gradient():
+    calls = []
+    x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    s = cr.tanh(x)
+    f = (s * 2.0 + s * 3.0).sum()
+    from chainrule.graph import run_backward
+    run_backward(f._node, np.array(1.0), hook=lambda node, g, raw, gs: calls.append(node.prim.name))
+    assert calls.count("tanh") == 1
+    np.testing.assert_allclose(x.grad, 5 * (1 - np.tanh([1.0, 2.0]) ** 2))
+
+
+def test_intermediate_gradients_are_dropped_once_used():
+    # 1000 neg nodes each make a fresh 80 kB gradient; keeping them would need 80 MB
+    x = cr.tensor(np.ones(10000), requires_grad=True)
+    y = x
+    for _ in range(1000):
+        y = -(y + 1.0)
+    loss = y.sum()
+    tracemalloc.start()
+    loss.backward()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 5e6, f"backward peak {peak / 1e6:.1f} MB: intermediate gradients are being kept"
+    np.testing.assert_allclose(x.grad, 1.0)
+
+
+def test_backward_of_non_scalar_needs_grad():
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match=r"shape \(3,\).*grad="):
+        y.backward()
+    y.backward(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(x.grad, [2.0, 4.0, 6.0])
+    with pytest.raises(cr.ShapeError, match=r"\(2,\).*\(3,\)"):
+        (x * 2.0).backward(np.ones(2))
+
+
+def test_second_backward_through_freed_graph_says_retain_graph():
+    x = cr.tensor(2.0, requires_grad=True)
+    y = cr.exp(x) * x
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_freed_graph_releases_saved_arrays():
+    x = cr.tensor(np.ones(1000), requires_grad=True)
+    y = cr.exp(x * 2.0)
+    saved = weakref.ref(y._node.ans)
+    loss = y.sum()
+    del y
+    loss.backward()
+    gc.collect()
+    assert saved() is None
+
+
+def test_retain_graph_then_second_backward_accumulates():
+    x = cr.tensor(2.0, requires_grad=True)
+    y = x ** 3
+    y.backward(retain_graph=True)
+    np.testing.assert_allclose(x.grad, 12.0)
+    y.backward()
+    np.testing.assert_allclose(x.grad, 24.0)
+
+
+def test_create_graph_gives_grad_of_grad_with_the_same_rules():
+    x = cr.tensor(1.5, requires_grad=True)
+    (x ** 3).backward(create_graph=True)
+    g1 = x.grad
+    assert isinstance(g1, cr.Tensor) and g1.requires_grad
+    np.testing.assert_allclose(g1.data, 3 * 1.5 ** 2)
+    x.grad = None
+    g1.backward(create_graph=True)
+    g2 = x.grad
+    np.testing.assert_allclose(g2.data, 6 * 1.5)
+    x.grad = None
+    g2.backward()
+    np.testing.assert_allclose(x.grad, 6.0)
+
+
+def test_no_grad_records_nothing():
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    with cr.no_grad():
+        y = cr.exp(x) * 2.0
+        assert cr.is_grad_enabled() is False
+        with cr.enable_grad():
+            z = x * 2.0
+    assert cr.is_grad_enabled() is True
+    assert not y.requires_grad and y._node is None
+    assert z.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+    @cr.no_grad()
+    def f(t):
+        return t * 3.0
+
+    assert not f(x).requires_grad
+
+
+def test_constants_get_no_gradient_and_no_work():
+    W = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    X = np.ones((4, 3))
+    (cr.tensor(X) @ W).sum().backward()
+    np.testing.assert_allclose(W.grad, np.full((3, 2), 4.0))
+
+
+def test_broadcast_reduction_happens_in_the_engine():
+    b = cr.tensor(np.zeros((1, 3)), requires_grad=True)
+    c = cr.tensor(0.0, requires_grad=True)
+    ((cr.tensor(np.ones((4, 3))) + b) * c + b).sum().backward()
+    assert b.grad.shape == (1, 3) and c.grad.shape == ()
+    np.testing.assert_allclose(b.grad, np.full((1, 3), 4.0))  # summed over the 4 broadcast rows
+    np.testing.assert_allclose(c.grad, 12.0)  # summed over all 12 elements
+
+
+def test_a_rule_returning_the_wrong_shape_fails_loudly_naming_the_op():
+    bad = Primitive("bad_rule", lambda x: x * 2, lambda xp, need, g, ans, x: (g.sum(),), register=False)
+    assert "bad_rule" not in REGISTRY
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(cr.ShapeError, match=r"bad_rule backward.*shape \(\).*shape \(3,\)"):
+        bad(x).sum().backward()
+
+
+def test_graph_is_freed_by_reference_counting_alone():
+    gc.collect()
+    gc.disable()
+    try:
+        x = cr.tensor(np.ones(500), requires_grad=True)
+        y = cr.tanh(x * 2.0 + 1.0)
+        loss = (y * y).sum()
+        node = weakref.ref(y._node)
+        arr = weakref.ref(y._node.ans)
+        del y, loss
+        assert node() is None and arr() is None, "the graph outlived its output: a reference cycle"
+        # and after a backward pass too
+        y = cr.exp(x).sum()
+        n2 = weakref.ref(y._node)
+        y.backward()
+        del y
+        assert n2() is None
+    finally:
+        gc.enable()
+
+
+def test_leaf_gradients_never_alias_each_other_or_the_upstream():
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    y = cr.tensor(np.ones(3), requires_grad=True)
+    up = np.array([1.0, 2.0, 3.0])
+    (x + y).backward(up)
+    assert x.grad is not y.grad and not np.shares_memory(x.grad, up)
+    x.grad += 1.0
+    np.testing.assert_allclose(y.grad, up)
+    s = cr.tensor(np.ones((2, 2)), requires_grad=True)
+    s.sum().backward()
+    s.grad[0, 0] = 5.0  # a writable array, not a broadcast view
+
+
+def test_float32_end_to_end():
+    W = cr.tensor(np.ones((3, 2), dtype=np.float32), requires_grad=True)
+    x = cr.tensor(np.ones((4, 3), dtype=np.float32))
+    loss = (cr.tanh(x @ W) * 0.5).mean()
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert W.grad.dtype == np.float32
+    # a float64 constant promotes the forward (NumPy rules) but the leaf gradient keeps its dtype
+    (W * cr.tensor(2.0)).sum().backward()
+    assert W.grad.dtype == np.float32
+
+
+def test_matmul_shape_error_names_op_and_shapes():
+    a, b = cr.tensor(np.ones((2, 3))), cr.tensor(np.ones((4, 5)))
+    with pytest.raises(cr.ShapeError, match=r"matmul.*\(2, 3\).*\(4, 5\)"):
+        a @ b
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b,
+                                lambda a, b: a / b, lambda a, b: cr.maximum(a, b), lambda a, b: a ** b])
+def test_broadcast_errors_name_op_and_shapes(op):
+    with pytest.raises(cr.ShapeError, match=r"\(2, 3\).*\(4,\)"):
+        op(cr.tensor(np.ones((2, 3))), cr.tensor(np.ones(4)))
+
+
+def test_batched_affine_relu_needs_no_jacobian():
+    # a dense Jacobian of relu(X W) w.r.t. X would be (100*4096)^2 floats = 1.3 TB
+    rng = np.random.default_rng(0)
+    X = cr.tensor(rng.standard_normal((100, 4096), dtype=np.float32), requires_grad=True)
+    W = cr.tensor(rng.standard_normal((4096, 4096), dtype=np.float32) * 0.01, requires_grad=True)
+    tracemalloc.start()
+    out = cr.relu(X @ W)
+    out.sum().backward()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 400e6, f"peak {peak / 1e6:.0f} MB"
+    mask = (X.data @ W.data > 0).astype(np.float32)
+    np.testing.assert_allclose(W.grad, X.data.T @ mask, rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(X.grad, mask @ W.data.T, rtol=1e-3, atol=1e-3)

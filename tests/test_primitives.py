@@ -1,0 +1,151 @@
+"""The primitive sweep: every registered primitive, every spec, swept with Hypothesis in float64.
+
+Per example: gradient shapes equal input shapes; a numerical VJP along a random direction; the full
+numerical gradient (inputs are tiny); grad-of-grad (create_graph) against finite differences of
+the first-order gradient; and the same values and gradients in PyTorch.
+"""
+
+import glob
+import importlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+from chainrule.primitive import REGISTRY
+
+
+def _load_specs():
+    here = os.path.dirname(__file__)
+    specs = []
+    for path in sorted(glob.glob(os.path.join(here, "op_specs*.py"))):
+        specs += importlib.import_module(os.path.basename(path)[:-3]).SPECS
+    return specs
+
+
+SPECS = _load_specs()
+IDS = [f"{s.name}-{i}" for i, s in enumerate(SPECS)]
+EXAMPLES = int(os.environ.get("CHAINRULE_SWEEP_EXAMPLES", "5"))
+SWEEP = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+H = 1e-6
+
+
+def test_every_primitive_has_a_spec():
+    missing = sorted(set(REGISTRY) - {s.name for s in SPECS})
+    assert not missing, f"registered primitives without an OpSpec: {missing}"
+
+
+def test_specs_name_registered_primitives():
+    unknown = sorted({s.name for s in SPECS} - set(REGISTRY))
+    assert not unknown, f"specs for primitives that are not registered: {unknown}"
+
+
+def _draw(spec, data):
+    shapes = data.draw(st.sampled_from(spec.shapes), label="shapes")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    xs = spec.sample(rng, shapes)
+    wrt = tuple(spec.wrt if spec.wrt is not None else range(len(xs)))
+    return rng, xs, wrt
+
+
+def _value(spec, xs):
+    with cr.no_grad():
+        return np.asarray(spec.call(*[cr.tensor(x) for x in xs]).data, dtype=np.float64)
+
+
+def _analytic(spec, xs, wrt, u):
+    ts = [cr.tensor(x, requires_grad=i in wrt) for i, x in enumerate(xs)]
+    out = spec.call(*ts)
+    out.backward(u)
+    return out, [ts[i].grad for i in wrt]
+
+
+def _numeric_grad(fn, xs, i):
+    x = xs[i]
+    g = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        xp_, xm = [a.copy() for a in xs], [a.copy() for a in xs]
+        xp_[i][k] += H
+        xm[i][k] -= H
+        g[k] = (fn(xp_) - fn(xm)) / (2 * H)
+    return g
+
+
+def _close(a, b, spec, what):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, f"{spec.name} {what}: shape {a.shape} vs {b.shape}"
+    np.testing.assert_allclose(a, b, rtol=spec.rtol, atol=spec.atol, err_msg=f"{spec.name}: {what}")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@SWEEP
+@given(data=st.data())
+def test_gradient_matches_numerical(spec, data):
+    rng, xs, wrt = _draw(spec, data)
+    u = rng.standard_normal(_value(spec, xs).shape)
+    out, grads = _analytic(spec, xs, wrt, u)
+    loss = lambda arrs: float(np.sum(u * _value(spec, arrs)))
+    for i, g in zip(wrt, grads):
+        assert g is not None, f"{spec.name}: no gradient for input {i}"
+        assert g.shape == np.shape(xs[i]), f"{spec.name}: gradient shape {g.shape} != input shape {xs[i].shape}"
+        assert g.dtype == np.float64
+        _close(g, _numeric_grad(loss, xs, i), spec, f"gradient of input {i}")
+    # the VJP along a random direction (the check that scales to large inputs)
+    vs = [rng.standard_normal(np.shape(xs[i])) for i in wrt]
+    plus = [x.copy() for x in xs]
+    minus = [x.copy() for x in xs]
+    for i, v in zip(wrt, vs):
+        plus[i] = plus[i] + H * v
+        minus[i] = minus[i] - H * v
+    directional = (loss(plus) - loss(minus)) / (2 * H)
+    np.testing.assert_allclose(sum(float(np.sum(g * v)) for g, v in zip(grads, vs)), directional,
+                               rtol=spec.rtol, atol=spec.atol * 10, err_msg=f"{spec.name}: random-projection VJP")
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order], ids=[i for s, i in zip(SPECS, IDS)
+                                                                              if s.second_order])
+@SWEEP
+@given(data=st.data())
+def test_grad_of_grad_matches_numerical(spec, data):
+    rng, xs, wrt = _draw(spec, data)
+    u = rng.standard_normal(_value(spec, xs).shape)
+    first = wrt[0]
+    v = rng.standard_normal(np.shape(xs[first]))
+
+    def directional_grad(arrs):  # <v, d/dx_first sum(u * f)> from the first-order engine
+        _, gs = _analytic(spec, arrs, wrt, u)
+        return float(np.sum(gs[0] * v))
+
+    ts = [cr.tensor(x, requires_grad=i in wrt) for i, x in enumerate(xs)]
+    spec.call(*ts).backward(u, create_graph=True)
+    gfirst = ts[first].grad
+    assert isinstance(gfirst, cr.Tensor), "create_graph=True must leave a Tensor in .grad"
+    np.testing.assert_allclose(gfirst.data, _analytic(spec, xs, wrt, u)[1][0], rtol=1e-10, atol=1e-12)
+    h = (gfirst * v).sum()
+    for t in ts:
+        t.grad = None
+    if h.requires_grad:
+        h.backward()
+    for i in wrt:
+        analytic = ts[i].grad if ts[i].grad is not None else np.zeros(np.shape(xs[i]))
+        _close(analytic, _numeric_grad(directional_grad, xs, i), spec, f"second derivative wrt input {i}")
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.torch], ids=[i for s, i in zip(SPECS, IDS) if s.torch])
+@SWEEP
+@given(data=st.data())
+def test_matches_pytorch(spec, data):
+    torch = pytest.importorskip("torch")
+    rng, xs, wrt = _draw(spec, data)
+    u = rng.standard_normal(_value(spec, xs).shape)
+    out, grads = _analytic(spec, xs, wrt, u)
+    tx = [torch.tensor(x, dtype=torch.float64, requires_grad=i in wrt) for i, x in enumerate(xs)]
+    tout = spec.torch(torch, *tx)
+    tout.backward(torch.tensor(u, dtype=torch.float64))
+    _close(out.data, tout.detach().numpy(), spec, "value vs torch")
+    for i, g in zip(wrt, grads):
+        _close(g, tx[i].grad.numpy(), spec, f"gradient of input {i} vs torch")
