@@ -32,7 +32,7 @@ def main(argv=None):
     ap.add_argument("--out", default="examples/out")
     args = ap.parse_args(argv)
     cnn = args.model == "cnn"
-    epochs = args.epochs or (1 if args.quick else (8 if cnn else 15))
+    epochs = args.epochs or (1 if args.quick else (5 if cnn else 15))
     sizes = dict(n_train=2000, n_test=500) if args.quick else {}
 
     split = cr.data.fashion_mnist(flatten=not cnn, **sizes)
