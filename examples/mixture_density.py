@@ -74,9 +74,8 @@ def main(argv=None):
 
     mdn0 = nll_mdn(xtb, yt)
     for _ in range(steps):  # full batch
-        for net, opt, loss_fn in ((mse_net, opt_mse, lambda: F.mse_loss(mse_net(xb).reshape(-1), y)),
-                                  (mdn, opt_mdn, lambda: F.gaussian_mixture_nll(*mdn(xb), y))):
-            loss = loss_fn()
+        for opt, loss in ((opt_mse, F.mse_loss(mse_net(xb).reshape(-1), y)),
+                          (opt_mdn, F.gaussian_mixture_nll(*mdn(xb), y))):
             opt.zero_grad()
             loss.backward()
             opt.step()

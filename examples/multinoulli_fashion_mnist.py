@@ -24,7 +24,7 @@ from chainrule.train import build_model, evaluate, fit, plot_history, seed_every
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
-    ap.add_argument("--quick", action="store_true", help="2,000 training images, one epoch (for the tests)")
+    ap.add_argument("--quick", action="store_true", help="1,000 training images, one epoch (for the tests)")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -33,7 +33,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cnn = args.model == "cnn"
     epochs = args.epochs or (1 if args.quick else (5 if cnn else 15))
-    sizes = dict(n_train=2000, n_test=500) if args.quick else {}
+    sizes = dict(n_train=1000, n_test=300) if args.quick else {}
 
     split = cr.data.fashion_mnist(flatten=not cnn, **sizes)
     seed_everything(args.seed)
