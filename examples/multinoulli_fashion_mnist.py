@@ -26,13 +26,13 @@ def main(argv=None):
     ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     ap.add_argument("--quick", action="store_true", help="1,000 training images, one epoch (for the tests)")
     ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--out", default="examples/out")
     args = ap.parse_args(argv)
     cnn = args.model == "cnn"
-    epochs = args.epochs or (1 if args.quick else (5 if cnn else 15))
+    epochs = args.epochs or (1 if args.quick else (10 if cnn else 15))
     sizes = dict(n_train=1000, n_test=300) if args.quick else {}
 
     split = cr.data.fashion_mnist(flatten=not cnn, **sizes)
@@ -40,14 +40,16 @@ def main(argv=None):
     hidden = (128,) if cnn else (256, 128)
     model = build_model(args.model, split.input_shape, 10, hidden, split.image_shape if cnn else None)
     opt = cr.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = cr.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)  # the step size decays to 0 over the run
     before = evaluate(model, split.test, "classification")
     t0 = time.perf_counter()
-    history = fit(model, opt, split.train, split.test, "classification", epochs, batch_size=128, seed=args.seed,
-                  progress=not args.no_progress, desc=args.model)
+    history = fit(model, opt, split.train, split.test, "classification", epochs, batch_size=128,
+                  seed=args.seed, progress=not args.no_progress, desc=args.model, scheduler=schedule)
     seconds = time.perf_counter() - t0
     acc = history[-1]["test_accuracy"]
     print(f"fashion_mnist, {args.model} (softmax + cross-entropy), {len(split.train)} training images, "
-          f"{epochs} epochs in {seconds:.0f} s: test accuracy {acc:.2%} (before training {before['accuracy']:.2%})")
+          f"{epochs} epochs in {seconds:.0f} s: test accuracy {acc:.2%} "
+          f"(before training {before['accuracy']:.2%})")
 
     import matplotlib
 

@@ -186,8 +186,11 @@ def evaluate(model, dataset, task, batch_size=256, target_stats=None):
 
 
 def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0, target_stats=None,
-        progress=True, desc="train"):
-    """Train for `epochs`; returns the per-epoch history (train and test metrics, seconds)."""
+        progress=True, desc="train", scheduler=None):
+    """Train for `epochs`; returns the per-epoch history (train and test metrics, seconds).
+
+    A learning-rate scheduler, if given, steps once after each epoch.
+    """
     from .data import DataLoader
 
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
@@ -199,6 +202,8 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
             if bar is not None:
                 bar.set_description(f"{desc} epoch {epoch}/{epochs}")
             tr = run_epoch(model, loader, task, optimizer, target_stats, bar)
+            if scheduler is not None:
+                scheduler.step()
             te = evaluate(model, test_set, task, target_stats=target_stats) if len(test_set) else {}
             row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
                    **{f"test_{k}": v for k, v in te.items()}, "seconds": time.perf_counter() - t0}
