@@ -63,7 +63,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="examples/out")
     args = ap.parse_args(argv)
-    epochs = args.epochs or (2 if args.quick else 40)
+    epochs = args.epochs or (2 if args.quick else 100)
 
     split = cr.data.digits(seed=args.seed)
     xtr = (split.train.arrays[0] > 0.5).astype(np.float32)  # binarize: a pixel is on above half ink
