@@ -162,3 +162,10 @@ def test_checkpoints_round_trip_for_many_shapes(tmp_path):
         again, arch2 = tr.load_checkpoint(tmp_path / "m.safetensors")
         assert arch2 == arch
         np.testing.assert_array_equal(again(x).data, model(x).data)
+
+
+def test_missing_fashion_mnist_names_the_package(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHAINRULE_FASHION_MNIST", str(tmp_path / "nowhere"))
+    assert cli.main(["train", "--dataset", "fashion_mnist", "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "apt-get install dataset-fashion-mnist" in err
