@@ -226,3 +226,39 @@ def test_batched_affine_relu_needs_no_jacobian():
     mask = (X.data @ W.data > 0).astype(np.float32)
     np.testing.assert_allclose(W.grad, X.data.T @ mask, rtol=1e-3, atol=1e-2)
     np.testing.assert_allclose(X.grad, mask @ W.data.T, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("sa, sb", [((256, 1, 64), (1, 128, 64)), ((64, 80), (80,)), ((3, 40, 50), (40, 1)),
+                                    ((2, 1, 3, 1000), (5, 1, 1)), ((5000,), ()), ((70, 70), (70, 70))])
+def test_fused_broadcast_reduction_of_mul_matches_the_plain_rule(sa, sb):
+    # gradients of >= 4096 elements take the einsum path (no broadcast product materialized)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    ta, tb = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    out = ta * tb
+    u = rng.standard_normal(out.shape)
+    out.backward(u)
+    np.testing.assert_allclose(ta.grad, _unbroadcast(u * b, sa), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(tb.grad, _unbroadcast(u * a, sb), rtol=1e-10, atol=1e-10)
+    assert ta.grad.shape == sa and tb.grad.shape == sb
+
+
+def _unbroadcast(g, shape):
+    while g.ndim > len(shape):
+        g = g.sum(0)
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[i] != 1:
+            g = g.sum(i, keepdims=True)
+    return g
+
+
+def test_nodes_keep_only_what_the_needed_gradients_read():
+    x = cr.tensor(np.ones(1000), requires_grad=True)
+    c = np.full(1000, 2.0)
+    y = x * c                     # d/dx reads c only: x itself is not kept
+    assert y._node.saved[0] is None and y._node.saved[1] is c
+    z = cr.tensor(c) * x
+    assert z._node.saved[1] is None
+    t = cr.tanh(x + 1.0)          # tanh keeps its output, add keeps nothing
+    assert t._node.ans is not None and t._node.saved == (None,)
+    assert (x + 1.0)._node.saved == (None, 1.0) or (x + 1.0)._node.saved[0] is None

@@ -12,6 +12,7 @@ Bad options and arguments end with a one-line message and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -55,6 +56,15 @@ def _add_train(sub):
 _SUBCOMMANDS.append(_add_train)
 
 
+def _add_explain(sub):
+    from .trace import add_explain_command
+
+    add_explain_command(sub)
+
+
+_SUBCOMMANDS.append(_add_explain)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -64,6 +74,9 @@ def main(argv=None):
     except UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `chainrule | head`: the reader left; that is not an error
+        sys.stderr = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import types
 from heapq import heappop, heappush
 
 import numpy as np
@@ -22,7 +23,14 @@ import numpy as np
 from .errors import ShapeError
 
 _seq = itertools.count()
-FREED = object()  # marks a node whose saved arrays were released by backward(retain_graph=False)
+
+# The array namespaces backward rules are written against (filled by chainrule.ops): NumPy's
+# names for NumPy arrays, and the same names for Tensors (used under create_graph).
+ARRAY_NS = types.SimpleNamespace()
+TENSOR_NS = types.SimpleNamespace()
+FREED = object()
+#: gradients at least this large use a primitive's fused rule + broadcast reduction, when it has one
+FUSE_REDUCTION_FROM = 4096  # marks a node whose saved arrays were released by backward(retain_graph=False)
 
 
 class _Mode:
@@ -68,16 +76,35 @@ def is_grad_enabled():
 class Node:
     """One recorded primitive application."""
 
-    __slots__ = ("prim", "parents", "saved", "ans", "params", "shapes", "seq", "__weakref__")
+    __slots__ = ("prim", "p0", "p1", "pn", "saved", "ans", "params", "shapes", "seq", "__weakref__")
 
     def __init__(self, prim, parents, saved, ans, params, shapes):
+        # Parents of unary and binary ops sit in two slots rather than a tuple: one object per
+        # node for the cycle collector to track instead of two, which halves its cost on big graphs.
         self.prim = prim
-        self.parents = parents
+        n = len(parents)
+        if n == 2:
+            self.p0, self.p1 = parents
+            self.pn = None
+        elif n == 1:
+            self.p0 = parents[0]
+            self.p1 = self.pn = None
+        else:
+            self.p0 = self.p1 = None
+            self.pn = tuple(parents)
         self.saved = saved
         self.ans = ans
         self.params = params
         self.shapes = shapes
         self.seq = next(_seq)
+
+    @property
+    def parents(self):
+        """Per input: the parent Node, the leaf Tensor that wants a gradient, or None."""
+        pn = self.pn
+        if pn is not None:
+            return pn
+        return (self.p0, self.p1) if len(self.shapes) == 2 else (self.p0,)
 
     def __repr__(self):
         return f"<Node {self.prim.name} #{self.seq} in={list(self.shapes)}>"
@@ -111,7 +138,7 @@ def unbroadcast(xp, g, shape, opname="op"):
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
     if axes:
         g = xp.sum(g, axis=axes)
-    return xp.reshape(g, shape)
+    return g if g.shape == shape else xp.reshape(g, shape)
 
 
 def broadcast_axes(gshape, shape):
@@ -127,20 +154,40 @@ def _freed_error(node):
 
 
 def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
-    """Propagate upstream gradient `g` from node `root` to every leaf below it.
+    """Propagate upstream gradient `g` from node `root` to every leaf below it, and accumulate
+    what arrives into each leaf's `.grad` (what `Tensor.backward` does).
+
+    `hook(node, upstream, raw_grads, grads)` is called per node when given (trace, anomaly).
+    """
+    arrived, shared = backprop([(root, g)], retain_graph, create_graph, hook)
+    seen = set()
+    for leaf, gi in arrived.items():
+        _accumulate_leaf(leaf, gi, leaf in shared or id(gi) in seen, create_graph)
+        seen.add(id(gi))
+
+
+def backprop(roots, retain_graph=False, create_graph=False, hook=None, stop=None, relevant=None):
+    """The backward pass proper: push upstream gradients from `roots` ((node, gradient) pairs)
+    down the graph, each node once, newest first, and return what arrives at the leaves
+    (or at the nodes in `stop`, which are not gone past): ({leaf or stop node: gradient},
+    {those whose gradient may share memory with another}).
 
     Without create_graph every rule runs on raw arrays. With it, rules run on Tensors (the same
     rules, through the Tensor namespace), so the gradients have graphs of their own.
-    `hook(node, upstream, raw_grads, grads)` is called per node when given (trace, anomaly).
+    `relevant` (a set of nodes) limits the work to the nodes in it: a rule is told that no
+    gradient is needed for an input outside it (or outside `stop`).
     """
-    from .primitive import ARRAY_NS, TENSOR_NS
-    from .tensor import Tensor
-
-    pending = {root: g}   # node or leaf tensor -> summed gradient so far
+    pending = {}          # node or leaf tensor -> summed gradient so far
     shared = set()        # leaves whose pending gradient may be aliased elsewhere
     # Visit nodes newest first: a node is created after its inputs, so when it is popped every
     # consumer has already added its gradient. Only nodes that receive a gradient are visited.
-    heap = [(-root.seq, root)]
+    heap = []
+    for node, g in roots:
+        if node in pending:
+            pending[node] = pending[node] + g
+        else:
+            pending[node] = g
+            heappush(heap, (-node.seq, node))
     xp = TENSOR_NS if create_graph else ARRAY_NS
     prev_mode = mode.grad_enabled
     mode.grad_enabled = create_graph
@@ -148,19 +195,30 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
     try:
         while heap:
             node = heappop(heap)[1]
+            if stop is not None and node in stop:
+                continue
             g = pop(node)
             saved = node.saved
             if saved is FREED:
                 raise _freed_error(node)
-            prim, parents, ans = node.prim, node.parents, node.ans
+            prim, ans, shapes, parents = node.prim, node.ans, node.shapes, node.pn
+            if parents is None:  # (the `parents` property, inlined: this loop is hot)
+                parents = (node.p0, node.p1) if len(shapes) == 2 else (node.p0,)
+            need = parents
+            if relevant is not None:
+                need = tuple(p if p is not None and (p in stop or p in relevant) else None for p in parents)
             if create_graph:
+                from .tensor import Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
                 ans = None if ans is None else Tensor._wrap(ans, node)
-            raw = prim.vjp(xp, parents, g, ans, *saved, **node.params)
+            if prim.vjp_reduced is not None and not create_graph and g.size >= FUSE_REDUCTION_FROM:
+                raw = prim.vjp_reduced(need, g, ans, *saved, shapes=shapes, **node.params)
+            else:
+                raw = prim.vjp(xp, need, g, ans, *saved, **node.params)
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if hook is not None else None
-            for parent, gi, shape in zip(parents, raw, node.shapes):
+            for parent, gi, shape in zip(need, raw, shapes):
                 if parent is None or gi is None:
                     if grads is not None:
                         grads.append(None)
@@ -187,13 +245,9 @@ def run_backward(root, g, retain_graph=False, create_graph=False, hook=None):
             if not retain_graph:
                 node.saved = FREED
                 node.ans = None
-        # what is left in `pending` are the leaves' gradients
-        seen = set()
-        for leaf, gi in pending.items():
-            _accumulate_leaf(leaf, gi, leaf in shared or id(gi) in seen, create_graph)
-            seen.add(id(gi))
     finally:
         mode.grad_enabled = prev_mode
+    return pending, shared
 
 
 def _wrap(saved, parent, Tensor):
@@ -232,7 +286,7 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
             raise RuntimeError(f"backward: the output has shape {data.shape}; backward() without an explicit "
                                "grad works only for a single-element output. Pass grad= with that shape "
                                "(e.g. grad=np.ones(shape)), or reduce the output first (e.g. .sum()).")
-        g = np.ones_like(data)
+        g = np.ones(data.shape, data.dtype) if type(data) is np.ndarray else data.dtype.type(1)
     else:
         g = grad._data if isinstance(grad, Tensor) and not create_graph else grad
         g = g if isinstance(g, Tensor) else np.asarray(g, dtype=data.dtype)
@@ -246,3 +300,4 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
         return
     # the gradient graph built by create_graph reads the saved arrays again, so keep them (as PyTorch)
     run_backward(node, g, retain_graph or create_graph, create_graph)
+

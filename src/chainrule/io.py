@@ -39,7 +39,7 @@ def _array(v, where):
     a = np.asarray(v._data if isinstance(v, Tensor) else v)
     if a.dtype == object or a.dtype.kind not in "biuf":
         raise TypeError(f"save: {where} has dtype {a.dtype}; only numeric arrays can be saved")
-    return np.ascontiguousarray(a)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)  # (ascontiguousarray makes 0-d 1-d)
 
 
 def _is_flat(obj):

@@ -16,12 +16,10 @@ shape is an error naming the op.
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 
 from .errors import ShapeError
-from .graph import Node, mode
+from .graph import ARRAY_NS, TENSOR_NS, Node, mode
 from .tensor import Tensor
 
 REGISTRY: dict[str, Primitive] = {}
@@ -36,16 +34,19 @@ _SCALARS = (float, int, bool, np.generic, np.ndarray)
 class Primitive:
     """One differentiable operation: forward, backward rule and metadata, registered by name."""
 
-    __slots__ = ("name", "fwd", "vjp", "save_inputs", "save_ans", "broadcasts", "gate", "elementwise",
-                 "formula", "doc", "__weakref__")
+    __slots__ = ("name", "fwd", "vjp", "save_for", "broadcasts", "gate", "elementwise", "formula", "doc",
+                 "vjp_reduced", "__weakref__")
 
     def __init__(self, name, fwd, vjp, save="", broadcasts=False, gate=None, elementwise=False,
-                 formula=None, doc="", register=True):
+                 formula=None, doc="", register=True, vjp_reduced=None):
         self.name = name
         self.fwd = fwd
         self.vjp = vjp
-        self.save_inputs = tuple(int(c) for c in save if c.isdigit())
-        self.save_ans = "a" in save
+        # `save` says what the rule reads: "0", "1", ... for inputs and "a" for the output, either one
+        # string for every gradient, or a tuple with one string per input (what *its* gradient reads),
+        # so that a node keeps only what the gradients actually needed will read.
+        self.save_for = save if isinstance(save, tuple) else None if not save else (save,)
+        self.vjp_reduced = vjp_reduced  # optional: rule + broadcast reduction fused (large arrays only)
         self.broadcasts = broadcasts
         self.gate = gate              # backward-flow pattern: "distributes", "swaps", "routes", ...
         self.elementwise = elementwise  # Jacobian is diagonal (local gradient is an array like the input)
@@ -63,20 +64,27 @@ class Primitive:
         """Apply to Tensors, arrays or Python numbers; record a node when a gradient is needed."""
         datas = []
         parents = []
-        needs = False
+        shapes = []
+        needs = large = False
         for a in args:
             if isinstance(a, Tensor):
-                datas.append(a._data)
+                d = a._data
                 if a.requires_grad:
                     n = a._node
                     parents.append(a if n is None else n)
                     needs = True
-                    continue
-            elif isinstance(a, _SCALARS):
-                datas.append(a)
+                else:
+                    parents.append(None)
             else:
-                datas.append(_as_array(a, self.name))
-            parents.append(None)
+                d = a if isinstance(a, _SCALARS) else _as_array(a, self.name)
+                parents.append(None)
+            datas.append(d)
+            if type(d) is np.ndarray:
+                shapes.append(d.shape)
+                if d.size > KEEP_VALUES_UP_TO:
+                    large = True
+            else:
+                shapes.append(())
         try:
             out = self.fwd(*datas, **params)
         except ShapeError:
@@ -87,30 +95,38 @@ class Primitive:
         if t is np.ndarray:
             if not out.shape:
                 out = out[()]  # 0-d results are kept as NumPy scalars: same dtype, 10x cheaper arithmetic
+            elif out.size > KEEP_VALUES_UP_TO:
+                large = True
         elif t not in _NP_SCALARS:
             out = _normalize(out)
         if not needs or not mode.grad_enabled:
-            return Tensor._wrap(out, None)
-        shapes = tuple([() if type(d) in _PY else d.shape for d in datas])
-        if out.size <= KEEP_VALUES_UP_TO and not any(map(_large, datas)):
-            saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
+            return _wrap(out, None)
+        if large:
+            saved, ans = self._keep(datas, out, parents)
         else:
-            saved, ans = self._keep(datas, out)
-        return Tensor._wrap(out, Node(self, tuple(parents), saved, ans, params, shapes))
+            saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
+        return _wrap(out, Node(self, parents, saved, ans, params, tuple(shapes)))
 
-    def _keep(self, datas, out):
-        """What a node keeps: the inputs its rule reads, the output if the rule reads it; for a
-        small output, the small inputs too."""
-        keep = self.save_inputs
-        if out.size <= KEEP_VALUES_UP_TO:
-            return tuple([d if i in keep or not _large(d) else None for i, d in enumerate(datas)]), out
-        return tuple([d if i in keep else None for i, d in enumerate(datas)]), (out if self.save_ans else None)
+    def _keep(self, datas, out, parents):
+        """What a node keeps: what the rules of the needed gradients read; for a small output, the
+        small values too."""
+        spec = self.save_for
+        if spec is None:
+            keep = ""
+        elif len(spec) == 1:
+            keep = spec[0]
+        else:
+            keep = "".join(s for s, p in zip(spec, parents) if p is not None)
+        small = out.size <= KEEP_VALUES_UP_TO
+        saved = tuple([d if str(i) in keep or (small and not _large(d)) else None for i, d in enumerate(datas)])
+        return saved, (out if small or "a" in keep else None)
 
 
 def _large(d):
     return type(d) is np.ndarray and d.size > KEEP_VALUES_UP_TO
 
 
+_wrap = Tensor._wrap
 _PY = {float, int, bool}
 _NP_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex128}
 
@@ -140,9 +156,4 @@ def defprim(name, fwd, vjp, **kw):
     return Primitive(name, fwd, vjp, **kw)
 
 
-# ---------------------------------------------------------------------------------------------
-# Array namespaces the rules are written against. Both expose NumPy's names for what rules use.
-# ---------------------------------------------------------------------------------------------
-
-ARRAY_NS = types.SimpleNamespace()
-TENSOR_NS = types.SimpleNamespace()
+__all__ = ["Primitive", "REGISTRY", "ARRAY_NS", "TENSOR_NS", "KEEP_VALUES_UP_TO"]

@@ -13,12 +13,11 @@ import numpy as np
 
 from .. import ops
 from ..errors import ShapeError
-from ..graph import mode
 from ..ops import nn as _nn
 from ..tensor import Tensor
 
 __all__ = [
-    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "elu", "gelu", "silu",
+    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "elu", "silu",
     "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "flatten",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
@@ -32,8 +31,13 @@ def _data(x):
     return x._data if isinstance(x, Tensor) else np.asarray(x)
 
 
+def _const(a):
+    """A constant Tensor around an array (0-d values as NumPy scalars, as the core keeps them)."""
+    return Tensor._wrap(a[()] if type(a) is np.ndarray and not a.shape else a, None)
+
+
 def _tensor(x):
-    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x), None)
+    return x if isinstance(x, Tensor) else _const(np.asarray(x))
 
 
 def _pick_axis(dim, axis, default, opname):
@@ -58,15 +62,14 @@ def _reduce(loss, reduction, opname):
 
 
 def _float_like(target, x, opname):
-    """A float target as a Tensor (kept if it is one) in x's dtype."""
-    if isinstance(target, Tensor):
-        if target.dtype != x.dtype and target.dtype.kind == "f" and not target.requires_grad:
-            return Tensor._wrap(target._data.astype(x.dtype), None)
+    """A target as a Tensor in x's float dtype (a target that requires grad is kept as it is)."""
+    if isinstance(target, Tensor) and target.requires_grad:
         return target
-    t = np.asarray(target)
+    t = np.asarray(_data(target))
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{opname}: target must be numeric, got dtype {t.dtype}")
-    return Tensor._wrap(t.astype(_data(x).dtype, copy=False), None)
+    dtype = _data(x).dtype
+    return _const(t if t.dtype == dtype else t.astype(dtype))
 
 
 def _same_shape(x, t, opname):
@@ -112,13 +115,9 @@ def softplus(x, beta=1.0):
 
 def elu(x, alpha=1.0):
     x = _tensor(x)
-    neg = alpha * (ops.exp(ops.minimum(x, 0.0)) - 1.0)
-    return ops.where(x._data > 0, x, neg)
-
-
-def gelu(x):
-    x = _tensor(x)
-    return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+    pos = x._data > 0
+    neg = alpha * (ops.exp(ops.where(pos, 0.0, x)) - 1.0)
+    return ops.where(pos, x, neg)
 
 
 def silu(x):
@@ -225,30 +224,39 @@ def _window_args(xs, kernel, stride, padding, opname):
                          f"{xs[3] + 2 * pw} (input shape {xs}, padding {padding})")
 
 
+def _conv_padding(padding, kernel, stride):
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        if stride != (1, 1) or kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+            raise ValueError(f"conv2d: padding='same' needs stride 1 and odd kernel sizes, got kernel {kernel} "
+                             f"and stride {stride}")
+        return (kernel[0] // 2, kernel[1] // 2)
+    if isinstance(padding, str):
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    return _pair(padding, "padding", "conv2d")
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D cross-correlation (PyTorch's conv2d): x (N, C, H, W), weight (F, C, kh, kw), bias (F,).
 
+    `padding` is an int, a pair, "valid" (0) or "same" (stride 1, odd kernel sizes).
     im2col windows (one copy, no loop over pixels), then a single batched matmul.
     """
     xs, ws = _data(x).shape, _data(weight).shape
     if len(ws) != 4:
         raise ShapeError(f"conv2d: weight must have shape (F, C, kh, kw), got {ws}")
-    kernel, stride, padding = ws[2:], _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
+    kernel, stride = ws[2:], _pair(stride, "stride", "conv2d")
+    padding = _conv_padding(padding, kernel, stride)
     _window_args(xs, kernel, stride, padding, "conv2d")
     if xs[1] != ws[1]:
         raise ShapeError(f"conv2d: input of shape {xs} has {xs[1]} channels but weight of shape {ws} "
                          f"expects {ws[1]}")
-    N, F = xs[0], ws[0]
+    F = ws[0]
+    if bias is not None and _data(bias).shape != (F,):
+        raise ShapeError(f"conv2d: bias of shape {_data(bias).shape} does not match {F} filters")
     cols = _nn.im2col(x, shape=xs, kernel=kernel, stride=stride, padding=padding)
-    Ho, Wo = cols.shape[-2:]
-    k = ws[1] * ws[2] * ws[3]
-    out = ops.matmul(ops.reshape(weight, (F, k)), ops.reshape(cols, (N, k, Ho * Wo)))
-    out = ops.reshape(out, (N, F, Ho, Wo))
-    if bias is not None:
-        if _data(bias).shape != (F,):
-            raise ShapeError(f"conv2d: bias of shape {_data(bias).shape} does not match {F} filters")
-        out = out + ops.reshape(bias, (F, 1, 1))
-    return out
+    return _nn.conv2d(cols, weight, 0.0 if bias is None else bias)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -264,6 +272,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 # -- classification losses --------------------------------------------------------------------------
 
 def _class_targets(target, x_shape, opname, ignore_index=None):
+    """Integer class targets checked against the input's class axis; returns (targets, ignored mask).
+
+    Ignored entries (== ignore_index) are replaced by class 0 so they can index safely; the mask
+    (None when nothing is ignored) says which they were.
+    """
     t = _data(target)
     if t.dtype.kind == "f" and np.all(np.mod(t, 1) == 0):
         t = t.astype(np.int64)
@@ -274,14 +287,26 @@ def _class_targets(target, x_shape, opname, ignore_index=None):
         raise ShapeError(f"{opname}: input of shape {x_shape} needs class targets of shape {want}, "
                          f"got {t.shape}")
     C = x_shape[1]
-    bad = (t < 0) | (t >= C)
-    if ignore_index is not None:
-        bad &= t != ignore_index
+    if t.size == 0 or (t.min() >= 0 and t.max() < C and not (ignore_index is not None and 0 <= ignore_index < C
+                                                              and (t == ignore_index).any())):
+        return t, None
+    ignored = (t == ignore_index) if ignore_index is not None else np.zeros(t.shape, dtype=bool)
+    bad = ((t < 0) | (t >= C)) & ~ignored
     if bad.any():
         vals = np.unique(t[bad])
         raise IndexError(f"{opname}: target values {vals[:10].tolist()} are out of range for {C} classes "
                          f"(valid: 0..{C - 1})")
-    return t
+    return np.where(ignored, 0, t), (ignored if ignored.any() else None)
+
+
+def _sample_weight(t, ignored, weight, dtype):
+    """weight[t] per sample (None when there are no class weights and nothing is ignored), 0 if ignored."""
+    if weight is None and ignored is None:
+        return None
+    w = np.ones(t.shape, dtype=dtype) if weight is None else weight[t]
+    if ignored is not None:
+        w = np.where(ignored, 0, w).astype(dtype, copy=False)
+    return w
 
 
 def _class_weight(weight, C, dtype, opname):
@@ -302,7 +327,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, "cross_entropy")
     xd = _data(input)
     if xd.ndim == 1:   # a single sample
-        return cross_entropy(ops.reshape(input, (1,) + xd.shape), ops.reshape(_tensor(target), (1,)),
+        return cross_entropy(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
                              weight, ignore_index, "sum" if reduction == "none" else reduction)
     if xd.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class axis, got a scalar")
@@ -314,25 +339,27 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             w = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
             t = t * w.reshape((1, -1) + (1,) * (xd.ndim - 2))
         return _reduce(-ops.sum(logp * t, axis=1), reduction, "cross_entropy")
-    t = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
-    w = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
-    return _nn.cross_entropy(input, t, weight=w, ignore_index=ignore_index, reduction=reduction)
+    t, ignored = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
+    w = _sample_weight(t, ignored, _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy"), xd.dtype)
+    return _nn.cross_entropy(input, t, sample_weight=w, reduction=reduction)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C) or (N, C, d...) at class indices."""
     _check_reduction(reduction, "nll_loss")
     xd = _data(input)
+    if xd.ndim == 1:   # a single sample
+        return nll_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)), weight,
+                        ignore_index, "sum" if reduction == "none" else reduction)
     if xd.ndim < 2:
-        raise ShapeError(f"nll_loss: input must have shape (N, C, ...), got {xd.shape}")
-    t = _class_targets(target, xd.shape, "nll_loss", ignore_index)
-    ignored = t == ignore_index
-    tt = np.where(ignored, 0, t)
+        raise ShapeError(f"nll_loss: input must have shape (N, C, ...) or (C,), got {xd.shape}")
+    t, ignored = _class_targets(target, xd.shape, "nll_loss", ignore_index)
     grids = np.indices(t.shape, sparse=True)
-    picked = ops.getitem(input, (grids[0], tt) + tuple(grids[1:]))
+    picked = ops.getitem(input, (grids[0], t) + tuple(grids[1:]))
     w = _class_weight(weight, xd.shape[1], xd.dtype, "nll_loss")
-    sw = np.ones(t.shape, dtype=xd.dtype) if w is None else w[tt]
-    sw = np.where(ignored, 0, sw).astype(xd.dtype)
+    sw = _sample_weight(t, ignored, w, xd.dtype)
+    if sw is None:
+        sw = np.ones(t.shape, dtype=xd.dtype)
     loss = -picked * sw
     if reduction == "mean":
         return ops.sum(loss) / sw.sum()
@@ -377,12 +404,11 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     xd = _data(input)
     if xd.ndim == 1:
-        out = multi_margin_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
-                                p, margin, weight, "sum" if reduction == "none" else reduction)
-        return out
+        return multi_margin_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
+                                 p, margin, weight, "sum" if reduction == "none" else reduction)
     if xd.ndim != 2:
         raise ShapeError(f"multi_margin_loss: input must have shape (N, C), got {xd.shape}")
-    t = _class_targets(target, xd.shape, "multi_margin_loss")
+    t, _ = _class_targets(target, xd.shape, "multi_margin_loss")
     N, C = xd.shape
     rows = np.arange(N)
     correct = ops.getitem(input, (rows, t))
@@ -401,14 +427,14 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
 
 def mse_loss(input, target, reduction="mean"):
     """(input - target)^2: the Gaussian cross-entropy up to constants (linear output layer)."""
-    t = target if isinstance(target, Tensor) else _float_like(target, input, "mse_loss")
+    t = _float_like(target, input, "mse_loss")
     _same_shape(input, t, "mse_loss")
     d = input - t
     return _reduce(d * d, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):
-    t = target if isinstance(target, Tensor) else _float_like(target, input, "l1_loss")
+    t = _float_like(target, input, "l1_loss")
     _same_shape(input, t, "l1_loss")
     return _reduce(ops.abs(input - t), reduction, "l1_loss")
 
@@ -421,8 +447,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     """
     _check_reduction(reduction, "gaussian_nll_loss")
     xs = _data(input).shape
-    t = target if isinstance(target, Tensor) else _float_like(target, input, "gaussian_nll_loss")
-    v = var if isinstance(var, Tensor) else _float_like(var, input, "gaussian_nll_loss")
+    t = _float_like(target, input, "gaussian_nll_loss")
+    v = _float_like(var, input, "gaussian_nll_loss")
     vs = v.shape
     if vs != xs:
         if xs[:-1] == vs:
@@ -449,7 +475,7 @@ def gaussian_mixture_nll(logits, means, log_stds, target, reduction="mean"):
     """
     _check_reduction(reduction, "gaussian_mixture_nll")
     ls, ms, ss = _data(logits).shape, _data(means).shape, _data(log_stds).shape
-    t = target if isinstance(target, Tensor) else _float_like(target, means, "gaussian_mixture_nll")
+    t = _float_like(target, means, "gaussian_mixture_nll")
     ts = t.shape
     if len(ls) != 2 or ms != ss or ms[:2] != ls or len(ms) not in (2, 3) or ts != ms[:1] + ms[2:]:
         raise ShapeError(f"gaussian_mixture_nll: expected logits (N, K), means and log_stds (N, K, D) with "
@@ -510,5 +536,3 @@ def l2_penalty(params):
         total = total + ops.sum(p * p)
     return total
 
-
-del mode

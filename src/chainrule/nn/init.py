@@ -30,8 +30,7 @@ def _default_rng():
 def _set(t, values):
     if not isinstance(t, Tensor):
         raise TypeError(f"init: expected a Tensor or Parameter, got {type(t).__name__}")
-    t._data = np.asarray(values, dtype=t._data.dtype).reshape(t._data.shape)
-    t._version += 1
+    t.data = np.asarray(values, dtype=t.dtype).reshape(t.shape)
     return t
 
 

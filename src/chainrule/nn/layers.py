@@ -160,7 +160,8 @@ class Conv2d(Module):
                  dtype=np.float32):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
         self.weight = _empty((out_channels, in_channels) + self.kernel_size, dtype)
         self.bias = _empty((out_channels,), dtype) if bias else None
         self.reset_parameters()

@@ -39,6 +39,13 @@ class Module:
         if name in buffers:
             buffers[name] = None if value is None else np.asarray(getattr(value, "_data", value))
             return
+        # label parameters with their path ("0.weight") for traces and drawings, unless named already
+        if isinstance(value, Parameter) and value.name is None:
+            value.name = name
+        elif isinstance(value, Module):
+            for pname, p in value.named_parameters():
+                if p.name == pname:
+                    p.name = f"{name}.{pname}"
         object.__setattr__(self, name, value)
 
     def __getattr__(self, name):  # only called when normal lookup fails: buffers
@@ -174,8 +181,7 @@ class Module:
         for k, v in given.items():
             if k in targets:
                 p = targets[k]
-                p._data = np.array(v, dtype=p._data.dtype)
-                p._version += 1
+                p.data = np.array(v, dtype=p.dtype)
             elif k in buffers:
                 m, name, b = buffers[k]
                 m._buffers[name] = np.array(v, dtype=b.dtype)

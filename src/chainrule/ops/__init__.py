@@ -226,12 +226,13 @@ def stack(tensors, axis=0):
 # -- the namespaces backward rules use ---------------------------------------------------------
 
 def _np_sum(x, axis=None, keepdims=False):
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return x.sum(axis=axis, keepdims=keepdims)  # the method: NumPy's np.sum adds a Python-level wrapper
 
 
 ARRAY_NS.__dict__.update(
-    sum=_np_sum, reshape=np.reshape, broadcast_to=np.broadcast_to, transpose=np.transpose,
-    swapaxes=np.swapaxes, exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, sign=np.sign, where=np.where,
+    sum=_np_sum, reshape=lambda x, shape: x.reshape(shape), broadcast_to=np.broadcast_to,
+    transpose=np.transpose, swapaxes=lambda x, a, b: x.swapaxes(a, b), exp=np.exp, log=np.log, sin=np.sin,
+    cos=np.cos, sign=np.sign, where=np.where,
     scatter_add=_sh._scatter_add_fwd, astype=lambda g, dtype: g.astype(dtype),
 )
 

@@ -28,13 +28,38 @@ def _mul_vjp(xp, need, g, ans, x, y):
     return (g * y if need[0] is not None else None, g * x if need[1] is not None else None)
 
 
-mul = Primitive("mul", operator.mul, _mul_vjp, save="01", broadcasts=True, gate="swaps", elementwise=True, doc="x * y")
+def _reduce_product(g, other, shape):
+    """sum(g * other) down to `shape` without materializing the broadcast product (einsum)."""
+    n = g.ndim
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    sub_g = letters[:n]
+    osh = np.shape(other)
+    sub_o = "".join(letters[n - len(osh) + i] if d != 1 or g.shape[n - len(osh) + i] == 1 else letters[n + i]
+                    for i, d in enumerate(osh))
+    lead = n - len(shape)
+    sub_out = "".join(letters[lead + i] for i, d in enumerate(shape) if d == g.shape[lead + i])
+    r = np.einsum(f"{sub_g},{sub_o}->{sub_out}", g, other, optimize=g.size >= 1 << 16)
+    return r.reshape(shape)
+
+
+def _mul_vjp_reduced(need, g, ans, x, y, shapes):
+    sx, sy = shapes
+    gx = gy = None
+    if need[0] is not None:
+        gx = _reduce_product(g, y, sx) if sx != g.shape else g * y
+    if need[1] is not None:
+        gy = _reduce_product(g, x, sy) if sy != g.shape else g * x
+    return gx, gy
+
+
+mul = Primitive("mul", operator.mul, _mul_vjp, save=("1", "0"), vjp_reduced=_mul_vjp_reduced, broadcasts=True,
+                gate="swaps", elementwise=True, doc="x * y")
 
 def _div_vjp(xp, need, g, ans, x, y):
     return (g / y if need[0] is not None else None, -g * x / (y * y) if need[1] is not None else None)
 
 
-div = Primitive("div", operator.truediv, _div_vjp, save="01", broadcasts=True, elementwise=True, doc="x / y")
+div = Primitive("div", operator.truediv, _div_vjp, save=("1", "01"), broadcasts=True, elementwise=True, doc="x / y")
 
 neg = Primitive("neg", operator.neg, lambda xp, need, g, ans, x: (-g,), elementwise=True, doc="-x")
 
@@ -57,7 +82,7 @@ def _raw(v):
     return getattr(v, "_data", v)
 
 
-power = Primitive("power", _pow_fwd, _pow_vjp, save="01a", broadcasts=True, elementwise=True,
+power = Primitive("power", _pow_fwd, _pow_vjp, save=("01", "01a"), broadcasts=True, elementwise=True,
                   doc="x ** y (y may be a tensor)")
 
 exp = Primitive("exp", np.exp, lambda xp, need, g, ans, x: (g * ans,), save="a", elementwise=True,

@@ -34,11 +34,11 @@ def _matmul_vjp(xp, need, g, ans, a, b):
                        g.shape + (1,) if b1 and not a1 else g.shape + (1, 1))
     ga = gb = None
     if need[0] is not None:
-        ga = g @ xp.swapaxes(b, -1, -2)
+        ga = g @ (b.T if b.ndim == 2 else xp.swapaxes(b, -1, -2))
         if a1:
             ga = ga[..., 0, :]
     if need[1] is not None:
-        gb = xp.swapaxes(a, -1, -2) @ g
+        gb = (a.T if a.ndim == 2 else xp.swapaxes(a, -1, -2)) @ g
         if b1:
             gb = gb[..., 0]
     return ga, gb

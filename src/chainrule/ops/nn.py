@@ -57,70 +57,52 @@ linear = Primitive("linear", _linear_fwd, _linear_vjp, save="01",
 
 # -- cross-entropy with class-index targets ------------------------------------------------------
 
-def _sample_weights(t, weight, ignore_index, dtype):
-    """Per-sample weights: weight[t] (or 1), and 0 where t == ignore_index."""
-    ignored = t == ignore_index
-    any_ignored = bool(ignored.any())
-    if weight is None and not any_ignored:
-        return None, t
-    tt = np.where(ignored, 0, t) if any_ignored else t
-    w = np.ones(t.shape, dtype=dtype) if weight is None else weight.astype(dtype, copy=False)[tt]
-    if any_ignored:
-        w = np.where(ignored, 0, w).astype(dtype, copy=False)
-    return w, tt
+def _pick(a, t):
+    """a[n, t[n, ...], ...]: the target class's entry of each sample, shape t.shape."""
+    if a.ndim == 2:
+        return a[np.arange(len(t)), t]
+    return np.take_along_axis(a, t[:, None], axis=1)[:, 0]
 
 
-def _reduce_fwd(loss, w, reduction):
+def _ce_fwd(x, t, sample_weight, reduction):
+    z = x - x.max(axis=1, keepdims=True)
+    loss = np.log(np.exp(z).sum(axis=1)) - _pick(z, t)     # -log softmax(x)[target]
+    if sample_weight is not None:
+        loss *= sample_weight
     if reduction == "none":
         return loss
+    total = loss.sum()
     if reduction == "sum":
-        return loss.sum()
-    if w is None:
-        return loss.mean()
-    return loss.sum() / w.sum()
+        return total
+    return total / (t.size if sample_weight is None else sample_weight.sum())
 
 
-def _ce_fwd(x, t, weight, ignore_index, reduction):
-    z = x - np.max(x, axis=1, keepdims=True)
-    lse = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
-    w, tt = _sample_weights(t, weight, ignore_index, x.dtype)
-    picked = np.take_along_axis(z, tt[:, None], axis=1) - lse   # log p[target], shape (N, 1, ...)
-    loss = -picked[:, 0]
-    if w is not None:
-        loss *= w
-    return _reduce_fwd(loss, w, reduction)
-
-
-def _ce_scale(g, t, w, reduction, dtype):
-    """The upstream gradient of each sample's loss, with its class axis (N, 1, ...)."""
-    if reduction == "none":
-        s = g if w is None else g * w
-    elif reduction == "sum":
-        s = g if w is None else g * w
-    else:
+def _ce_scale(g, t, w, reduction):
+    """The upstream gradient of each sample's loss, with its class axis: (N, 1, ...) or a scalar."""
+    if reduction == "mean":
         s = g / t.size if w is None else g * (w / w.sum())
-    if np.ndim(_raw(s)) == 0:
-        return s
-    return s[:, None]
+    else:
+        s = g if w is None else g * w
+    return s if np.ndim(_raw(s)) == 0 else s[:, None]
 
 
-def _ce_vjp(xp, need, g, ans, x, t, weight, ignore_index, reduction):
-    w, tt = _sample_weights(t, weight, ignore_index, x.dtype)
-    m = np.max(_raw(x), axis=1, keepdims=True)
+def _ce_vjp(xp, need, g, ans, x, t, sample_weight, reduction):
+    m = _raw(x).max(axis=1, keepdims=True)
+    scale = _ce_scale(g, t, sample_weight, reduction)
     if xp is ARRAY_NS:
         p = np.exp(x - m)
         p /= p.sum(axis=1, keepdims=True)
         if x.ndim == 2:
-            p[np.arange(len(tt)), tt] -= 1
+            p[np.arange(len(t)), t] -= 1
         else:
-            np.put_along_axis(p, tt[:, None], np.take_along_axis(p, tt[:, None], axis=1) - 1, axis=1)
-        p *= _ce_scale(g, t, w, reduction, x.dtype)
+            np.put_along_axis(p, t[:, None], np.take_along_axis(p, t[:, None], axis=1) - 1, axis=1)
+        p *= scale
         return p, None
     e = xp.exp(x - m)
     p = e / xp.sum(e, axis=1, keepdims=True)
     onehot = np.zeros(x.shape, dtype=x.dtype)
-    np.put_along_axis(onehot, tt[:, None], 1, axis=1)
-    return (p - onehot) * _ce_scale(g, t, w, reduction, x.dtype), None
+    np.put_along_axis(onehot, t[:, None], 1, axis=1)
+    return (p - onehot) * scale, None
 
 
 cross_entropy = Primitive("cross_entropy", _ce_fwd, _ce_vjp, save="01",
@@ -200,15 +182,10 @@ def _out_size(n, k, s, p):
 def _im2col_fwd(x, kernel, stride, padding):
     """(N, C, H, W) -> (N, C, kh, kw, Ho, Wo): element [.., i, j, r, c] is x_padded[.., r*sh+i, c*sw+j]."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    N, C, H, W = x.shape
-    Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    out = np.empty((N, C, kh, kw, Ho, Wo), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, :, i, j] = x[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
-    return out
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))   # the one copy
 
 
 def _col2im_fwd(cols, shape, kernel, stride, padding):
@@ -241,6 +218,35 @@ im2col = Primitive("im2col", lambda x, shape, kernel, stride, padding: _im2col_f
                    doc="the sliding windows of a (padded) image as (N, C, kh, kw, Ho, Wo): convolution as matmul")
 col2im = Primitive("col2im", _col2im_fwd, _col2im_vjp, gate="distributes",
                    formula="dL/dcols = im2col(upstream)", doc="the adjoint of im2col (window sums back to pixels)")
+
+
+def _conv_fwd(cols, W, b):
+    N, C, kh, kw, Ho, Wo = cols.shape
+    F = W.shape[0]
+    out = np.matmul(W.reshape(F, C * kh * kw), cols.reshape(N, C * kh * kw, Ho * Wo))
+    if np.ndim(b):
+        out += b.reshape(F, 1)
+    return out.reshape(N, F, Ho, Wo)
+
+
+def _conv_vjp(xp, need, g, ans, cols, W, b):
+    N, C, kh, kw, Ho, Wo = cols.shape
+    F, k = W.shape[0], C * kh * kw
+    g3 = xp.reshape(g, (N, F, Ho * Wo))
+    gc = gW = gb = None
+    if need[0] is not None:
+        gc = xp.reshape(xp.swapaxes(xp.reshape(W, (F, k)), 0, 1) @ g3, cols.shape)
+    if need[1] is not None:
+        gW = xp.reshape(xp.sum(g3 @ xp.swapaxes(xp.reshape(cols, (N, k, Ho * Wo)), 1, 2), axis=0), W.shape)
+    if need[2] is not None:
+        gb = xp.sum(g3, axis=(0, 2))
+    return gc, gW, gb
+
+
+conv2d = Primitive("conv2d", _conv_fwd, _conv_vjp, save="01",
+                   formula="dL/dcols = Wᵀ @ upstream,  dL/dW = sum over images of upstream @ colsᵀ,  "
+                           "dL/db = sum of upstream",
+                   doc="convolution as one batched matmul of the filters with the im2col windows (+ bias)")
 
 
 # -- max pooling ---------------------------------------------------------------------------------------

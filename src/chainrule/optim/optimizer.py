@@ -117,13 +117,13 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for unknown parameter index {i}")
             entry = {}
             for k, v in st.items():
-                if isinstance(v, (np.ndarray, Tensor)) and np.ndim(v) > 0:
+                if isinstance(v, (np.ndarray, Tensor)):
                     v = np.array(getattr(v, "_data", v), dtype=p._data.dtype)
                     if v.shape != p._data.shape:
                         raise ValueError(f"{name}.load_state_dict: state '{k}' of parameter {i} has shape "
                                          f"{v.shape}, the parameter {p._data.shape}")
-                elif isinstance(v, (np.ndarray, np.generic, Tensor)):
-                    v = np.asarray(getattr(v, "_data", v)).item()
+                elif isinstance(v, np.generic):
+                    v = v.item()
                 entry[k] = v
             new_state[p] = entry
         self.state = new_state

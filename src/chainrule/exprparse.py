@@ -1,0 +1,275 @@
+"""A safe parser for the expressions of `chainrule explain "EXPR" NAME=VALUE ...`.
+
+    evaluate("sigmoid(w0*x0 + w1*x1 + w2)", {"w0": w0, ...}) -> Tensor
+
+The expression is parsed by Python's `ast` and walked against a whitelist: numbers, the given
+names, `+ - * / ** @`, unary minus and plus, and calls of the chainrule functions in FUNCTIONS
+(with the keyword arguments `axis` and `keepdims` only). Every other construct (attributes,
+subscripts, other calls, lambdas, comprehensions, strings, comparisons, ...) is refused with a
+one-line `ExprError` before anything is evaluated. Nothing is ever passed to eval/exec; the
+evaluation is our own walk of the tree, on Tensors, in float64. The length, the size and depth
+of the tree and constant exponents are bounded, so that no input can make it hang.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+
+import numpy as np
+
+from . import ops
+from .ops.composite import log_softmax_composite, softmax_composite
+from .tensor import Tensor, tensor
+
+__all__ = ["ExprError", "evaluate", "evaluate_labelled", "parse", "FUNCTIONS", "MAX_LENGTH", "MAX_NODES",
+           "MAX_DEPTH", "MAX_EXPONENT"]
+
+MAX_LENGTH = 1000    # characters
+MAX_NODES = 400      # AST nodes
+MAX_DEPTH = 32       # nesting of operators and calls
+MAX_EXPONENT = 1000  # |c| for a constant exponent in x ** c
+
+
+class ExprError(ValueError):
+    """An expression the safe parser refuses or cannot evaluate. The message is one line."""
+
+    def __init__(self, message):
+        super().__init__(" ".join(str(message).split()))
+
+
+# name -> (function, number of positional arguments, keyword arguments it accepts)
+_UNARY = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu")
+FUNCTIONS = {name: (getattr(ops, name), 1, ()) for name in _UNARY}
+FUNCTIONS.update({
+    "sigmoid_composite": (ops.sigmoid_composite, 1, ()),
+    "maximum": (ops.maximum, 2, ()),
+    "minimum": (ops.minimum, 2, ()),
+    "matmul": (ops.matmul, 2, ()),
+    "sum": (ops.sum, 1, ("axis", "keepdims")),
+    "mean": (ops.mean, 1, ("axis", "keepdims")),
+    "max": (ops.max, 1, ("axis", "keepdims")),
+    "min": (ops.min, 1, ("axis", "keepdims")),
+    "logsumexp": (ops.logsumexp, 1, ("axis", "keepdims")),
+    "softmax": (ops.softmax, 1, ("axis",)),
+    "log_softmax": (ops.log_softmax, 1, ("axis",)),
+    "softmax_composite": (softmax_composite, 1, ("axis",)),
+    "log_softmax_composite": (log_softmax_composite, 1, ("axis",)),
+})
+
+#: fused function -> its composite twin, for `evaluate(..., expand=True)`
+EXPANDED = {"sigmoid": "sigmoid_composite", "softmax": "softmax_composite",
+            "log_softmax": "log_softmax_composite"}
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+
+_REFUSED = {
+    ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "lambda",
+    ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions", ast.Compare: "comparisons", ast.BoolOp: "and/or",
+    ast.IfExp: "conditional expressions", ast.Dict: "dicts", ast.Set: "sets", ast.JoinedStr: "f-strings",
+    ast.NamedExpr: "assignment (:=)", ast.Starred: "starred arguments", ast.Await: "await",
+    ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "slices", ast.FormattedValue: "f-strings",
+}
+
+
+def parse(expr):
+    """Parse and check `expr`; return its `ast.Expression` or raise ExprError."""
+    if not isinstance(expr, str):
+        raise ExprError(f"expression must be a string, got {type(expr).__name__}")
+    if len(expr) > MAX_LENGTH:
+        raise ExprError(f"expression too long ({len(expr)} characters; at most {MAX_LENGTH})")
+    if not expr.strip():
+        raise ExprError("empty expression")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ExprError(f"invalid syntax: {e.msg}" + (f" (column {e.offset})" if e.offset else "")) from None
+    except (ValueError, RecursionError, MemoryError, OverflowError) as e:
+        raise ExprError(f"cannot parse the expression: {type(e).__name__}: {e}") from None
+    _check(tree)
+    return tree
+
+
+def _check(tree):
+    count = 0
+    stack = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ExprError(f"expression too large (more than {MAX_NODES} parts)")
+        if depth > MAX_DEPTH:
+            raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
+        kind = type(node)
+        if kind is ast.Constant:
+            _number(node)
+        elif kind is ast.Name:
+            pass
+        elif kind is ast.BinOp:
+            if type(node.op) not in _BINOPS:
+                raise ExprError(f"operator {type(node.op).__name__} is not allowed (use + - * / ** @)")
+            if type(node.op) is ast.Pow:
+                c = _constant_value(node.right)
+                if c is not None and abs(c) > MAX_EXPONENT:
+                    raise ExprError(f"exponent {c:g} is too large (at most {MAX_EXPONENT} in size)")
+            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+        elif kind is ast.UnaryOp:
+            if type(node.op) not in (ast.USub, ast.UAdd):
+                raise ExprError(f"operator {type(node.op).__name__} is not allowed (only unary - and +)")
+            stack.append((node.operand, depth + 1))
+        elif kind is ast.Call:
+            fname = _call_name(node)
+            _, nargs, kws = FUNCTIONS[fname]
+            if len(node.args) != nargs:
+                plural = "s" if nargs > 1 else ""
+                raise ExprError(f"{fname}() takes {nargs} argument{plural}, got {len(node.args)}")
+            for kw in node.keywords:
+                if kw.arg not in kws:
+                    allowed = ", ".join(kws) or "none"
+                    raise ExprError(f"{fname}(): keyword {kw.arg or '**'} is not allowed "
+                                    f"(allowed: {allowed})")
+                _keyword_value(fname, kw)
+            stack += [(a, depth + 1) for a in node.args]
+        else:
+            what = _REFUSED.get(kind, f"'{kind.__name__}'")
+            raise ExprError(f"{what} not allowed in an expression (only numbers, the given names, "
+                            "+ - * / ** @ and calls of chainrule functions such as sigmoid(...))")
+
+
+def _number(node):
+    v = node.value
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ExprError(f"only numbers are allowed as constants, got {type(v).__name__} {str(v)[:20]!r}")
+    try:
+        return float(v)
+    except OverflowError:
+        raise ExprError("number too large") from None
+
+
+def _constant_value(node):
+    sign = 1.0
+    while type(node) is ast.UnaryOp and type(node.op) in (ast.USub, ast.UAdd):
+        sign = -sign if type(node.op) is ast.USub else sign
+        node = node.operand
+    if type(node) is ast.Constant:
+        return sign * _number(node)
+    return None
+
+
+def _call_name(node):
+    if type(node.func) is not ast.Name:
+        what = "method calls" if type(node.func) is ast.Attribute else "this kind of call"
+        raise ExprError(f"{what} not allowed; call one of: {', '.join(sorted(FUNCTIONS))}")
+    name = node.func.id
+    if name not in FUNCTIONS:
+        raise ExprError(f"function {name!r} is not allowed; allowed: {', '.join(sorted(FUNCTIONS))}")
+    return name
+
+
+def _keyword_value(fname, kw):
+    v = kw.value
+    if kw.arg == "keepdims":
+        if type(v) is ast.Constant and isinstance(v.value, bool):
+            return v.value
+        raise ExprError(f"{fname}(): keepdims must be True or False")
+    items = v.elts if type(v) is ast.Tuple else [v]
+    axes = []
+    for it in items:
+        sign = 1
+        while type(it) is ast.UnaryOp and type(it.op) in (ast.USub, ast.UAdd):
+            sign = -sign if type(it.op) is ast.USub else sign
+            it = it.operand
+        if (type(it) is not ast.Constant or isinstance(it.value, bool) or not isinstance(it.value, int)
+                or abs(it.value) > 64):
+            raise ExprError(f"{fname}(): axis must be a small integer or a tuple of them")
+        axes.append(sign * it.value)
+    return tuple(axes) if type(v) is ast.Tuple else axes[0]
+
+
+def evaluate(expr, names, expand=False):
+    """Evaluate `expr` on `names` ({name: Tensor, array or number}); return a Tensor.
+
+    `expand=True` replaces the fused sigmoid / softmax / log_softmax with their composite twins.
+    Raises ExprError (a ValueError, one-line message) for anything refused or failing.
+    """
+    return evaluate_labelled(expr, names, expand)[0]
+
+
+def evaluate_labelled(expr, names, expand=False, max_label=16):
+    """As `evaluate`, and also {source text: Tensor} for the subexpressions whose source text
+    has at most `max_label` characters: labels for a trace (the node of `x + y` is 'x + y')."""
+    tree = parse(expr)
+    if not isinstance(names, dict):
+        raise ExprError(f"names must be a dict of name -> value, got {type(names).__name__}")
+    env = {}
+    for k, v in names.items():
+        try:
+            env[k] = v if isinstance(v, Tensor) else tensor(np.asarray(v, dtype=np.float64))
+        except (TypeError, ValueError) as e:
+            raise ExprError(f"value of {k!s:.40}: {e}") from None
+    labels = {}
+    ev = _Evaluator(env, expand, labels, expr.strip(), max_label)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = ev(tree.body)
+    except ExprError:
+        raise
+    except (ValueError, TypeError, ArithmeticError, IndexError, RuntimeError, MemoryError) as e:
+        raise ExprError(f"cannot evaluate {expr.strip()!r:.80}: {e}") from None
+    return (out if isinstance(out, Tensor) else tensor(out)), labels
+
+
+class _Evaluator:
+    def __init__(self, env, expand, labels, source, max_label):
+        self.env, self.expand, self.labels = env, expand, labels
+        self.source, self.max_label = source, max_label
+
+    def __call__(self, node):
+        out = self._eval(node)
+        if type(node) in (ast.BinOp, ast.UnaryOp, ast.Call) and out._node is not None:
+            text = ast.get_source_segment(self.source, node)
+            if text and len(text) <= self.max_label and text not in self.labels:
+                self.labels[text] = out
+        return out
+
+    def _eval(self, node):
+        kind = type(node)
+        if kind is ast.Constant:
+            return tensor(_number(node))
+        if kind is ast.Name:
+            if node.id in self.env:
+                return self.env[node.id]
+            if node.id in FUNCTIONS:
+                raise ExprError(f"{node.id} is a function: call it, e.g. {node.id}(x)")
+            given = ", ".join(sorted(self.env)) or "none"
+            raise ExprError(f"unknown name {node.id!r} (names given: {given})")
+        if kind is ast.UnaryOp:
+            v = self(node.operand)
+            return -v if type(node.op) is ast.USub else v
+        if kind is ast.BinOp:
+            a, b = self(node.left), self(node.right)
+            op = type(node.op)
+            if op is ast.Add:
+                return a + b
+            if op is ast.Sub:
+                return a - b
+            if op is ast.Mult:
+                return a * b
+            if op is ast.Div:
+                return a / b
+            if op is ast.Pow:
+                return a ** b
+            return a @ b
+        if kind is ast.Call:
+            name = node.func.id
+            if self.expand and name in EXPANDED:
+                name = EXPANDED[name]
+            fn = FUNCTIONS[name][0]
+            args = [self(a) for a in node.args]
+            kwargs = {kw.arg: _keyword_value(name, kw) for kw in node.keywords}
+            return fn(*args, **kwargs)
+        raise ExprError(f"'{kind.__name__}' not allowed")  # unreachable after parse()

@@ -1,0 +1,203 @@
+"""The interactive page in a real headless Chromium (Playwright): step through every node, check
+the numbers shown against the trace, take a screenshot; no console error, no network request."""
+
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import lecture
+from chainrule.ops import sigmoid_composite
+from chainrule.tensor import Tensor
+from chainrule.trace import explain
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+NUMBER = re.compile(r"-?Infinity|NaN|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+SHOTS = os.environ.get("CHAINRULE_SCREENSHOTS")  # a folder to keep the screenshots in, if set
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.skip(f"chromium is not installed at {CHROMIUM}")
+    pw = sync_api.sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    except Exception as e:  # a broken or missing browser is an environment problem, not a failure here
+        pw.stop()
+        pytest.skip(f"chromium did not start: {str(e).splitlines()[0]}")
+    yield b
+    b.close()
+    pw.stop()
+
+
+def lecture_trace(example, **kw):
+    traces = []
+    saved = Tensor.backward
+    Tensor.backward = lambda self, *a, **k: traces.append(explain(self))
+    try:
+        example(**kw)
+    finally:
+        Tensor.backward = saved
+    return traces[0]
+
+
+def broadcast_trace():
+    X = cr.tensor([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]], requires_grad=True, name="X")
+    b = cr.tensor([0.1, 0.2, 0.3], requires_grad=True, name="b")
+    return explain((cr.relu(X + b) * 2.0).sum())
+
+
+TRACES = {
+    "example1": lambda: lecture_trace(lecture.example1),
+    "example2_composite": lambda: lecture_trace(lecture.example2, fused=False),
+    "max_gate": lambda: lecture_trace(lecture.max_gate),
+    "chain_rule_copy": lambda: lecture_trace(lecture.chain_rule),
+    "affine": lambda: lecture_trace(lecture.affine),
+    "broadcast": broadcast_trace,
+}
+
+
+def numbers(text):
+    return [float(t.replace("Infinity", "inf")) for t in NUMBER.findall(text)]
+
+
+def same(text, expected, what):
+    got = numbers(text)
+    want = np.asarray(expected, dtype=float).ravel()
+    assert len(got) == want.size, f"{what}: shown {text!r}, trace has {want.tolist()}"
+    np.testing.assert_allclose(got, want, rtol=6e-4, atol=1e-12, err_msg=f"{what}: shown {text!r}")
+
+
+def open_page(browser, tr, path):
+    tr.to_html(path)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors, requests = [], []
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("request", lambda r: requests.append(r.url))
+    url = path.resolve().as_uri()
+    page.goto(url)
+    page.wait_for_selector("#graph svg")
+    return page, errors, requests, url
+
+
+@pytest.mark.parametrize("name", list(TRACES))
+def test_page_steps_through_every_node(browser, tmp_path, name):
+    tr = TRACES[name]()
+    page, errors, requests, url = open_page(browser, tr, tmp_path / f"{name}.html")
+    n = len(tr.steps)
+    panel = page.locator("#panel")
+    assert panel.get_attribute("data-step") == "0"
+    assert page.locator("#counter").inner_text().endswith(f"0 / {n}")
+    same(page.locator("#step-title").inner_text().split("=")[-1], tr.output_value, "output value")
+    assert page.locator("#prev").is_disabled()
+
+    for s in tr.steps:
+        page.click("#next")
+        assert panel.get_attribute("data-step") == str(s.index)
+        assert page.locator("#counter").inner_text() == f"step {s.index} / {n}"
+        assert "current" in page.locator(f"#node-op{s.index}").get_attribute("class")
+        title = page.locator("#step-title").inner_text()
+        assert s.name in title and s.op in title
+        same(page.locator("#upstream").inner_text(), s.upstream, f"step {s.index} upstream")
+        if s.value is not None:
+            same(page.locator("#node-value").inner_text(), s.value, f"step {s.index} value")
+        for g in s.gates:
+            if g != "accumulates":
+                assert g in page.locator("#panel .gate").inner_text()
+        if s.accumulates:
+            copy = page.locator("#panel .copy").inner_text()
+            assert f"used {len(s.sources)} times" in copy
+            shown = numbers(copy.split("sum", 1)[1])
+            np.testing.assert_allclose(shown[:1], np.ravel(s.sources[0][1])[:1], rtol=6e-4)
+        rows = page.locator("#flow tr.input")
+        assert rows.count() == len(s.inputs)
+        for i, inp in enumerate(s.inputs):
+            row = rows.nth(i)
+            assert row.locator(".name").inner_text().startswith(inp.name)
+            if inp.value is not None:
+                same(row.locator(".value").inner_text(), inp.value, f"step {s.index} input {inp.name} value")
+            down = row.locator(".downstream").inner_text()
+            if s.downstream[i] is None:
+                assert down == "no gradient"
+                continue
+            same(down, s.downstream[i], f"step {s.index} downstream to {inp.name}")
+            same(row.locator(".upstream").inner_text(), s.upstream, f"step {s.index} upstream row")
+            local = row.locator(".local").inner_text()
+            if isinstance(s.local[i], str):
+                assert local == s.local[i]
+            else:
+                same(local, s.local[i], f"step {s.index} local for {inp.name}")
+                # the chain rule, as shown: upstream × local (summed over broadcast axes) = downstream
+                prod = np.asarray(s.upstream) * np.asarray(s.local[i])
+                if s.broadcast[i]:
+                    prod = prod.sum(axis=s.broadcast[i]).reshape(inp.shape)
+                np.testing.assert_allclose(numbers(down), np.ravel(prod), rtol=1e-3, atol=1e-12)
+            if s.broadcast[i]:
+                assert f"summed over axes ({', '.join(map(str, s.broadcast[i]))})" in panel.inner_text()
+
+    assert page.locator("#next").is_disabled()
+    items = page.locator("#leaf-grads li")
+    assert items.count() == len(tr.leaves)
+    for k, lf in enumerate(tr.leaves):
+        text = items.nth(k).inner_text()
+        assert text.startswith(f"dL/d{lf.name} =")
+        same(text.split("=", 1)[1], lf.grad, f"leaf {lf.name}")
+    # every leaf's gradient is drawn under it at the end
+    assert page.locator("text.lg").count() == len(tr.leaves)
+    assert all(page.locator("text.lg").nth(k).is_visible() for k in range(len(tr.leaves)))
+
+    page.click("#prev")
+    assert panel.get_attribute("data-step") == str(n - 1)
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+    assert shot.stat().st_size > 10_000
+    page.close()
+    assert errors == []
+    assert requests == [url], f"the page made requests: {requests}"
+
+
+def test_play_and_keyboard(browser, tmp_path):
+    tr = lecture_trace(lecture.example1)
+    page, errors, requests, url = open_page(browser, tr, tmp_path / "play.html")
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#panel").get_attribute("data-step") == "1"
+    page.keyboard.press("ArrowLeft")
+    page.click("#play")
+    assert "pause" in page.locator("#play").inner_text()
+    # (the page's Content-Security-Policy forbids eval, so wait on selectors, not on JS predicates)
+    page.wait_for_selector("#panel[data-step='2']", timeout=10_000)
+    page.wait_for_selector("#play:has-text('play')", timeout=10_000)
+    page.click("#first")
+    assert page.locator("#panel").get_attribute("data-step") == "0"
+    # before the backward pass no gradient is drawn; the values are
+    assert not page.locator("#edge-0 text.g").is_visible() and page.locator("#edge-0 text.v").is_visible()
+    page.close()
+    assert errors == [] and requests == [url]
+
+
+def test_hostile_names_are_text(browser, tmp_path):
+    """A name that looks like markup is shown as text and cannot run or load anything."""
+    x = cr.tensor(2.0, requires_grad=True, name='</script><img src="http://example.com/x.png">')
+    y = cr.tensor(3.0, requires_grad=True, name="<b onmouseover=alert(1)>y")
+    tr = explain(sigmoid_composite(x * y))
+    page, errors, requests, url = open_page(browser, tr, tmp_path / "hostile.html")
+    for _ in tr.steps:
+        page.click("#next")
+    assert page.locator("#panel img").count() == 0 and page.locator("#panel b").count() == 0
+    assert "</script>" in page.locator("#leaf-grads").inner_text()
+    page.close()
+    assert errors == [] and requests == [url]
