@@ -418,22 +418,26 @@ def parse_hidden(s):
     return sizes
 
 
+_D = "(default %(default)s)"
+
+
 def add_train_parser(sub):
     from .data import DATASETS
 
     p = sub.add_parser("train", help="train a model on a bundled data set",
                        description="Train a model on a bundled data set; writes a checkpoint, a plot and a "
                                    "JSON summary into --out.")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default=DEFAULTS["dataset"])
-    p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"])
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=DEFAULTS["dataset"], help=_D)
+    p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"], help=_D)
     p.add_argument("--hidden", type=parse_hidden, default=DEFAULTS["hidden"],
                    help="hidden layer widths, e.g. 256 or 256,128 (default 256)")
-    p.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"])
-    p.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"])
-    p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"])
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"])
-    p.add_argument("--weight-decay", type=_nonnegative_float, default=DEFAULTS["weight_decay"])
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"], help=_D)
+    p.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"], help=_D)
+    p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="learning rate " + _D)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
+                   help="sgd runs with momentum 0.9 " + _D)
+    p.add_argument("--weight-decay", type=_nonnegative_float, default=DEFAULTS["weight_decay"], help=_D)
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling " + _D)
     p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
