@@ -32,7 +32,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="two epochs (for the tests)")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="examples/out")
+    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
     args = ap.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 60)
 

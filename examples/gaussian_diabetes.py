@@ -29,7 +29,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="20 steps (for the tests)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="examples/out")
+    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
     args = ap.parse_args(argv)
     steps = args.steps or (20 if args.quick else 500)
 

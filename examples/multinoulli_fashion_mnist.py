@@ -29,7 +29,7 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("--out", default="examples/out")
+    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
     args = ap.parse_args(argv)
     cnn = args.model == "cnn"
     epochs = args.epochs or (1 if args.quick else (10 if cnn else 15))

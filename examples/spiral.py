@@ -40,7 +40,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few steps (for the tests)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="examples/out")
+    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
     args = ap.parse_args(argv)
     steps_linear, steps_net = (30, 300) if args.quick else (200, 10000)
 
