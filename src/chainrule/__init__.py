@@ -28,6 +28,7 @@ from .trace import Trace, explain
 
 # neural networks, optimizers, checkpoints
 from . import nn, optim
+from . import data as data  # cr.data: Dataset, DataLoader, bundled data sets
 from .io import load, save
 
 __version__ = "0.1.0"
