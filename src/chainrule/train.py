@@ -255,16 +255,9 @@ def save_checkpoint(path, model, arch):
     """The model's state_dict plus its architecture (as `_chainrule.*` entries) in one safetensors file."""
     import chainrule as cr
 
-    blob = np.frombuffer(json.dumps(arch, sort_keys=True).encode(), dtype=np.uint8).copy()
-    for pad in range(4):
-        state = dict(model.state_dict())
-        state[_META + "arch_json" + "_" * (8 * pad)] = blob
-        cr.save(state, path)
-        # cr.load refuses a file whose first byte is 0x80 (a pickle's), which is also how a
-        # safetensors file starts when its header length ends in byte 0x80: lengthen the header.
-        with open(path, "rb") as f:
-            if f.read(1) != b"\x80":
-                return
+    state = dict(model.state_dict())
+    state[_META + "arch_json"] = np.frombuffer(json.dumps(arch, sort_keys=True).encode(), dtype=np.uint8).copy()
+    cr.save(state, path)
 
 
 def load_checkpoint(path):
