@@ -351,7 +351,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _reduce(-ops.sum(logp * t, axis=1), reduction, "cross_entropy")
     t, ignored = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
     w = _sample_weight(t, ignored, _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy"), xd.dtype)
-    return _nn.cross_entropy(input, t, sample_weight=w, reduction=reduction)
+    return _nn.cross_entropy(input, t, sample_weight=w, reduction=reduction, cache={})
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
