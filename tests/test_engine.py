@@ -262,3 +262,16 @@ def test_nodes_keep_only_what_the_needed_gradients_read():
     t = cr.tanh(x + 1.0)          # tanh keeps its output, add keeps nothing
     assert t._node.ans is not None and t._node.saved == (None,)
     assert (x + 1.0)._node.saved == (None, 1.0) or (x + 1.0)._node.saved[0] is None
+
+
+def test_leaf_gradients_that_are_views_of_one_array_are_separated():
+    x = cr.tensor(np.zeros(6), requires_grad=True)
+    w = cr.tensor(np.zeros((2, 3)), requires_grad=True)
+    (x.reshape(2, 3) + w).sum().backward()   # both gradients start as views of one upstream array
+    assert not np.shares_memory(x.grad, w.grad)
+    x.grad[0] = 7.0
+    assert w.grad[0, 0] == 1.0
+    m = cr.tensor(np.zeros((3, 2)), requires_grad=True)
+    (m.T * 2.0).sum().backward()               # a transposed gradient nobody else holds: no copy needed
+    m.grad[0, 0] = 5.0
+    assert m.grad.flags.writeable

@@ -144,3 +144,11 @@ def test_nothing_is_unpickled(tmp_path, monkeypatch):
     assert cr.load(good)["nested"] == {"a": [1, 2]}
     with pytest.raises(CheckpointError):
         cr.load(pk)
+
+
+def test_a_safetensors_file_whose_first_byte_is_0x80_loads(tmp_path):
+    # the header length is little-endian: a 128-byte (mod 256) header starts the file with 0x80
+    for n in range(1, 40):
+        p = tmp_path / f"m{n}.safetensors"
+        cr.save({"w" * n: np.zeros(3, np.float32)}, p)
+        assert np.array_equal(cr.load(p)["w" * n], np.zeros(3, np.float32))

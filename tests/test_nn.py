@@ -460,3 +460,31 @@ def test_conv2d_and_pool_any_geometry_vs_torch(n, c, f, h, w, kh, kw, sh, sw, ph
         p.backward(u)
         tp.backward(torch.tensor(u))
         np.testing.assert_allclose(xt.grad, tx.grad.numpy(), atol=1e-12)
+
+
+def test_module_list_and_setup_errors():
+    class Bad(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(2, 2)
+
+    with pytest.raises(RuntimeError, match=r"super\(\).__init__"):
+        Bad()
+
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    s = Stack()
+    assert [n for n, _ in s.named_parameters()][:2] == ["blocks.0.weight", "blocks.0.bias"]
+    assert len(list(s.parameters())) == 6 and len(s.blocks) == 3
+    assert s(cr.tensor(np.ones((1, 2), np.float32))).shape == (1, 2)
+    seq = nn.Sequential(nn.Linear(2, 2)).append(nn.ReLU())
+    assert len(seq) == 2 and isinstance(seq[-1], nn.ReLU)
+    with pytest.raises(NotImplementedError, match="forward"):
+        nn.Module()(1)

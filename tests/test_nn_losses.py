@@ -392,3 +392,28 @@ def test_cross_entropy_any_shape_and_scale_vs_torch(n, c, log_scale, seed, reduc
     tl.backward(torch.tensor(u))
     assert xt.grad.dtype == dtype and np.all(np.isfinite(xt.grad))
     np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_single_sample_inputs_vs_torch(reduction):
+    x = rng(30).standard_normal(4)
+    for cr_fn, torch_fn in ((F.cross_entropy, TF.cross_entropy), (F.nll_loss, TF.nll_loss),
+                            (F.multi_margin_loss, TF.multi_margin_loss)):
+        against_torch(lambda x, f=cr_fn: f(x, 2, reduction=reduction),
+                      lambda x, f=torch_fn: f(x, torch.tensor(2), reduction=reduction), [x])
+
+
+def test_cross_entropy_backward_after_check_graph_reran_its_forward():
+    # the fused rule reuses the forward's exponentials only for the very input it saw: check_graph
+    # re-runs the forward on perturbed copies, and the real backward must not pick those up
+    rng = np.random.default_rng(3)
+    x = cr.tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    t = np.array([0, 3, 1, 2, 3])
+    loss = F.cross_entropy(x * 2.0, t)
+    assert cr.check_graph(loss).ok
+    loss.backward()
+    z = 2.0 * x.data
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(5), t] -= 1
+    np.testing.assert_allclose(x.grad, 2.0 * p / 5, rtol=1e-12)

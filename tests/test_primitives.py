@@ -28,7 +28,7 @@ def _load_specs():
 
 SPECS = _load_specs()
 IDS = [f"{s.name}-{i}" for i, s in enumerate(SPECS)]
-EXAMPLES = int(os.environ.get("CHAINRULE_SWEEP_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("CHAINRULE_SWEEP_EXAMPLES", "10"))
 SWEEP = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 H = 1e-6
 

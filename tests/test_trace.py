@@ -302,3 +302,11 @@ def test_random_graphs_explain_equals_backward(ops_, vals):
         np.testing.assert_allclose(b.grad, a.grad, rtol=1e-13)
         assert tr.grads[b.name] == pytest.approx(float(b.grad))
     assert tr.steps[0].upstream == 1.0
+
+
+def test_parameters_are_leaves_in_a_trace():
+    lin = cr.nn.Linear(3, 2, dtype=np.float64)
+    x = cr.tensor(np.ones((4, 3)))
+    tr = cr.explain((lin(x) ** 2).sum())
+    assert len(tr.leaves) == 2, tr.leaves
+    assert lin.weight.grad is not None and lin.weight.grad.shape == (2, 3)

@@ -15,6 +15,7 @@ from .ops import (abs, broadcast_to, clip, concatenate, cos, exp, getitem, log, 
                   max, maximum, mean, min, minimum, power, relu, reshape, sigmoid, sin, softmax, sqrt, stack, sum,
                   swapaxes, tanh, transpose, where)
 from .primitive import REGISTRY, Primitive
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 
 # transforms, custom functions, checking
 from .check import (GraphCheckReport, check_graph, gradcheck, gradgradcheck, numerical_gradient, numerical_vjp,
@@ -27,13 +28,14 @@ from .trace import Trace, explain
 
 # neural networks, optimizers, checkpoints
 from . import nn, optim
+from . import data as data  # cr.data: Dataset, DataLoader, bundled data sets
 from .io import load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "ShapeError", "GradcheckError",
-    "AnomalyError", "Primitive", "REGISTRY",
+    "AnomalyError", "Primitive", "REGISTRY", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
     "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "maximum", "minimum", "where",
     "sum", "mean", "max", "min", "matmul", "reshape", "transpose", "swapaxes", "broadcast_to", "getitem",
     "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "clip", "power",

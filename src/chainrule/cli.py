@@ -46,6 +46,16 @@ def build_parser():
 _SUBCOMMANDS = []
 
 
+def _add_train(sub):
+    from .train import add_evaluate_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_evaluate_parser(sub)
+
+
+_SUBCOMMANDS.append(_add_train)
+
+
 def _add_explain(sub):
     from .trace import add_explain_command
 

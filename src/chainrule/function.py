@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import anomaly as _anomaly
 from .graph import Node, mode, no_grad
 from .ops import getitem, reshape
 from .primitive import ARRAY_NS, Primitive
@@ -233,7 +234,11 @@ def _record(cls, ctx, args, tensor_pos, outs, arrays, is_tuple):
     # positional args with the Tensors taken out (they come back through the node's inputs)
     consts = tuple(None if i in tensor_pos else a for i, a in enumerate(args))
     params = dict(args=consts, tensor_pos=tensor_pos, layout=layout, ctx=ctx)
+    if mode.anomaly:
+        _anomaly.check_forward(prim, datas, packed, params)
     node = Node(prim, parents, saved, ans, params, tuple(d.shape for d in datas))
+    if mode.anomaly:
+        _anomaly.created(node)
     packed_t = Tensor._wrap(packed, node)
     if len(layout) == 1:
         return (packed_t,) if is_tuple else packed_t

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import sys
 import types
 from heapq import heappop, heappush
 
@@ -35,6 +36,7 @@ FUSE_REDUCTION_FROM = 4096  # marks a node whose saved arrays were released by b
 
 class _Mode:
     grad_enabled = True
+    anomaly = False  # set by anomaly.detect_anomaly
 
 
 mode = _Mode()
@@ -177,6 +179,10 @@ def backprop(roots, retain_graph=False, create_graph=False, hook=None, stop=None
     `relevant` (a set of nodes) limits the work to the nodes in it: a rule is told that no
     gradient is needed for an input outside it (or outside `stop`).
     """
+    if mode.anomaly:
+        from .anomaly import backward_hook
+        roots = list(roots)
+        hook = backward_hook(hook, roots)
     pending = {}          # node or leaf tensor -> summed gradient so far
     shared = set()        # leaves whose pending gradient may be aliased elsewhere
     # Visit nodes newest first: a node is created after its inputs, so when it is popped every
@@ -223,6 +229,8 @@ def backprop(roots, retain_graph=False, create_graph=False, hook=None, stop=None
                     if grads is not None:
                         grads.append(None)
                     continue
+                if type(parent) is not Node and parent._ver > node.seq:
+                    _check_inplace(node)  # a leaf written in place after this node saved it?
                 if gi.shape != shape:
                     if not prim.broadcasts:
                         raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape "
@@ -250,6 +258,12 @@ def backprop(roots, retain_graph=False, create_graph=False, hook=None, stop=None
     return pending, shared
 
 
+def _check_inplace(node):
+    from .anomaly import check_inplace
+
+    check_inplace(node)
+
+
 def _wrap(saved, parent, Tensor):
     if saved is None or parent is None:
         return saved
@@ -263,8 +277,8 @@ def _accumulate_leaf(leaf, gi, maybe_shared, create_graph):
     if not create_graph:
         if type(gi) is not np.ndarray:
             gi = np.array(gi)  # NumPy scalars from 0-d arithmetic: .grad is always an array
-        elif maybe_shared or gi.base is not None:
-            gi = gi.copy()  # never hand out an array that another gradient or a view shares
+        elif maybe_shared or (gi.base is not None and (sys.getrefcount(gi.base) > 2 or not gi.flags.writeable)):
+            gi = gi.copy()  # never hand out memory that another gradient can see (or a read-only view)
         if gi.dtype != dtype:
             gi = gi.astype(dtype)
     elif gi.dtype != dtype:
@@ -289,7 +303,11 @@ def backward(tensor, grad=None, retain_graph=False, create_graph=False):
         g = np.ones(data.shape, data.dtype) if type(data) is np.ndarray else data.dtype.type(1)
     else:
         g = grad._data if isinstance(grad, Tensor) and not create_graph else grad
-        g = g if isinstance(g, Tensor) else np.asarray(g, dtype=data.dtype)
+        if not isinstance(g, Tensor):
+            try:
+                g = np.asarray(g, dtype=data.dtype)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"backward: grad must be numbers of shape {data.shape}: {e}") from None
         if g.shape != data.shape:
             raise ShapeError(f"backward: grad has shape {g.shape} but the output has shape {data.shape}")
     if create_graph and not isinstance(g, Tensor):

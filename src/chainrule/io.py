@@ -111,12 +111,13 @@ def _check_file(data, path):
     if data[:4] == b"PK\x03\x04":
         raise CheckpointError(f"load: '{path}' is a zip archive (a PyTorch .pt/.pth checkpoint?), not safetensors; "
                               "chainrule never unpickles. Convert it with safetensors.torch.save_file.")
-    if data[:1] == b"\x80":
-        raise CheckpointError(f"load: '{path}' looks like a pickle file, not safetensors; chainrule never "
-                              "unpickles.")
     if n < 8:
         raise CheckpointError(f"load: '{path}' is not a safetensors file: only {n} bytes (truncated or empty)")
     (hlen,) = struct.unpack("<Q", data[:8])
+    if hlen > n - 8 and data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        # (a safetensors file may start with 0x80 too: its header length is little-endian)
+        raise CheckpointError(f"load: '{path}' looks like a pickle file, not safetensors; chainrule never "
+                              "unpickles.")
     if hlen > n - 8:
         raise CheckpointError(f"load: '{path}' is not a valid safetensors file: its header claims {hlen} bytes "
                               f"but the file has {n} (truncated, or another format)")

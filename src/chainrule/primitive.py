@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import anomaly as _anomaly
 from .errors import ShapeError
 from .graph import ARRAY_NS, TENSOR_NS, Node, mode
 from .tensor import Tensor
@@ -35,7 +36,7 @@ class Primitive:
     """One differentiable operation: forward, backward rule and metadata, registered by name."""
 
     __slots__ = ("name", "fwd", "vjp", "save_for", "broadcasts", "gate", "elementwise", "formula", "doc",
-                 "vjp_reduced", "__weakref__")
+                 "vjp_reduced", "_plans", "__weakref__")
 
     def __init__(self, name, fwd, vjp, save="", broadcasts=False, gate=None, elementwise=False,
                  formula=None, doc="", register=True, vjp_reduced=None):
@@ -47,6 +48,7 @@ class Primitive:
         # so that a node keeps only what the gradients actually needed will read.
         self.save_for = save if isinstance(save, tuple) else None if not save else (save,)
         self.vjp_reduced = vjp_reduced  # optional: rule + broadcast reduction fused (large arrays only)
+        self._plans = {}  # which inputs need a gradient -> what to keep (see _keep)
         self.broadcasts = broadcasts
         self.gate = gate              # backward-flow pattern: "distributes", "swaps", "routes", ...
         self.elementwise = elementwise  # Jacobian is diagonal (local gradient is an array like the input)
@@ -77,6 +79,8 @@ class Primitive:
                     parents.append(None)
             else:
                 d = a if isinstance(a, _SCALARS) else _as_array(a, self.name)
+                if type(d) is np.ndarray and d.dtype.kind in "OUSV":
+                    d = _as_array(d, self.name)  # refuses object and string arrays
                 parents.append(None)
             datas.append(d)
             if type(d) is np.ndarray:
@@ -99,27 +103,38 @@ class Primitive:
                 large = True
         elif t not in _NP_SCALARS:
             out = _normalize(out)
+        if mode.anomaly:
+            _anomaly.check_forward(self, datas, out, params)
         if not needs or not mode.grad_enabled:
             return _wrap(out, None)
         if large:
             saved, ans = self._keep(datas, out, parents)
         else:
             saved, ans = tuple(datas), out  # small: keep every value, for traces and drawings
-        return _wrap(out, Node(self, parents, saved, ans, params, tuple(shapes)))
+        node = Node(self, parents, saved, ans, params, tuple(shapes))
+        if mode.anomaly:
+            _anomaly.created(node)
+        return _wrap(out, node)
 
     def _keep(self, datas, out, parents):
         """What a node keeps: what the rules of the needed gradients read; for a small output, the
         small values too."""
+        key = tuple([p is not None for p in parents])
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(key)
+        inputs, want_ans = plan
+        if out.size <= KEEP_VALUES_UP_TO:
+            return tuple([d if i in inputs or not _large(d) else None for i, d in enumerate(datas)]), out
+        return tuple([d if i in inputs else None for i, d in enumerate(datas)]), (out if want_ans else None)
+
+    def _plan(self, needed):
+        """(inputs to keep, keep the output?) when the inputs flagged in `needed` want gradients."""
         spec = self.save_for
         if spec is None:
-            keep = ""
-        elif len(spec) == 1:
-            keep = spec[0]
-        else:
-            keep = "".join(s for s, p in zip(spec, parents) if p is not None)
-        small = out.size <= KEEP_VALUES_UP_TO
-        saved = tuple([d if str(i) in keep or (small and not _large(d)) else None for i, d in enumerate(datas)])
-        return saved, (out if small or "a" in keep else None)
+            return frozenset(), False
+        reads = "".join(spec) if len(spec) == 1 else "".join(s for s, n in zip(spec, needed) if n)
+        return frozenset(int(c) for c in reads if c.isdigit()), "a" in reads
 
 
 def _large(d):

@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from .graph import _seq
+
 
 def _to_array(data, dtype, opname="tensor"):
     if isinstance(data, Tensor):
@@ -36,7 +38,7 @@ def _to_array(data, dtype, opname="tensor"):
 class Tensor:
     """An n-dimensional array that records the operations applied to it."""
 
-    __slots__ = ("_data", "_node", "requires_grad", "grad", "name", "_version", "__weakref__")
+    __slots__ = ("_data", "_node", "requires_grad", "grad", "name", "_ver", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
@@ -49,7 +51,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.name = name
-        self._version = 0
+        self._ver = 0
 
     @classmethod
     def _wrap(cls, arr, node):
@@ -59,7 +61,7 @@ class Tensor:
         t.requires_grad = node is not None
         t.grad = None
         t.name = None
-        t._version = 0
+        t._ver = 0
         return t
 
     # -- data and metadata -------------------------------------------------------------------
@@ -68,13 +70,26 @@ class Tensor:
         """The values, as an ndarray. (0-d values are held internally as NumPy scalars, whose
         arithmetic is ten times cheaper than a 0-d array's; here they come back as 0-d arrays.)"""
         d = self._data
-        return d if type(d) is np.ndarray else np.asarray(d)
+        if type(d) is not np.ndarray:
+            d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
+        return d
 
     @data.setter
     def data(self, value):
         value = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if value.dtype.kind not in "biufc" or (self.requires_grad and value.dtype.kind not in "fc"):
+            what = "a tensor that requires grad" if self.requires_grad else "a tensor"
+            raise TypeError(f"data: cannot set the data of {what} to an array of dtype {value.dtype}")
         self._data = value[()] if not value.shape else value
-        self._version += 1
+        self._ver = next(_seq)
+
+    def _stamp(self, _value=None):
+        self._ver = next(_seq)
+
+    # Bumped by every change of the data (the setter above; optimizers, init and load_state_dict do
+    # `t._version += 1`). Any assignment stores a fresh stamp of the engine's clock (shared with
+    # Node.seq), so backward can tell that a leaf changed after a node saved it.
+    _version = property(lambda self: self._ver, _stamp)
 
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: self._data.dtype)

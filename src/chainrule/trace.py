@@ -256,7 +256,7 @@ class _Recorder:
         leaf_k = 0
         for k, node in enumerate(nodes, 1):
             for p in node.parents:
-                if type(p) is Tensor and p not in self.names:
+                if isinstance(p, Tensor) and p not in self.names:
                     nm = self.named.get(p) or p.name
                     if not nm:
                         leaf_k += 1
@@ -279,7 +279,7 @@ class _Recorder:
         for i, (p, shape) in enumerate(zip(node.parents, node.shapes)):
             if type(p) is Node:
                 infos.append(InputInfo(self.names[p], shape, "node", self.values.get(p)))
-            elif type(p) is Tensor:
+            elif isinstance(p, Tensor):
                 infos.append(InputInfo(self.names[p], shape, "leaf", p._data))
             else:
                 v = node.saved[i] if node.saved is not _graph.FREED else None

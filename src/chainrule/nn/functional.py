@@ -318,6 +318,15 @@ def _class_weight(weight, C, dtype, opname):
     return w
 
 
+def _single_sample_target(target, xshape, opname):
+    """The class target of a single sample (input of shape (C,)): it must be 0-d."""
+    t = np.asarray(_data(target))
+    if t.ndim != 0:
+        raise ShapeError(f"{opname}: a single sample of shape {xshape} needs one class target (0-d), "
+                         f"got targets of shape {t.shape}; for a batch, give the input as (N, C)")
+    return t.reshape(1)
+
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Softmax cross-entropy of logits (N, C) or (N, C, d...) and class indices (N,) or (N, d...).
 
@@ -327,7 +336,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, "cross_entropy")
     xd = _data(input)
     if xd.ndim == 1:   # a single sample
-        return cross_entropy(ops.reshape(input, (1,) + xd.shape), ops.reshape(_tensor(target), (1,)),
+        return cross_entropy(ops.reshape(input, (1,) + xd.shape), _single_sample_target(target, xd.shape,
+                                                                                         "cross_entropy"),
                              weight, ignore_index, "sum" if reduction == "none" else reduction)
     if xd.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class axis, got a scalar")
@@ -341,15 +351,19 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _reduce(-ops.sum(logp * t, axis=1), reduction, "cross_entropy")
     t, ignored = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
     w = _sample_weight(t, ignored, _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy"), xd.dtype)
-    return _nn.cross_entropy(input, t, sample_weight=w, reduction=reduction)
+    return _nn.cross_entropy(input, t, sample_weight=w, reduction=reduction, cache={})
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C) or (N, C, d...) at class indices."""
     _check_reduction(reduction, "nll_loss")
     xd = _data(input)
+    if xd.ndim == 1:   # a single sample
+        return nll_loss(ops.reshape(input, (1,) + xd.shape), _single_sample_target(target, xd.shape, "nll_loss"),
+                        weight,
+                        ignore_index, "sum" if reduction == "none" else reduction)
     if xd.ndim < 2:
-        raise ShapeError(f"nll_loss: input must have shape (N, C, ...), got {xd.shape}")
+        raise ShapeError(f"nll_loss: input must have shape (N, C, ...) or (C,), got {xd.shape}")
     t, ignored = _class_targets(target, xd.shape, "nll_loss", ignore_index)
     grids = np.indices(t.shape, sparse=True)
     picked = ops.getitem(input, (grids[0], t) + tuple(grids[1:]))
@@ -401,9 +415,9 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     xd = _data(input)
     if xd.ndim == 1:
-        out = multi_margin_loss(ops.reshape(input, (1,) + xd.shape), np.reshape(_data(target), (1,)),
-                                p, margin, weight, "sum" if reduction == "none" else reduction)
-        return out
+        return multi_margin_loss(ops.reshape(input, (1,) + xd.shape),
+                                 _single_sample_target(target, xd.shape, "multi_margin_loss"),
+                                 p, margin, weight, "sum" if reduction == "none" else reduction)
     if xd.ndim != 2:
         raise ShapeError(f"multi_margin_loss: input must have shape (N, C), got {xd.shape}")
     t, _ = _class_targets(target, xd.shape, "multi_margin_loss")

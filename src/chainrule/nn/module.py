@@ -162,7 +162,7 @@ class Module:
                 if b is not None:
                     buffers[f"{mname}.{name}" if mname else name] = (m, name, b)
         own = set(targets) | set(buffers)
-        given = {k: np.asarray(getattr(v, "_data", v)) for k, v in state_dict.items()}
+        given = {k: _numeric(k, v) for k, v in state_dict.items()}
         missing = [k for k in own if k not in given]
         unexpected = [k for k in given if k not in own]
         shapes = [f"{k}: checkpoint {given[k].shape} vs model "
@@ -257,3 +257,10 @@ class ModuleList(Module):
 
     def __getitem__(self, i):
         return list(self.children())[i]
+
+
+def _numeric(key, value):
+    arr = np.asarray(getattr(value, "_data", value))
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"load_state_dict: '{key}' must hold numbers, got an array of dtype {arr.dtype}")
+    return arr

@@ -58,7 +58,9 @@ def _norm_axis(axis, ndim, opname):
     """None, or a sorted tuple of non-negative axes; a clear error for an axis out of range."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, numbers.Integral) for a in axes):
+        raise TypeError(f"{opname}: axis must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not -ndim <= a < builtins.max(ndim, 1):
@@ -70,6 +72,8 @@ def _norm_axis(axis, ndim, opname):
 
 
 def _one_axis(axis, ndim, opname):
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{opname}: axis must be an int, got {axis!r}")
     return _norm_axis(axis, ndim, opname)[0]
 
 
@@ -121,12 +125,18 @@ def log_softmax(x, axis=-1):
 
 def where(cond, x, y):
     """Elementwise `x if cond else y`; `cond` is a constant (boolean array or comparison)."""
-    return _ew.where(np.asarray(_data(cond), dtype=bool), x, y)
+    c = np.asarray(_data(cond))
+    if c.dtype.kind not in "biuf":
+        raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
+    return _ew.where(c.astype(bool, copy=False), x, y)
 
 
 def clip(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
+    for v in (min, max):
+        if v is not None and np.asarray(_data(v)).dtype.kind not in "biuf":
+            raise TypeError(f"clip: min and max must be numbers or arrays, got {v!r:.40}")
     return _ew.clip(x, lo=_data(min), hi=_data(max))
 
 
@@ -140,6 +150,8 @@ def reshape(x, shape):
     s = _shape(x)
     if isinstance(shape, numbers.Integral):
         shape = (shape,)
+    if not all(isinstance(n, numbers.Integral) for n in shape):
+        raise TypeError(f"reshape: the shape must be ints, got {shape!r} for a tensor of shape {s}")
     shape = tuple(int(n) for n in shape)
     try:
         new = np.empty(s, dtype=bool).reshape(shape).shape if 0 not in s else np.empty(s).reshape(shape).shape
@@ -152,6 +164,8 @@ def reshape(x, shape):
 def transpose(x, axes=None):
     nd = len(_shape(x))
     if axes is not None:
+        if not all(isinstance(a, numbers.Integral) for a in axes):
+            raise TypeError(f"transpose: axes must be ints, got {axes!r}")
         axes = tuple(int(a) % builtins.max(nd, 1) for a in axes)
         if sorted(axes) != list(range(nd)):
             raise ShapeError(f"transpose: axes {axes} are not a permutation of the {nd} axes of the input")
@@ -205,6 +219,8 @@ def concatenate(tensors, axis=0):
         raise ValueError("concatenate: needs at least one tensor")
     shapes = [_shape(t) for t in tensors]
     nd = len(shapes[0])
+    if nd == 0:
+        raise ShapeError("concatenate: zero-dimensional tensors cannot be concatenated (use stack)")
     ax = _one_axis(axis, nd, "concatenate")
     for s in shapes:
         if len(s) != nd or s[:ax] + s[ax + 1:] != shapes[0][:ax] + shapes[0][ax + 1:]:

@@ -11,6 +11,7 @@ import operator
 
 import numpy as np
 
+from ..graph import ARRAY_NS
 from ..primitive import Primitive
 
 
@@ -95,7 +96,15 @@ abs = Primitive("abs", np.abs, lambda xp, need, g, ans, x: (g * xp.sign(x),), sa
                 elementwise=True, doc="|x|; gradient sign(x), 0 at 0")
 sin = Primitive("sin", np.sin, lambda xp, need, g, ans, x: (g * xp.cos(x),), save="0", elementwise=True)
 cos = Primitive("cos", np.cos, lambda xp, need, g, ans, x: (-g * xp.sin(x),), save="0", elementwise=True)
-tanh = Primitive("tanh", np.tanh, lambda xp, need, g, ans, x: (g * (1 - ans * ans),), save="a",
+def _tanh_vjp(xp, need, g, ans, x):
+    if xp is ARRAY_NS and type(ans) is np.ndarray:  # one temporary instead of three
+        d = ans * ans
+        np.subtract(1, d, out=d)
+        return (np.multiply(d, g, out=d),)
+    return (g * (1 - ans * ans),)
+
+
+tanh = Primitive("tanh", np.tanh, _tanh_vjp, save="a",
                  elementwise=True, doc="hyperbolic tangent; local gradient 1 - tanh²")
 
 
@@ -105,7 +114,15 @@ def _sigmoid_fwd(x):
     return np.where(np.asarray(x) >= 0, 1 / (1 + e), e / (1 + e))
 
 
-sigmoid = Primitive("sigmoid", _sigmoid_fwd, lambda xp, need, g, ans, x: (g * ans * (1 - ans),), save="a",
+def _sigmoid_vjp(xp, need, g, ans, x):
+    if xp is ARRAY_NS and type(ans) is np.ndarray:  # one temporary instead of three
+        d = 1 - ans
+        d *= ans
+        return (np.multiply(d, g, out=d),)
+    return (g * ans * (1 - ans),)
+
+
+sigmoid = Primitive("sigmoid", _sigmoid_fwd, _sigmoid_vjp, save="a",
                     elementwise=True, doc="1 / (1 + e^-x) as one fused node; local gradient σ(1-σ)")
 
 

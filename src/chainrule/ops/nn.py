@@ -64,9 +64,13 @@ def _pick(a, t):
     return np.take_along_axis(a, t[:, None], axis=1)[:, 0]
 
 
-def _ce_fwd(x, t, sample_weight, reduction):
+def _ce_fwd(x, t, sample_weight, reduction, cache=None):
     z = x - x.max(axis=1, keepdims=True)
-    loss = np.log(np.exp(z).sum(axis=1)) - _pick(z, t)     # -log softmax(x)[target]
+    e = np.exp(z)
+    s = e.sum(axis=1)
+    if cache is not None:  # the backward rule reuses e and s if it sees this very x
+        cache.update(x=x, e=e, s=s)
+    loss = np.log(s) - _pick(z, t)     # -log softmax(x)[target]
     if sample_weight is not None:
         loss *= sample_weight
     if reduction == "none":
@@ -86,19 +90,21 @@ def _ce_scale(g, t, w, reduction):
     return s if np.ndim(_raw(s)) == 0 else s[:, None]
 
 
-def _ce_vjp(xp, need, g, ans, x, t, sample_weight, reduction):
-    m = _raw(x).max(axis=1, keepdims=True)
+def _ce_vjp(xp, need, g, ans, x, t, sample_weight, reduction, cache=None):
     scale = _ce_scale(g, t, sample_weight, reduction)
     if xp is ARRAY_NS:
-        p = np.exp(x - m)
-        p /= p.sum(axis=1, keepdims=True)
+        if cache and cache.get("x") is x:
+            p = cache["e"] / np.expand_dims(cache["s"], 1)
+        else:
+            p = np.exp(x - x.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
         if x.ndim == 2:
             p[np.arange(len(t)), t] -= 1
         else:
             np.put_along_axis(p, t[:, None], np.take_along_axis(p, t[:, None], axis=1) - 1, axis=1)
         p *= scale
         return p, None
-    e = xp.exp(x - m)
+    e = xp.exp(x - _raw(x).max(axis=1, keepdims=True))
     p = e / xp.sum(e, axis=1, keepdims=True)
     onehot = np.zeros(x.shape, dtype=x.dtype)
     np.put_along_axis(onehot, t[:, None], 1, axis=1)
@@ -182,15 +188,10 @@ def _out_size(n, k, s, p):
 def _im2col_fwd(x, kernel, stride, padding):
     """(N, C, H, W) -> (N, C, kh, kw, Ho, Wo): element [.., i, j, r, c] is x_padded[.., r*sh+i, c*sw+j]."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    N, C, H, W = x.shape
-    Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    out = np.empty((N, C, kh, kw, Ho, Wo), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, :, i, j] = x[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
-    return out
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))   # the one copy
 
 
 def _col2im_fwd(cols, shape, kernel, stride, padding):

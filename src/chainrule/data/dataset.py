@@ -1,0 +1,175 @@
+"""Datasets and the loader that batches them (PyTorch's names: Dataset, TensorDataset, DataLoader).
+
+A loader asks its dataset for a whole batch at once through `__getitems__(indices)` when the
+dataset has it (TensorDataset and Subset do: one fancy-index per array), and otherwise fetches
+items one by one and stacks them.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Dataset:
+    """A map from an index in `range(len(ds))` to one example (usually a tuple `(x, y)`)."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+
+def _as_array(t):
+    if isinstance(t, Tensor):
+        return t._data
+    return np.asarray(t)
+
+
+class TensorDataset(Dataset):
+    """Examples are rows of the given arrays (or Tensors): `ds[i] == (a[i], b[i], ...)`.
+
+    Every array must have the same first dimension. Items come back as Tensors.
+    """
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset: needs at least one array")
+        arrays = tuple(_as_array(t) for t in tensors)
+        for a in arrays:
+            if a.ndim == 0:
+                raise ValueError("TensorDataset: arrays must have a first (example) dimension, got a scalar")
+        sizes = [len(a) for a in arrays]
+        if len(set(sizes)) != 1:
+            shapes = [a.shape for a in arrays]
+            raise ValueError(f"TensorDataset: arrays differ in their first dimension: shapes {shapes}")
+        self.arrays = arrays
+
+    @property
+    def tensors(self):
+        return tuple(Tensor._wrap(a, None) for a in self.arrays)
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        if isinstance(index, numbers.Integral):
+            n = len(self)
+            if not -n <= index < n:
+                raise IndexError(f"TensorDataset: index {index} is out of range for {n} examples")
+        return tuple(Tensor._wrap(a[index], None) for a in self.arrays)
+
+    def __getitems__(self, indices):
+        indices = np.asarray(indices, dtype=np.intp)
+        return tuple(Tensor._wrap(a[indices], None) for a in self.arrays)
+
+    def __repr__(self):
+        shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)
+        return f"TensorDataset({len(self)} examples: {shapes})"
+
+
+class Subset(Dataset):
+    """The examples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.intp).reshape(-1)
+        n = len(dataset)
+        if len(self.indices) and (self.indices.min() < -n or self.indices.max() >= n):
+            raise IndexError(f"Subset: indices must lie in range({n}), got values from "
+                             f"{self.indices.min()} to {self.indices.max()}")
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        return self.dataset[int(self.indices[index])]
+
+    def __getitems__(self, indices):
+        inner = self.indices[np.asarray(indices, dtype=np.intp)]
+        if hasattr(self.dataset, "__getitems__"):
+            return self.dataset.__getitems__(inner)
+        return default_collate([self.dataset[int(i)] for i in inner])
+
+    @property
+    def arrays(self):
+        """The subset's rows of the underlying arrays (TensorDataset underneath only)."""
+        return tuple(a[self.indices] for a in self.dataset.arrays)
+
+
+def random_split(dataset, lengths, seed=0):
+    """Split `dataset` into non-overlapping Subsets of the given lengths (or fractions summing to 1).
+
+    The same seed gives the same split.
+    """
+    n = len(dataset)
+    lengths = list(lengths)
+    if all(isinstance(x, float) for x in lengths):
+        if abs(sum(lengths) - 1.0) > 1e-6 or min(lengths) < 0:
+            raise ValueError(f"random_split: fractions must be >= 0 and sum to 1, got {lengths}")
+        counts = [int(np.floor(n * f)) for f in lengths]
+        for i in range(n - sum(counts)):  # hand the remainder out round-robin, like PyTorch
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n or min(lengths) < 0:
+        raise ValueError(f"random_split: lengths {lengths} must be >= 0 and sum to the dataset's length {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    out, start = [], 0
+    for k in lengths:
+        out.append(Subset(dataset, perm[start:start + k]))
+        start += k
+    return out
+
+
+def default_collate(items):
+    """Stack a list of examples into a batch: tuples field by field, numbers and arrays along axis 0."""
+    first = items[0]
+    if isinstance(first, (tuple, list)):
+        return tuple(default_collate([it[k] for it in items]) for k in range(len(first)))
+    if isinstance(first, dict):
+        return {k: default_collate([it[k] for it in items]) for k in first}
+    return Tensor._wrap(np.stack([_as_array(it) for it in items]), None)
+
+
+class DataLoader:
+    """Iterate over a dataset in batches.
+
+    shuffle: a new order every epoch (every `iter(loader)`), drawn from a generator seeded once
+    with `seed`, so a run with the same seed sees the same batches in the same order.
+    drop_last: skip the last batch when it is smaller than `batch_size`.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None):
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = seed
+        self.collate_fn = collate_fn
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _fetch(self, idx):
+        if self.collate_fn is None and hasattr(self.dataset, "__getitems__"):
+            return self.dataset.__getitems__(idx)
+        items = [self.dataset[int(i)] for i in idx]
+        return (self.collate_fn or default_collate)(items)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        for b in range(len(self)):
+            yield self._fetch(order[b * self.batch_size:(b + 1) * self.batch_size])
+
+    def __repr__(self):
+        return (f"DataLoader({len(self.dataset)} examples, batch_size={self.batch_size}, "
+                f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})")

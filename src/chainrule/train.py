@@ -1,0 +1,491 @@
+"""Training and evaluation: the loop behind `chainrule train` / `chainrule evaluate`.
+
+    chainrule train                         # MLP + softmax cross-entropy + Adam on digits
+    chainrule train --dataset fashion_mnist --model cnn --epochs 3
+    chainrule evaluate runs/digits-mlp/model.safetensors --dataset digits
+
+A run writes into its output folder the checkpoint (`model.safetensors`: the model's
+parameters plus its architecture, so `evaluate` can rebuild it), a plot of loss and accuracy per
+epoch (`history.png`) and a run summary (`summary.json`: options, per-epoch metrics, final
+metrics, time). The same options and seed give the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from .cli import UsageError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+MODELS = ("mlp", "cnn")
+CHECKPOINT, SUMMARY, PLOT = "model.safetensors", "summary.json", "history.png"
+_META = "_chainrule."  # prefix of the checkpoint entries that describe the model, not its weights
+
+
+# -- models ------------------------------------------------------------------------------------------------
+
+def build_model(kind, input_shape, num_outputs, hidden=(128,), image_shape=None, channels=(16, 32)):
+    """An MLP (Linear-ReLU ... Linear) or a small CNN ((Conv3x3-ReLU-MaxPool2) x 2, Linear-ReLU, Linear).
+
+    Layer names are Sequential indices, so a checkpoint's keys look like PyTorch's (`0.weight`).
+    """
+    from . import nn
+
+    hidden = tuple(int(h) for h in hidden)
+    if kind == "mlp":
+        layers, width = [], int(np.prod(input_shape))
+        if len(input_shape) > 1:
+            layers.append(nn.Flatten())
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, num_outputs))
+        return nn.Sequential(*layers)
+    if kind == "cnn":
+        if image_shape is None:
+            raise ValueError(f"build_model: a CNN needs image data; input shape {tuple(input_shape)} "
+                             f"is not an image")
+        c, h, w = image_shape
+        layers = []
+        for out_c in channels:
+            layers += [nn.Conv2d(c, out_c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c, h, w = out_c, h // 2, w // 2
+        layers.append(nn.Flatten())
+        width = c * h * w
+        for hd in hidden:
+            layers += [nn.Linear(width, hd), nn.ReLU()]
+            width = hd
+        layers.append(nn.Linear(width, num_outputs))
+        return nn.Sequential(*layers)
+    raise ValueError(f"build_model: unknown model {kind!r}; choose one of {', '.join(MODELS)}")
+
+
+def make_optimizer(name, params, lr, weight_decay=0.0):
+    from . import optim
+
+    params = list(params)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"make_optimizer: unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def blas_threads(n):
+    """Context manager: at most `n` BLAS threads (threadpoolctl, which scikit-learn brings).
+
+    The matrices of small models are too small to split: on a busy 2-core machine two OpenBLAS
+    threads made training many times slower than one.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def seed_everything(seed):
+    """Seed NumPy's global generator (and chainrule's, where it has one) so initialization repeats."""
+    np.random.seed(seed)
+    from . import nn
+
+    for mod in (nn, getattr(nn, "init", None)):
+        fn = getattr(mod, "manual_seed", None)
+        if fn is not None:
+            fn(seed)
+            break
+    import chainrule
+
+    if hasattr(chainrule, "manual_seed"):
+        chainrule.manual_seed(seed)
+
+
+# -- one pass over the data ----------------------------------------------------------------------------------
+
+def _loss(task, out, y, target_stats=None):
+    from .nn import functional as F
+
+    if task == "regression":
+        mu, sd = target_stats
+        return F.mse_loss(out.reshape(-1), (y.data - mu) / sd)
+    return F.cross_entropy(out, y)
+
+
+def _batch_stats(task, out, y, target_stats):
+    """Per-batch sums that make up the epoch's metrics (accuracy, or squared errors for R²)."""
+    o = out.data
+    if task == "regression":
+        mu, sd = target_stats
+        pred = o.reshape(-1).astype(np.float64) * sd + mu
+        return {"sse": float(((pred - y.data) ** 2).sum())}
+    return {"correct": int((o.argmax(axis=1) == y.data).sum())}
+
+
+def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None):
+    """Train for one epoch (when an optimizer is given) or evaluate; returns {"loss", "accuracy" | "r2"}."""
+    from . import no_grad
+
+    total, n, sums, ys = 0.0, 0, {}, []
+    model.train(optimizer is not None)
+    for x, y in loader:
+        if optimizer is not None:
+            out = model(x)
+            loss = _loss(task, out, y, target_stats)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        else:
+            with no_grad():
+                out = model(x)
+                loss = _loss(task, out, y, target_stats)
+        b = len(y)
+        total += float(loss.item()) * b
+        n += b
+        for k, v in _batch_stats(task, out, y, target_stats).items():
+            sums[k] = sums.get(k, 0) + v
+        if task == "regression":
+            ys.append(np.asarray(y.data, dtype=np.float64))
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(_running(task, total, n, sums), refresh=False)
+    if n == 0:
+        raise ValueError("run_epoch: the loader gave no examples (is batch_size larger than the data set "
+                         "with drop_last=True?)")
+    metrics = {"loss": total / n}
+    if task == "regression":
+        yy = np.concatenate(ys)
+        metrics["r2"] = 1.0 - sums["sse"] / max(float(((yy - yy.mean()) ** 2).sum()), 1e-300)
+    else:
+        metrics["accuracy"] = sums["correct"] / n
+    return metrics
+
+
+def _running(task, total, n, sums):
+    d = {"loss": f"{total / n:.4f}"}
+    if "correct" in sums:
+        d["acc"] = f"{sums['correct'] / n:.3f}"
+    return d
+
+
+def evaluate(model, dataset, task, batch_size=256, target_stats=None):
+    """Metrics of `model` on a dataset: {"loss", "accuracy"} (classification) or {"loss", "r2"}."""
+    from .data import DataLoader
+
+    return run_epoch(model, DataLoader(dataset, batch_size=batch_size), task, target_stats=target_stats)
+
+
+def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0, target_stats=None,
+        progress=True, desc="train", scheduler=None):
+    """Train for `epochs`; returns the per-epoch history (train and test metrics, seconds).
+
+    A learning-rate scheduler, if given, steps once after each epoch.
+    """
+    from .data import DataLoader
+
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
+    bar = _progress_bar(epochs * len(loader), desc) if progress else None
+    history = []
+    try:
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            if bar is not None:
+                bar.set_description(f"{desc} epoch {epoch}/{epochs}")
+            tr = run_epoch(model, loader, task, optimizer, target_stats, bar)
+            if scheduler is not None:
+                scheduler.step()
+            te = evaluate(model, test_set, task, target_stats=target_stats) if len(test_set) else {}
+            row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
+                   **{f"test_{k}": v for k, v in te.items()}, "seconds": time.perf_counter() - t0}
+            history.append(row)
+            if bar is not None:
+                bar.set_postfix({k.replace("accuracy", "acc"): f"{v:.4f}" for k, v in row.items()
+                                 if k.startswith(("train_", "test_"))})
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def _progress_bar(total, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.2)
+
+
+# -- plots, checkpoints ------------------------------------------------------------------------------------
+
+def plot_history(history, path, title=""):
+    """Loss and accuracy (or R²) per epoch, train and test, as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [r["epoch"] for r in history]
+    second = "accuracy" if "train_accuracy" in history[0] else "r2"
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", second)):
+        for part, style in (("train", "-o"), ("test", "-s")):
+            key = f"{part}_{metric}"
+            if key in history[0]:
+                ax.plot(ep, [r[key] for r in history], style, ms=3, label=part)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel({"loss": "loss", "accuracy": "accuracy", "r2": "R²"}[metric])
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_checkpoint(path, model, arch):
+    """The model's state_dict plus its architecture (as `_chainrule.*` entries) in one safetensors file."""
+    import chainrule as cr
+
+    state = dict(model.state_dict())
+    state[_META + "arch_json"] = np.frombuffer(json.dumps(arch, sort_keys=True).encode(), dtype=np.uint8).copy()
+    cr.save(state, path)
+
+
+def load_checkpoint(path):
+    """(model, arch) from a file written by `save_checkpoint`."""
+    import chainrule as cr
+
+    state = dict(cr.load(path))
+    key = _META + "arch_json"
+    found = [k for k in state if k.startswith(key)]
+    if not found:
+        raise ValueError(f"load_checkpoint: {path} has no '{key}' entry: "
+                         f"it was not written by chainrule train")
+    arch = json.loads(bytes(np.asarray(_array(state.pop(found[0])), dtype=np.uint8)).decode())
+    model = build_model(arch["model"], tuple(arch["input_shape"]), arch["num_outputs"], arch["hidden"],
+                        tuple(arch["image_shape"]) if arch.get("image_shape") else None,
+                        tuple(arch.get("channels", (16, 32))))
+    model.load_state_dict(state)
+    return model, arch
+
+
+def _array(v):
+    return v.data if hasattr(v, "data") and not isinstance(v, np.ndarray) else v
+
+
+# -- the run behind `chainrule train` ------------------------------------------------------------------------
+
+DEFAULTS = dict(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3,
+                optimizer="adam", weight_decay=0.0, seed=0, out=None)
+
+
+def load_data(name, model="mlp", seed=0):
+    from . import data
+
+    return data.load(name, **({"flatten": model != "cnn"} if name in ("digits", "fashion_mnist") else {}),
+                     **({"seed": seed} if name != "fashion_mnist" else {}))
+
+
+def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3, optimizer="adam",
+          weight_decay=0.0, seed=0, out=None, progress=True, split=None, log=print):
+    """Train a model on a bundled data set and write checkpoint, plot and summary into `out`.
+
+    Returns the run summary (the dict written to summary.json).
+    """
+    t_start = time.perf_counter()
+    options = dict(dataset=dataset, model=model, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
+                   optimizer=optimizer, weight_decay=weight_decay, seed=seed)
+    hidden_t = parse_hidden(hidden) if isinstance(hidden, str) else tuple(hidden)
+    out = out or os.path.join("runs", f"{dataset}-{model}")
+    split = split or load_data(dataset, model, seed=0)
+    if model == "cnn" and split.image_shape is None:
+        raise ValueError(f"train: --model cnn needs an image data set (digits, fashion_mnist), not {dataset}")
+    task = "regression" if split.task == "regression" else "classification"
+    target_stats = None
+    if task == "regression":
+        y = np.asarray(split.train.arrays[1], dtype=np.float64)
+        target_stats = (float(y.mean()), float(y.std()) or 1.0)
+    num_outputs = 1 if task == "regression" else split.num_classes
+    image_shape = split.image_shape if model == "cnn" else None
+    arch = dict(model=model, input_shape=list(split.input_shape), num_outputs=num_outputs,
+                hidden=list(hidden_t), image_shape=list(image_shape) if image_shape else None, task=task,
+                dataset=split.name, target_stats=list(target_stats) if target_stats else None)
+
+    seed_everything(seed)
+    net = build_model(model, split.input_shape, num_outputs, hidden_t, image_shape)
+    opt = make_optimizer(optimizer, net.parameters(), lr, weight_decay)
+    n_params = int(sum(p.data.size for p in net.parameters()))
+    log(f"chainrule train: {model} {list(hidden_t)} on {split.name} ({len(split.train)} train / "
+        f"{len(split.test)} test, {n_params:,} parameters), {optimizer} lr={lr:g}, {epochs} epochs, "
+        f"batch {batch_size}, seed {seed}")
+    history = fit(net, opt, split.train, split.test, task, epochs, batch_size, seed=seed,
+                  target_stats=target_stats, progress=progress)
+    final = {k: v for k, v in history[-1].items() if k.startswith(("train_", "test_"))}
+
+    os.makedirs(out, exist_ok=True)
+    paths = {"checkpoint": os.path.join(out, CHECKPOINT), "plot": os.path.join(out, PLOT),
+             "summary": os.path.join(out, SUMMARY)}
+    save_checkpoint(paths["checkpoint"], net, arch)
+    plot_history(history, paths["plot"], f"{model} on {split.name}")
+    summary = {"command": "train", "options": options, "architecture": arch, "parameters": n_params,
+               "data": {"name": split.name, "train": len(split.train), "test": len(split.test),
+                        "task": split.task},
+               "epochs": history, "final": final, "files": paths,
+               "time_seconds": time.perf_counter() - t_start}
+    with open(paths["summary"], "w") as f:
+        json.dump(summary, f, indent=2)
+    log(_final_line(final, task))
+    log(f"wrote {paths['checkpoint']}, {paths['plot']}, {paths['summary']}")
+    return summary
+
+
+def _final_line(final, task):
+    if task == "regression":
+        return (f"final: train loss {final['train_loss']:.4f}, "
+                f"test loss {final.get('test_loss', math.nan):.4f}, "
+                f"test R² {final.get('test_r2', math.nan):.4f}")
+    return (f"final: train loss {final['train_loss']:.4f}, train accuracy {final['train_accuracy']:.2%}, "
+            f"test loss {final.get('test_loss', math.nan):.4f}, "
+            f"test accuracy {final.get('test_accuracy', math.nan):.2%}")
+
+
+def evaluate_checkpoint(path, dataset=None, split="test", batch_size=256):
+    """Metrics of a saved model on a bundled data set's train or test part."""
+    model, arch = load_checkpoint(path)
+    dataset = dataset or arch["dataset"]
+    ds = load_data(dataset, arch["model"])
+    part = getattr(ds, split)
+    if tuple(part.arrays[0].shape[1:]) != tuple(arch["input_shape"]):
+        raise ValueError(f"evaluate: the checkpoint expects inputs of shape {tuple(arch['input_shape'])}, "
+                         f"{dataset} gives {tuple(part.arrays[0].shape[1:])}")
+    if arch["task"] == "classification" and (ds.num_classes or 0) > arch["num_outputs"]:
+        raise ValueError(f"evaluate: the checkpoint has {arch['num_outputs']} outputs, {dataset} has "
+                         f"{ds.num_classes} classes")
+    ts = tuple(arch["target_stats"]) if arch.get("target_stats") else None
+    return evaluate(model, part, "regression" if arch["task"] == "regression" else "classification",
+                    batch_size, ts)
+
+
+# -- command line --------------------------------------------------------------------------------------------
+
+def _positive(kind):
+    def conv(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}") from None
+        if not v > 0 or (kind is float and not math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}")
+        return v
+    conv.__name__ = f"positive {kind.__name__}"
+    return conv
+
+
+def _nonnegative_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
+    if not (v >= 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
+    return v
+
+
+def parse_hidden(s):
+    """'128' or '256,128' -> (256, 128): the hidden layer widths."""
+    try:
+        sizes = tuple(int(p) for p in str(s).split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer widths like 128 or 256,128, got {s!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive layer widths like 128 or 256,128, got {s!r}")
+    return sizes
+
+
+_D = "(default %(default)s)"
+
+
+def add_train_parser(sub):
+    from .data import DATASETS
+
+    p = sub.add_parser("train", help="train a model on a bundled data set",
+                       description="Train a model on a bundled data set; writes a checkpoint, a plot and a "
+                                   "JSON summary into --out.")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=DEFAULTS["dataset"], help=_D)
+    p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"], help=_D)
+    p.add_argument("--hidden", type=parse_hidden, default=DEFAULTS["hidden"],
+                   help="hidden layer widths, e.g. 256 or 256,128 (default 256)")
+    p.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"], help=_D)
+    p.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"], help=_D)
+    p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="learning rate " + _D)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
+                   help="sgd runs with momentum 0.9 " + _D)
+    p.add_argument("--weight-decay", type=_nonnegative_float, default=DEFAULTS["weight_decay"], help=_D)
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling " + _D)
+    p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
+    p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_train)
+
+
+def _cmd_train(args):
+    hidden = args.hidden if isinstance(args.hidden, tuple) else parse_hidden(args.hidden)
+    out = args.out or os.path.join("runs", f"{args.dataset}-{args.model}")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"chainrule train: error: --out {out} exists and is not a folder")
+    if args.model == "cnn" and args.dataset not in ("digits", "fashion_mnist"):
+        raise UsageError(f"chainrule train: error: --model cnn needs an image data set "
+                         f"(digits, fashion_mnist), not {args.dataset}")
+    try:
+        split = load_data(args.dataset, args.model, seed=0)
+    except (FileNotFoundError, ImportError) as e:
+        raise UsageError(f"chainrule train: error: {str(e).splitlines()[0]}") from None
+    with blas_threads(args.threads):
+        train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
+              args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split)
+    return 0
+
+
+def add_evaluate_parser(sub):
+    from .data import DATASETS
+
+    p = sub.add_parser("evaluate", help="evaluate a saved checkpoint on a bundled data set",
+                       description="Report the loss and accuracy (or R²) of a checkpoint written by "
+                                   "`chainrule train`.")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                   help="default: the data set the checkpoint was trained on")
+    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--batch-size", type=_positive(int), default=256)
+    p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(run=_cmd_evaluate)
+
+
+def _cmd_evaluate(args):
+    if not os.path.isfile(args.checkpoint):
+        raise UsageError(f"chainrule evaluate: error: no such checkpoint file: {args.checkpoint}")
+    try:
+        with blas_threads(args.threads):
+            metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.batch_size)
+    except (ValueError, FileNotFoundError, ImportError, KeyError) as e:
+        raise UsageError(f"chainrule evaluate: error: {str(e).splitlines()[0]}") from None
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        parts = [f"loss {metrics['loss']:.4f}"]
+        if "accuracy" in metrics:
+            parts.append(f"accuracy {metrics['accuracy']:.2%}")
+        if "r2" in metrics:
+            parts.append(f"R² {metrics['r2']:.4f}")
+        print(f"{args.split}: " + ", ".join(parts))
+    return 0

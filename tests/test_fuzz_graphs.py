@@ -1,0 +1,505 @@
+"""Fuzzing the engine against PyTorch: Hypothesis builds random expression graphs (random
+compositions of the primitives, random broadcastable shapes, values used several times,
+reductions, indexing, joins) and every value, every leaf's gradient, and the gradient of a
+gradient must match PyTorch's for the same graph (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+try:
+    from chainrule.nn import functional as F
+except ImportError:  # the nn family is fuzzed once chainrule.nn is there
+    F = None
+
+EXAMPLES = 200         # random graphs compared value by value and gradient by gradient
+EXAMPLES_2ND = 60      # random graphs whose gradient-of-gradient is compared
+MAX_OPS = 10
+
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ_2ND = settings(max_examples=EXAMPLES_2ND, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _pos(a):
+    return a * a + 0.5
+
+
+def _all(nd):
+    return tuple(range(nd))
+
+
+# name -> (chainrule fn, torch fn); param-free unary ops
+UNARY = {
+    "neg": (lambda a: -a, lambda a: -a),
+    "exp": (cr.exp, torch.exp),
+    "log": (lambda a: cr.log(_pos(a)), lambda a: torch.log(_pos(a))),
+    "sqrt": (lambda a: cr.sqrt(_pos(a)), lambda a: torch.sqrt(_pos(a))),
+    "abs": (cr.abs, torch.abs),
+    "sin": (cr.sin, torch.sin),
+    "cos": (cr.cos, torch.cos),
+    "tanh": (cr.tanh, torch.tanh),
+    "sigmoid": (cr.sigmoid, torch.sigmoid),
+    "relu": (cr.relu, torch.relu),
+    "square": (lambda a: a ** 2.0, lambda a: a ** 2.0),
+    "reciprocal": (lambda a: 1.0 / _pos(a), lambda a: 1.0 / _pos(a)),
+    "pow_half": (lambda a: _pos(a) ** 1.5, lambda a: _pos(a) ** 1.5),
+    "pow_neg": (lambda a: _pos(a) ** -0.5, lambda a: _pos(a) ** -0.5),
+    "clip": (lambda a: cr.clip(a, -0.7, 0.9), lambda a: torch.clamp(a, -0.7, 0.9)),
+    "clip_tensor_bound": (lambda a: cr.clip(a, np.float64(-0.3), None), lambda a: torch.clamp(a, min=-0.3)),
+    "T": (lambda a: a.T, lambda a: a.permute(tuple(reversed(range(a.ndim))))),
+    "flatten": (lambda a: a.reshape(-1), lambda a: a.reshape(-1)),
+    "scale": (lambda a: 3.0 * a - 1.0, lambda a: 3.0 * a - 1.0),
+    "rsub": (lambda a: 2.0 - a, lambda a: 2.0 - a),
+    "rdiv": (lambda a: 1.5 / (a * a + 1.0), lambda a: 1.5 / (a * a + 1.0)),
+}
+
+BINARY = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b),
+    "div": (lambda a, b: a / _pos(b), lambda a, b: a / _pos(b)),
+    "maximum": (cr.maximum, torch.maximum),
+    "minimum": (cr.minimum, torch.minimum),
+    "pow": (lambda a, b: _pos(a) ** cr.tanh(b), lambda a, b: _pos(a) ** torch.tanh(b)),
+    "where": (lambda a, b: cr.where(a.data > 0, a, b), lambda a, b: torch.where(a.detach() > 0, a, b)),
+}
+
+
+REDUCTIONS = ["sum", "mean", "max", "min", "logsumexp"]
+SOFTMAXES = ["softmax", "log_softmax"]
+INDEXING = ["int", "slice", "repeat", "mask", "ellipsis"]
+JOINS = ["concatenate", "stack"]
+RESHAPES = ["reshape", "transpose", "broadcast_to", "swapaxes"]
+NN = ["linear", "linear_nobias", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+      "conv2d", "max_pool2d"] if F is not None else []
+
+
+def _torch_reduce(kind, a, axis, keepdims):
+    dim = _all(a.ndim) if axis is None else axis
+    if kind == "sum":
+        return a.sum(dim=dim, keepdim=keepdims) if a.ndim else a * 1.0
+    if kind == "mean":
+        return a.mean(dim=dim, keepdim=keepdims) if a.ndim else a * 1.0
+    if kind == "max":
+        return torch.amax(a, dim=dim, keepdim=keepdims)
+    if kind == "min":
+        return torch.amin(a, dim=dim, keepdim=keepdims)
+    if kind == "logsumexp":
+        return torch.logsumexp(a, dim=dim, keepdim=keepdims)
+    raise AssertionError(kind)
+
+
+def _cr_reduce(kind, a, axis, keepdims):
+    if kind == "sum" and a.ndim == 0:
+        return a * 1.0
+    if kind == "mean" and a.ndim == 0:
+        return a * 1.0
+    return {"sum": cr.sum, "mean": cr.mean, "max": cr.max, "min": cr.min,
+            "logsumexp": cr.logsumexp}[kind](a, axis=axis, keepdims=keepdims)
+
+
+def _broadcastable(*shapes):
+    try:
+        np.broadcast_shapes(*shapes)
+        return True
+    except ValueError:
+        return False
+
+
+def _matmul_ok(sa, sb):
+    if not sa or not sb:
+        return False
+    try:
+        np.matmul(np.zeros(sa), np.zeros(sb))
+        return True
+    except ValueError:
+        return False
+
+
+@st.composite
+def programs(draw):
+    """A random graph: leaf shapes, a list of ops over a growing pool of values, loss weights."""
+    base = draw(st.lists(st.integers(1, 3), min_size=0, max_size=3))
+    n_leaves = draw(st.integers(1, 3))
+    leaves = []
+    for _ in range(n_leaves):
+        keep = draw(st.integers(0, len(base)))
+        shape = tuple(1 if draw(st.booleans()) and d > 1 else d for d in base[len(base) - keep:])
+        leaves.append(shape)
+    if draw(st.booleans()):  # a matrix, so that matmul has something to chew on
+        k = base[-1] if base else 2
+        leaves.append((k, draw(st.integers(1, 3))))
+    shapes = list(leaves)
+    ops = []
+    kinds = ["unary", "binary", "reduce", "softmax", "matmul", "index", "join", "reshape"] + ["nn"] * bool(NN)
+    for _ in range(draw(st.integers(2, MAX_OPS))):
+        kind = draw(st.sampled_from(kinds))
+        i = draw(st.integers(0, len(shapes) - 1))
+        j = draw(st.integers(0, len(shapes) - 1))
+        si, sj = shapes[i], shapes[j]
+        nd = len(si)
+        if 0 in si:  # an empty value (from an all-False mask): only elementwise ops
+            kind = "unary"
+        if kind == "binary":
+            name = draw(st.sampled_from(sorted(BINARY)))
+            if not _broadcastable(si, sj):
+                j, sj = i, si  # a value used twice
+            ops.append(("binary", name, i, j, None))
+            shapes.append(np.broadcast_shapes(si, sj))
+        elif kind == "reduce" and nd:
+            red = draw(st.sampled_from(REDUCTIONS))
+            axis = draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
+                                  st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True)
+                                  .map(lambda a: tuple(sorted(a)))))
+            keepdims = draw(st.booleans())
+            ops.append(("reduce", red, i, None, (axis, keepdims)))
+            shapes.append(np.sum(np.zeros(si), axis=axis, keepdims=keepdims).shape)
+        elif kind == "softmax" and nd:
+            name = draw(st.sampled_from(SOFTMAXES))
+            axis = draw(st.integers(-nd, nd - 1))
+            ops.append(("softmax", name, i, None, axis))
+            shapes.append(si)
+        elif kind == "matmul" and _matmul_ok(si, sj):
+            ops.append(("matmul", "matmul", i, j, None))
+            shapes.append(np.matmul(np.zeros(si), np.zeros(sj)).shape)
+        elif kind == "index" and nd:
+            n0 = si[0]
+            idx = draw(st.sampled_from(INDEXING))
+            if idx == "int":
+                key = draw(st.integers(-n0, n0 - 1))
+            elif idx == "slice":
+                a = draw(st.integers(0, n0 - 1))
+                key = slice(a, draw(st.integers(a + 1, n0)))
+            elif idx == "repeat":  # integer array with repeats: gradients must add up
+                key = np.array(draw(st.lists(st.integers(0, n0 - 1), min_size=1, max_size=4)))
+            elif idx == "mask":
+                key = np.array(draw(st.lists(st.booleans(), min_size=n0, max_size=n0)))
+            else:
+                key = (Ellipsis, draw(st.integers(0, si[-1] - 1)))
+            ops.append(("index", idx, i, None, key))
+            shapes.append(np.zeros(si)[key].shape)
+        elif kind == "join" and nd and si == sj:
+            name = draw(st.sampled_from(JOINS))
+            axis = draw(st.integers(0, nd - 1 if name == "concatenate" else nd))
+            ops.append(("join", name, i, j, axis))
+            shapes.append((np.concatenate if name == "concatenate" else np.stack)([np.zeros(si)] * 2,
+                                                                                 axis=axis).shape)
+        elif kind == "reshape" and nd:
+            name = draw(st.sampled_from(RESHAPES))
+            if name == "reshape":
+                new = (int(np.prod(si)),) if draw(st.booleans()) else tuple(reversed(si))
+                if int(np.prod(new)) != int(np.prod(si)):
+                    new = (-1,)
+                param = new
+            elif name == "transpose":
+                param = tuple(draw(st.permutations(range(nd))))
+            elif name == "swapaxes":
+                param = (draw(st.integers(0, nd - 1)), draw(st.integers(0, nd - 1)))
+            else:
+                param = (draw(st.integers(1, 2)),) + tuple(si)
+            ops.append(("reshape", name, i, None, param))
+            shapes.append(_np_shape(name, si, param))
+        elif kind == "nn" and nd and (picked := _nn_op(draw, si)) is not None:
+            name, param, shape = picked
+            ops.append(("nn", name, i, None, param))
+            shapes.append(shape)
+        else:
+            name = draw(st.sampled_from(sorted(UNARY)))
+            ops.append(("unary", name, i, None, None))
+            shapes.append(_np_shape(name, si, None))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return leaves, ops, seed
+
+
+def _nn_op(draw, s):
+    """(name, parameters, output shape) of a random nn op that fits an input of shape `s`, or None.
+    Parameters (weights, targets) are drawn here, so that both backends get the same arrays."""
+    nd = len(s)
+    fits = [n for n in NN if not (n == "cross_entropy" and nd < 2
+                                  or n in ("conv2d", "max_pool2d") and nd not in (2, 3))]
+    name = draw(st.sampled_from(fits))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    if name.startswith("linear"):
+        out = draw(st.integers(1, 3))
+        W = rng.uniform(-1, 1, size=(out, s[-1]))
+        b = None if name == "linear_nobias" else rng.uniform(-1, 1, size=out)
+        return name, (W, b), s[:-1] + (out,)
+    if name == "cross_entropy":
+        if nd < 2:
+            return None
+        t = rng.integers(0, s[1], size=s[:1] + s[2:])
+        return name, (t, reduction), (s[:1] + s[2:]) if reduction == "none" else ()
+    if name.startswith("binary_cross_entropy"):
+        return name, (rng.uniform(0, 1, size=s), reduction), s if reduction == "none" else ()
+    if nd not in (2, 3):
+        return None
+    C, H, W_ = (1,) + s if nd == 2 else s
+    stride = draw(st.integers(1, 2))
+    if name == "conv2d":
+        pad = draw(st.integers(0, 1))
+        kh, kw = draw(st.integers(1, H + 2 * pad)), draw(st.integers(1, W_ + 2 * pad))
+        F_ = draw(st.integers(1, 2))
+        Wt = rng.uniform(-1, 1, size=(F_, C, kh, kw))
+        b = rng.uniform(-1, 1, size=F_) if draw(st.booleans()) else None
+        Ho, Wo = (H + 2 * pad - kh) // stride + 1, (W_ + 2 * pad - kw) // stride + 1
+        return name, ((C, H, W_), Wt, b, stride, pad), (F_, Ho, Wo)
+    k = draw(st.integers(1, min(2, H, W_)))
+    pad = draw(st.integers(0, k // 2))
+    Ho, Wo = (H + 2 * pad - k) // stride + 1, (W_ + 2 * pad - k) // stride + 1
+    return name, ((C, H, W_), k, stride, pad), (C, Ho, Wo)
+
+
+def _apply_nn(t, name, a, param, params):
+    def leaf(arr):
+        if arr is None:
+            return None
+        v = torch.tensor(arr, requires_grad=True) if t else cr.tensor(arr, requires_grad=True)
+        params.append(v)
+        return v
+
+    if name.startswith("linear"):
+        W, b = leaf(param[0]), leaf(param[1])
+        return (TF if t else F).linear(a, W, b)
+    if name == "cross_entropy":
+        target, reduction = param
+        if t:
+            return TF.cross_entropy(a, torch.from_numpy(target), reduction=reduction)
+        return F.cross_entropy(a, target, reduction=reduction)
+    if name.startswith("binary_cross_entropy"):
+        target, reduction = param
+        target = torch.from_numpy(target) if t else target
+        if name == "binary_cross_entropy":
+            p = torch.sigmoid(a) if t else cr.sigmoid(a)
+            return (TF if t else F).binary_cross_entropy(p, target, reduction=reduction)
+        return (TF if t else F).binary_cross_entropy_with_logits(a, target, reduction=reduction)
+    shape = (1,) + param[0]
+    x = a.reshape(shape)
+    if name == "conv2d":
+        _, Wt, b, stride, pad = param
+        out = (TF if t else F).conv2d(x, leaf(Wt), leaf(b), stride=stride, padding=pad)
+    else:
+        _, k, stride, pad = param
+        out = (TF if t else F).max_pool2d(x, k, stride=stride, padding=pad)
+    return out.reshape(tuple(out.shape[1:]))
+
+
+def _np_shape(name, s, param):
+    a = np.zeros(s)
+    if name == "T":
+        return a.T.shape
+    if name == "flatten":
+        return a.reshape(-1).shape
+    if name == "reshape":
+        return a.reshape(param).shape
+    if name == "transpose":
+        return a.transpose(param).shape
+    if name == "swapaxes":
+        return np.swapaxes(a, *param).shape
+    if name == "broadcast_to":
+        return param
+    return s
+
+
+def _apply(backend, op, pool, params=None):
+    kind, name, i, j, param = op
+    a = pool[i]
+    b = None if j is None else pool[j]
+    t = backend == "torch"
+    if kind == "unary":
+        return UNARY[name][t](a)
+    if kind == "binary":
+        return BINARY[name][t](a, b)
+    if kind == "reduce":
+        axis, keepdims = param
+        return (_torch_reduce if t else _cr_reduce)(name, a, axis, keepdims)
+    if kind == "softmax":
+        if t:
+            return getattr(torch, name)(a, dim=param)
+        return getattr(cr, name)(a, axis=param)
+    if kind == "matmul":
+        return a @ b
+    if kind == "index":
+        key = param
+        if t and isinstance(key, np.ndarray):
+            key = torch.from_numpy(key)
+        return a[key]
+    if kind == "join":
+        if t:
+            return (torch.cat if name == "concatenate" else torch.stack)([a, b], dim=param)
+        return getattr(cr, name)([a, b], axis=param)
+    if kind == "nn":
+        return _apply_nn(t, name, a, param, [] if params is None else params)
+    if kind == "reshape":
+        if name == "reshape":
+            return a.reshape(param)
+        if name == "transpose":
+            return a.permute(tuple(param)) if t else a.transpose(param)
+        if name == "swapaxes":
+            return torch.swapaxes(a, *param) if t else cr.swapaxes(a, *param)
+        return a.expand(*param) if t else cr.broadcast_to(a, param)
+    raise AssertionError(kind)
+
+
+def _run(backend, leaves, ops, seed, keep):
+    """Build the graph on `backend`; return (loss, leaf tensors, all values). `keep` filters ops whose
+    values stay in a sane range (decided on chainrule's values, replayed identically on torch)."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.uniform(-2, 2, size=s) for s in leaves]
+    if backend == "torch":
+        ins = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    else:
+        ins = [cr.tensor(a, requires_grad=True) for a in arrays]
+    pool = list(ins)
+    params = []  # the nn ops' weights: leaves too
+    for k, op in enumerate(ops):
+        if k in keep:
+            pool.append(_apply(backend, op, pool, params))
+        else:
+            pool.append(pool[op[2]])  # a skipped op passes its input through (same shape bookkeeping aside)
+    weights = rng.uniform(-1, 1, size=len(pool))
+    loss = None
+    for w, v in zip(weights, pool):
+        term = v.sum() * float(w)
+        loss = term if loss is None else loss + term
+    return loss, ins + params, pool
+
+
+def _sane_ops(leaves, ops, seed):
+    """Indices of ops to keep: those whose chainrule value is finite and moderate, and whose
+    input shapes are what the program expected (a skipped op earlier may change them)."""
+    rng = np.random.default_rng(seed)
+    pool = [cr.tensor(rng.uniform(-2, 2, size=s)) for s in leaves]
+    keep = set()
+    with cr.no_grad(), np.errstate(all="ignore"):
+        for k, op in enumerate(ops):
+            try:
+                v = _apply("cr", op, pool)
+                ok = bool(np.all(np.isfinite(v.data))) and float(np.max(np.abs(v.data), initial=0)) < 1e4
+            except (ValueError, TypeError, IndexError):
+                v, ok = None, False
+            if ok:
+                keep.add(k)
+                pool.append(v)
+            else:
+                pool.append(pool[op[2]])
+    return keep
+
+
+def _shapes_consistent(leaves, ops, keep, seed):
+    try:
+        _run("cr", leaves, ops, seed, keep)
+        return True
+    except (ValueError, TypeError, IndexError):
+        return False
+
+
+def _compare(a, b, what):
+    a = np.asarray(a, dtype=np.float64)
+    b = b.detach().numpy(force=True) if hasattr(b, "detach") else np.asarray(b)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
+    np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9, err_msg=what)
+
+
+def _describe(ops, keep):
+    return "; ".join(f"v{k}={op[1]}(v{op[2]}{'' if op[3] is None else f', v{op[3]}'}"
+                     f"{'' if op[4] is None else f', {op[4]!r}'})" for k, op in enumerate(ops) if k in keep)
+
+
+@FUZZ
+@given(programs())
+def test_random_graphs_match_torch(prog):
+    leaves, ops, seed = prog
+    keep = _sane_ops(leaves, ops, seed)
+    if not _shapes_consistent(leaves, ops, keep, seed):
+        return
+    loss, ins, pool = _run("cr", leaves, ops, seed, keep)
+    tloss, tins, tpool = _run("torch", leaves, ops, seed, keep)
+    where = f"leaves {leaves}: {_describe(ops, keep)}"
+    for k, (v, tv) in enumerate(zip(pool, tpool)):
+        _compare(v.data, tv, f"value v{k - len(leaves)} of {where}")
+    loss.backward()
+    tloss.backward()
+    for k, (x, tx) in enumerate(zip(ins, tins)):
+        assert x.grad is not None
+        _compare(x.grad, tx.grad, f"gradient of leaf {k} of {where}")
+
+
+@FUZZ_2ND
+@given(programs())
+def test_random_graphs_second_order_match_torch(prog):
+    leaves, ops, seed = prog
+    keep = _sane_ops(leaves, ops, seed)
+    if not _shapes_consistent(leaves, ops, keep, seed):
+        return
+    loss, ins, _ = _run("cr", leaves, ops, seed, keep)
+    tloss, tins, _ = _run("torch", leaves, ops, seed, keep)
+    rng = np.random.default_rng(seed + 1)
+    vs = [rng.uniform(-1, 1, size=x.shape) for x in ins]
+    # d/dx of sum_i <v_i, dloss/dx_i>: a Hessian-vector product through every rule's create_graph path
+    loss.backward(create_graph=True)
+    gs = [x.grad for x in ins]
+    tgs = torch.autograd.grad(tloss, tins, create_graph=True)
+    for k, (g, tg) in enumerate(zip(gs, tgs)):
+        _compare(g.data, tg, f"first gradient of leaf {k}: {_describe(ops, keep)}")
+    inner = None
+    for g, v in zip(gs, vs):
+        term = (g * v).sum()
+        inner = term if inner is None else inner + term
+    for x in ins:
+        x.grad = None
+    tinner = sum((tg * torch.from_numpy(v)).sum() for tg, v in zip(tgs, vs))
+    if not inner.requires_grad:  # the graph is linear in every leaf: the second derivative is zero
+        assert not tinner.requires_grad or all(
+            h is None or not h.any() for h in torch.autograd.grad(tinner, tins, allow_unused=True))
+        return
+    inner.backward()
+    ths = torch.autograd.grad(tinner, tins, allow_unused=True)
+    for k, (x, th) in enumerate(zip(ins, ths)):
+        got = np.zeros(x.shape) if x.grad is None else x.grad
+        _compare(got, torch.zeros(x.shape, dtype=torch.float64) if th is None else th,
+                 f"Hessian-vector product, leaf {k}: {_describe(ops, keep)}")
+
+
+def test_the_fuzzer_reaches_every_family_and_every_registered_primitive():
+    """The generator is not stuck in one corner: over a fixed set of draws it emits every op family,
+    and the graphs it builds (forward, and backward with create_graph) run every registered primitive."""
+    seen, reached, orig = set(), set(), {}
+    for name, prim in cr.REGISTRY.items():
+        orig[name] = prim.fwd
+
+        def spy(*a, _n=name, _f=prim.fwd, **k):
+            reached.add(_n)
+            return _f(*a, **k)
+
+        prim.fwd = spy
+
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
+    @given(programs())
+    def collect(prog):
+        leaves, ops, seed = prog
+        seen.update((op[0], op[1]) for op in ops)
+        keep = _sane_ops(leaves, ops, seed)
+        if _shapes_consistent(leaves, ops, keep, seed):
+            loss, _, _ = _run("cr", leaves, ops, seed, keep)
+            loss.backward(create_graph=True)  # the adjoints (scatter_add, col2im) run as primitives here
+
+    try:
+        with np.errstate(all="ignore"):
+            collect()
+    finally:
+        for name, f in orig.items():
+            cr.REGISTRY[name].fwd = f
+    kinds = {k for k, _ in seen}
+    assert kinds == {"unary", "binary", "reduce", "softmax", "matmul", "index", "join", "reshape"} | (
+        {"nn"} if NN else set()), kinds
+    assert {n for _, n in seen} >= set(UNARY) | set(BINARY) | set(NN)
+    not_fuzzed = sorted(set(cr.REGISTRY) - reached - {"astype"})
+    assert not not_fuzzed, f"registered primitives the graph fuzzer never builds (add them to it): {not_fuzzed}"
