@@ -9,7 +9,6 @@ that it stays finite for any logit.
     python examples/bernoulli_breast_cancer.py --quick    # two epochs, for the tests
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
-from chainrule.train import seed_everything
+from chainrule.train import example_parser, seed_everything
 
 
 def accuracy(model, ds):
@@ -28,11 +27,7 @@ def accuracy(model, ds):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="two epochs (for the tests)")
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    ap = example_parser(__doc__)
     args = ap.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 60)
 

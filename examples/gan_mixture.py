@@ -12,7 +12,6 @@ share of generated points within 4 standard deviations of a mode.
     python examples/gan_mixture.py --quick
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
-from chainrule.train import seed_everything
+from chainrule.train import example_parser, seed_everything
 
 MODES = 2.0 * np.c_[np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)]
 STD = 0.05
@@ -40,11 +39,7 @@ def quality(points):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="300 steps (for the tests)")
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    ap = example_parser(__doc__, quick="300 steps (for the tests)", length="--steps")
     args = ap.parse_args(argv)
     steps = args.steps or (300 if args.quick else 5000)
     batch = 256

@@ -9,7 +9,6 @@ solution: the script prints both.
     python examples/gaussian_diabetes.py --quick  # a few steps, for the tests
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
-from chainrule.train import seed_everything
+from chainrule.train import example_parser, seed_everything
 
 
 def r2(pred, y):
@@ -25,11 +24,7 @@ def r2(pred, y):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20 steps (for the tests)")
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    ap = example_parser(__doc__, quick="20 steps (for the tests)", length="--steps")
     args = ap.parse_args(argv)
     steps = args.steps or (20 if args.quick else 500)
 

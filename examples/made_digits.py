@@ -12,7 +12,6 @@ samples pixel by pixel.
     python examples/made_digits.py --quick
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
-from chainrule.train import seed_everything
+from chainrule.train import example_parser, seed_everything
 
 
 class MaskedLinear(nn.Linear):
@@ -57,11 +56,7 @@ def nll(model, x):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="two epochs (for the tests)")
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    ap = example_parser(__doc__)
     args = ap.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 100)
 

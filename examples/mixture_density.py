@@ -12,7 +12,6 @@ branch. The script prints both models' test negative log-likelihood in nats per 
     python examples/mixture_density.py --quick
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
-from chainrule.train import seed_everything
+from chainrule.train import example_parser, seed_everything
 
 K = 3  # mixture components
 
@@ -45,11 +44,7 @@ class MDN(nn.Module):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="100 steps (for the tests)")
-    ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    ap = example_parser(__doc__, quick="100 steps (for the tests)", length="--steps")
     args = ap.parse_args(argv)
     steps = args.steps or (100 if args.quick else 2000)
 

@@ -11,25 +11,20 @@ with the log-softmax so it stays finite for large scores).
 The data are the 60,000 / 10,000 IDX files of Debian's `dataset-fashion-mnist` package.
 """
 
-import argparse
 import os
 import time
 
 import numpy as np
 
 import chainrule as cr
-from chainrule.train import build_model, evaluate, fit, plot_history, seed_everything
+from chainrule.train import build_model, evaluate, example_parser, fit, plot_history, seed_everything
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = example_parser(__doc__, quick="1,000 training images, one epoch (for the tests)")
     ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
-    ap.add_argument("--quick", action="store_true", help="1,000 training images, one epoch (for the tests)")
-    ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
     args = ap.parse_args(argv)
     cnn = args.model == "cnn"
     epochs = args.epochs or (1 if args.quick else (10 if cnn else 15))

@@ -10,7 +10,6 @@ weight_decay). The figure draws both decision boundaries.
     python examples/spiral.py --quick
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
-from chainrule.train import seed_everything
+from chainrule.train import example_parser, seed_everything
 
 
 def train(model, x, y, steps, lr=1.0, reg=1e-3):
@@ -37,10 +36,7 @@ def accuracy(model, x, y):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="few steps (for the tests)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    ap = example_parser(__doc__, quick="few steps (for the tests)", length=None)
     args = ap.parse_args(argv)
     steps_linear, steps_net = (30, 300) if args.quick else (200, 10000)
 

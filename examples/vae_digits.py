@@ -13,7 +13,6 @@ read against examples/made_digits.py's exact NLL on the same data.
     python examples/vae_digits.py --quick
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
-from chainrule.train import seed_everything
+from chainrule.train import example_parser, seed_everything
 
 
 class VAE(nn.Module):
@@ -50,11 +49,7 @@ def neg_elbo(model, x, rng):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="two epochs (for the tests)")
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    ap = example_parser(__doc__)
     args = ap.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 100)
 

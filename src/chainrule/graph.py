@@ -134,10 +134,15 @@ def unbroadcast(xp, g, shape, opname="op"):
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    if lead < 0 or any(s != 1 and s != gs for s, gs in zip(shape, gshape[lead:])):
-        raise ShapeError(f"{opname} backward: gradient of shape {gshape} cannot be reduced to "
-                         f"the input's shape {shape}")
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    axes = list(range(lead))
+    for i, s in enumerate(shape):
+        gs = gshape[lead + i] if lead >= 0 else None
+        if s != gs:
+            if s != 1 or lead < 0:
+                raise ShapeError(f"{opname} backward: gradient of shape {gshape} cannot be reduced to "
+                                 f"the input's shape {shape}")
+            axes.append(lead + i)
+    axes = tuple(axes)
     if axes:
         g = xp.sum(g, axis=axes)
     return g if g.shape == shape else xp.reshape(g, shape)
@@ -214,7 +219,7 @@ def backprop(roots, retain_graph=False, create_graph=False, hook=None, stop=None
             if relevant is not None:
                 need = tuple(p if p is not None and (p in stop or p in relevant) else None for p in parents)
             if create_graph:
-                from .tensor import Tensor
+                Tensor = sys.modules["chainrule.tensor"].Tensor
                 saved = tuple(_wrap(s, p, Tensor) for s, p in zip(saved, parents))
                 ans = None if ans is None else Tensor._wrap(ans, node)
             if prim.vjp_reduced is not None and not create_graph and g.size >= FUSE_REDUCTION_FROM:
@@ -289,7 +294,7 @@ def _accumulate_leaf(leaf, gi, maybe_shared, create_graph):
 
 def backward(tensor, grad=None, retain_graph=False, create_graph=False):
     """Tensor.backward: fill `.grad` of every leaf that `tensor` depends on."""
-    from .tensor import Tensor
+    Tensor = sys.modules["chainrule.tensor"].Tensor  # (tensor.py imports this module: no import cycle)
 
     if not tensor.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad (no input had requires_grad=True, "

@@ -95,6 +95,19 @@ def blas_threads(n):
     return threadpool_limits(limits=n, user_api="blas")
 
 
+def example_parser(doc, quick="two epochs (for the tests)", length="--epochs"):
+    """The options the scripts in examples/ share: --quick, --epochs or --steps, --seed, --out."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=quick)
+    if length:
+        ap.add_argument(length, type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/examples", help="folder for the figure (default %(default)s)")
+    return ap
+
+
 def seed_everything(seed):
     """Seed NumPy's global generator (and chainrule's, where it has one) so initialization repeats."""
     np.random.seed(seed)

@@ -94,7 +94,7 @@ def _ce_vjp(xp, need, g, ans, x, t, sample_weight, reduction, cache=None):
     scale = _ce_scale(g, t, sample_weight, reduction)
     if xp is ARRAY_NS:
         if cache and cache.get("x") is x:
-            p = cache["e"] / np.expand_dims(cache["s"], 1)
+            p = cache["e"] / cache["s"][:, None]
         else:
             p = np.exp(x - x.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
