@@ -338,19 +338,25 @@ def _tuple_arg(v):
     return (v,), False
 
 
+def _run_with_tangents(f, primals, tangents, name):
+    """Check primals against tangents and call f: (tangents, primals-was-a-tuple, out, inputs, since)."""
+    primals, many = _tuple_arg(primals)
+    tangents, _ = _tuple_arg(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"{name}: {len(primals)} primals but {len(tangents)} tangents")
+    out, xs, since = _call(f, primals, tuple(range(len(primals))), name)
+    for i, (t, x) in enumerate(zip(tangents, xs)):
+        _check_like(t, x, f"tangent {i}", name)
+    return tangents, many, out, xs, since
+
+
 def jvp(f, primals, tangents):
     """`(out, tangent_out)`: `f`'s output at `primals` and the Jacobian-vector product J·tangents.
 
     Computed with the double-VJP trick (two reverse passes, see the module docstring), not with
     forward mode. `primals` and `tangents` are tuples (or single values) of matching shapes.
     """
-    primals, _ = _tuple_arg(primals)
-    tangents, _ = _tuple_arg(tangents)
-    if len(primals) != len(tangents):
-        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    out, xs, since = _call(f, primals, tuple(range(len(primals))), "jvp")
-    for i, (t, x) in enumerate(zip(tangents, xs)):
-        _check_like(t, x, f"tangent {i}", "jvp")
+    tangents, _, out, xs, since = _run_with_tangents(f, primals, tangents, "jvp")
     outs, is_tuple = _structure(out)
     outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
     with enable_grad():
@@ -373,13 +379,7 @@ def hvp(f, primals, tangents):
     Reverse over reverse: the gradient is computed with create_graph, then differentiated once
     more with the tangents as cotangent (the Hessian is symmetric). Tuples in, tuples out.
     """
-    primals, many = _tuple_arg(primals)
-    tangents, _ = _tuple_arg(tangents)
-    if len(primals) != len(tangents):
-        raise ValueError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
-    out, xs, since = _call(f, primals, tuple(range(len(primals))), "hvp")
-    for i, (t, x) in enumerate(zip(tangents, xs)):
-        _check_like(t, x, f"tangent {i}", "hvp")
+    tangents, many, out, xs, since = _run_with_tangents(f, primals, tangents, "hvp")
     out = _scalar_output(out, "hvp", f)
     if not isinstance(out, Tensor):
         zeros = tuple(Tensor._wrap(np.zeros(x.shape, x.dtype), None) for x in xs)
