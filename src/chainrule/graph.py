@@ -130,9 +130,16 @@ _by_seq = operator.attrgetter("seq")
 
 def unbroadcast(xp, g, shape, opname="op"):
     """Sum `g` over the axes NumPy broadcasting added, so that it has `shape`."""
-    gshape = g.shape
-    if gshape == shape:
+    if g.shape == shape:
         return g
+    axes = broadcast_axes(g.shape, shape, opname)
+    if axes:
+        g = xp.sum(g, axis=axes)
+    return g if g.shape == shape else xp.reshape(g, shape)
+
+
+def broadcast_axes(gshape, shape, opname="op"):
+    """The axes of a gradient of `gshape` that are summed to bring it back to `shape` (the input's)."""
     lead = len(gshape) - len(shape)
     axes = list(range(lead))
     for i, s in enumerate(shape):
@@ -142,16 +149,7 @@ def unbroadcast(xp, g, shape, opname="op"):
                 raise ShapeError(f"{opname} backward: gradient of shape {gshape} cannot be reduced to "
                                  f"the input's shape {shape}")
             axes.append(lead + i)
-    axes = tuple(axes)
-    if axes:
-        g = xp.sum(g, axis=axes)
-    return g if g.shape == shape else xp.reshape(g, shape)
-
-
-def broadcast_axes(gshape, shape):
-    """The axes of a gradient of `gshape` summed to reach `shape` (for explanations)."""
-    lead = len(gshape) - len(shape)
-    return tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    return tuple(axes)
 
 
 def _freed_error(node):

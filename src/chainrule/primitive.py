@@ -167,8 +167,4 @@ def _shape_error(name, datas, err):
     return ShapeError(f"{name}: cannot combine inputs of shapes {shapes} ({err})")
 
 
-def defprim(name, fwd, vjp, **kw):
-    return Primitive(name, fwd, vjp, **kw)
-
-
 __all__ = ["Primitive", "REGISTRY", "ARRAY_NS", "TENSOR_NS", "KEEP_VALUES_UP_TO"]
