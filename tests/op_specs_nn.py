@@ -1,9 +1,11 @@
-"""Specs for the fused neural-network primitives (chainrule.ops.nn), swept by test_primitives.py."""
+"""Specs for the fused neural-network primitives (chainrule.ops.conv, .losses, .linalg), swept by
+test_primitives.py."""
 
 import numpy as np
 
 from chainrule.nn import functional as F
-from chainrule.ops import nn as nnops
+from chainrule.ops import conv, losses
+from chainrule.ops import linear as _linear
 from opspec import OpSpec
 
 
@@ -27,7 +29,7 @@ def _tt(t, a):
 
 
 def _im2col(x, k, s, p):
-    return nnops.im2col(x, shape=x.shape, kernel=k, stride=s, padding=p)
+    return conv.im2col(x, shape=x.shape, kernel=k, stride=s, padding=p)
 
 
 def _unfold(t, x, k, s, p):
@@ -42,7 +44,7 @@ def _fold(t, c, shape, k, s, p):
 
 
 SPECS = [
-    OpSpec("linear", lambda x, W, b: nnops.linear(x, W, b),
+    OpSpec("linear", lambda x, W, b: _linear(x, W, b),
            [((2, 3), (4, 3), (4,)), ((3,), (2, 3), (2,)), ((2, 2, 3), (4, 3), (4,))],
            torch=lambda t, x, W, b: t.nn.functional.linear(x, W, b)),
     OpSpec("cross_entropy", lambda x: F.cross_entropy(x, T4), [((4, 3),)],
@@ -55,7 +57,7 @@ SPECS = [
            torch=lambda t, x: t.nn.functional.cross_entropy(x, _tt(t, T_IGN), weight=_tt(t, CW))),
     OpSpec("cross_entropy", lambda x: F.cross_entropy(x, T22), [((2, 3, 2),)],
            torch=lambda t, x: t.nn.functional.cross_entropy(x, _tt(t, T22))),
-    OpSpec("binary_cross_entropy", lambda p, y: nnops.binary_cross_entropy(p, y), [((3,), (3,)), ((2, 3), (2, 3))],
+    OpSpec("binary_cross_entropy", lambda p, y: losses.binary_cross_entropy(p, y), [((3,), (3,)), ((2, 3), (2, 3))],
            domain=unit(), torch=lambda t, p, y: t.nn.functional.binary_cross_entropy(p, y, reduction="none")),
     OpSpec("binary_cross_entropy_with_logits", lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none"),
            [((3,), (3,)), ((2, 3), (2, 3))], domain=(-4.0, 4.0),
@@ -72,9 +74,9 @@ SPECS = [
            torch=lambda t, x: _unfold(t, x, (2, 2), (1, 1), (0, 0))),
     OpSpec("im2col", lambda x: _im2col(x, (3, 2), (2, 1), (1, 1)), [((2, 1, 4, 3),)],
            torch=lambda t, x: _unfold(t, x, (3, 2), (2, 1), (1, 1))),
-    OpSpec("col2im", lambda c: nnops.col2im(c, shape=(1, 2, 3, 3), kernel=(2, 2), stride=(1, 1), padding=(0, 0)),
+    OpSpec("col2im", lambda c: conv.col2im(c, shape=(1, 2, 3, 3), kernel=(2, 2), stride=(1, 1), padding=(0, 0)),
            [((1, 2, 2, 2, 2, 2),)], torch=lambda t, c: _fold(t, c, (1, 2, 3, 3), (2, 2), (1, 1), (0, 0))),
-    OpSpec("col2im", lambda c: nnops.col2im(c, shape=(1, 1, 4, 3), kernel=(3, 2), stride=(2, 1), padding=(1, 1)),
+    OpSpec("col2im", lambda c: conv.col2im(c, shape=(1, 1, 4, 3), kernel=(3, 2), stride=(2, 1), padding=(1, 1)),
            [((1, 1, 3, 2, 2, 4),)], torch=lambda t, c: _fold(t, c, (1, 1, 4, 3), (3, 2), (2, 1), (1, 1))),
     OpSpec("conv2d", lambda x, w, b: F.conv2d(x, w, b, padding=1), [((2, 2, 3, 3), (3, 2, 2, 2), (3,))],
            torch=lambda t, x, w, b: t.nn.functional.conv2d(x, w, b, padding=1)),

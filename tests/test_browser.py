@@ -10,9 +10,9 @@ import pytest
 
 import chainrule as cr
 from chainrule import lecture
+from chainrule.core import Tensor
 from chainrule.ops import sigmoid_composite
-from chainrule.tensor import Tensor
-from chainrule.trace import explain
+from chainrule.viz import explain
 
 pytestmark = pytest.mark.browser
 

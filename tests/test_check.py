@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import primitive
+from chainrule.core import state
 
 RNG = np.random.default_rng(99)
 
@@ -192,7 +192,7 @@ def test_check_graph_large_inputs_not_kept_vs_rerun_with_fn():
     # re-running with every value kept: all checkable, and the module's limit is restored
     full = cr.check_graph(fn, A, B)
     assert full.ok, str(full)
-    assert primitive.KEEP_VALUES_UP_TO == 256
+    assert state.keep_up_to == 256
 
 
 def test_check_graph_after_backward_reports_freed_values():

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.cli import main
-from chainrule.exprparse import MAX_LENGTH, ExprError, evaluate, evaluate_labelled, parse
+from chainrule.cli.exprparse import MAX_LENGTH, ExprError, evaluate, evaluate_labelled, parse
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.primitive import REGISTRY, Primitive
+from chainrule.core import REGISTRY, Observer, Primitive
+from chainrule.core.engine import run_backward
 
 
 def test_chain_of_20000_nodes_runs_iteratively():
@@ -34,8 +35,12 @@ def test_diamond_graph_visits_shared_node_once_with_summed_gradient():
     x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
     s = cr.tanh(x)
     f = (s * 2.0 + s * 3.0).sum()
-    from chainrule.graph import run_backward
-    run_backward(f._node, np.array(1.0), hook=lambda node, g, raw, gs: calls.append(node.prim.name))
+
+    class Visits(Observer):
+        def visited(self, node, upstream, raw, grads):
+            calls.append(node.prim.name)
+
+    run_backward(f._node, np.array(1.0), observers=(Visits(),))
     assert calls.count("tanh") == 1
     np.testing.assert_allclose(x.grad, 5 * (1 - np.tanh([1.0, 2.0]) ** 2))
 

@@ -11,13 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
+from chainrule.nn import functional as F
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
-try:
-    from chainrule.nn import functional as F
-except ImportError:  # the nn family is fuzzed once chainrule.nn is there
-    F = None
 
 EXAMPLES = 200         # random graphs compared value by value and gradient by gradient
 EXAMPLES_2ND = 60      # random graphs whose gradient-of-gradient is compared

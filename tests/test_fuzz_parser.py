@@ -1,4 +1,4 @@
-"""Fuzzing the CLI's expression parser (`chainrule.exprparse`, behind `chainrule explain`).
+"""Fuzzing the CLI's expression parser (`chainrule.cli.exprparse`, behind `chainrule explain`).
 
 Random text, random token soup and a corpus of hostile strings: `evaluate` never executes code,
 never hangs, and always answers with a Tensor or a one-line `ExprError`. Random valid
@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
+from chainrule import cli
+from chainrule.cli import exprparse
 
-exprparse = pytest.importorskip("chainrule.exprparse")
 ExprError = exprparse.ExprError
 evaluate = exprparse.evaluate
 
@@ -320,7 +321,7 @@ _RUNNER = textwrap.dedent("""
 
     sys.addaudithook(hook)
     import numpy as np
-    from chainrule.exprparse import ExprError, evaluate
+    from chainrule.cli.exprparse import ExprError, evaluate
     names = {"x": np.array([0.5, -1.0]), "y": np.array([2.0, 3.0]), "z": 1.5}
     for expr in json.loads(sys.stdin.read()):
         print(json.dumps({"start": expr}), flush=True)
@@ -378,7 +379,6 @@ def test_hostile_corpus_is_refused_without_running_anything(tmp_path):
 
 
 def test_cli_explain_refuses_hostile_expressions(tmp_path, monkeypatch, capsys):
-    cli = pytest.importorskip("chainrule.cli")
     monkeypatch.chdir(tmp_path)
     for expr in ["__import__('os').system('touch PWNED')", "x.__class__", "(lambda: 1)()", "x +"]:
         rc = cli.main(["explain", expr, "x=1"])

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import nn
-from chainrule.io import CheckpointError
+from chainrule import CheckpointError, nn
 
 
 def model():

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.check import numerical_gradient
+from chainrule.debug import numerical_gradient
 from chainrule.nn import functional as F
 
 
@@ -307,7 +307,7 @@ def test_max_pool2d_matches_torch(shape, k, stride, pad):
 
 def test_im2col_matches_a_loop_over_pixels():
     x = rng().standard_normal((2, 2, 5, 4))
-    cols = cr.ops.nn.im2col(cr.tensor(x), shape=x.shape, kernel=(3, 2), stride=(2, 1), padding=(1, 1)).data
+    cols = cr.ops.conv.im2col(cr.tensor(x), shape=x.shape, kernel=(3, 2), stride=(2, 1), padding=(1, 1)).data
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     assert cols.shape == (2, 2, 3, 2, 3, 5)
     want = np.empty_like(cols)
@@ -323,7 +323,7 @@ def test_fused_conv_and_pool_equal_their_composite_twins():
     twin = [cr.tensor(v, requires_grad=True) for v in (x0, w0, b0)]
     y1 = F.conv2d(*fused, stride=(1, 2), padding=1)
     x, w, b = twin
-    cols = cr.ops.nn.im2col(x, shape=x0.shape, kernel=(3, 2), stride=(1, 2), padding=(1, 1))
+    cols = cr.ops.conv.im2col(x, shape=x0.shape, kernel=(3, 2), stride=(1, 2), padding=(1, 1))
     N, _, _, _, Ho, Wo = cols.shape
     y2 = cr.reshape(cr.matmul(cr.reshape(w, (4, 18)), cr.reshape(cols, (N, 18, Ho * Wo))), (N, 4, Ho, Wo))
     y2 = y2 + cr.reshape(b, (4, 1, 1))
@@ -338,7 +338,7 @@ def test_fused_conv_and_pool_equal_their_composite_twins():
     xs = r.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) * 0.5
     a, c = cr.tensor(xs, requires_grad=True), cr.tensor(xs, requires_grad=True)
     p1 = F.max_pool2d(a, 3, stride=1)
-    windows = cr.ops.nn.im2col(c, shape=xs.shape, kernel=(3, 3), stride=(1, 1), padding=(0, 0))
+    windows = cr.ops.conv.im2col(c, shape=xs.shape, kernel=(3, 3), stride=(1, 1), padding=(0, 0))
     p2 = cr.max(cr.reshape(windows, (2, 2, 9, 4, 4)), axis=2)
     np.testing.assert_array_equal(p1.data, p2.data)
     u = r.standard_normal(p1.shape)

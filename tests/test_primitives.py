@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.primitive import REGISTRY
+from chainrule.core import REGISTRY, walk
+from chainrule.core.engine import unbroadcast
+from chainrule.debug.trace import rule_on_arrays
 
 
 def _load_specs():
@@ -157,14 +159,57 @@ def test_matches_pytorch(spec, data):
 def test_lean_nodes_with_one_input_needing_grad(spec, data):
     """Nodes normally keep every small value; here they keep only what the needed gradients read,
     with one input at a time requiring grad: a rule that reads an input it did not save fails."""
-    import chainrule.primitive as P
     rng, xs, wrt = _draw(spec, data)
     u = rng.standard_normal(_value(spec, xs).shape)
     _, full = _analytic(spec, xs, wrt, u)
-    old, P.KEEP_VALUES_UP_TO = P.KEEP_VALUES_UP_TO, -1
-    try:
+    with cr.keep_values(-1):
         for i, g_full in zip(wrt, full):
             _, (g,) = _analytic(spec, xs, (i,), u)
             _close(g, g_full, spec, f"gradient of input {i} alone, lean nodes")
-    finally:
-        P.KEEP_VALUES_UP_TO = old
+
+
+FAST = [s for s in SPECS if REGISTRY[s.name].fast is not None]
+
+
+def test_every_fast_rule_is_swept():
+    fast = {n for n, p in REGISTRY.items() if p.fast is not None}
+    assert fast and fast <= {s.name for s in FAST}
+
+
+def _fast_vs_twin(node, g, label):
+    """The fast rule against the differentiable rule (run on Tensors), both reduced to the inputs' shapes."""
+    prim = node.prim
+    fast = prim.fast(node.parents, g, node.ans, *node.saved, **node.params)
+    fast = fast if type(fast) is tuple else (fast,)
+    twin = rule_on_arrays(node, g)
+    assert len(fast) == len(twin) == len(node.shapes), label
+    for i, (a, b, p, shape) in enumerate(zip(fast, twin, node.parents, node.shapes)):
+        if p is None:
+            continue
+        a, b = (unbroadcast(np.asarray(v), shape) for v in (a, b))
+        assert a.dtype == b.dtype, f"{label}: input {i}: dtype {a.dtype} vs {b.dtype}"
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f"{label}: input {i}")
+
+
+@pytest.mark.parametrize("spec", FAST, ids=[f"{s.name}-{i}" for i, s in enumerate(FAST)])
+@SWEEP
+@given(data=st.data())
+def test_fast_rule_matches_its_differentiable_twin(spec, data):
+    rng, xs, wrt = _draw(spec, data)
+    with cr.keep_values():
+        out = spec.call(*[cr.tensor(x, requires_grad=i in wrt) for i, x in enumerate(xs)])
+    nodes = [n for n in walk([out._node]) if n.prim.name == spec.name]
+    assert nodes, f"{spec.name}: the spec recorded no {spec.name} node"
+    for node in nodes:
+        _fast_vs_twin(node, rng.standard_normal(np.shape(node.ans)), spec.name)
+
+
+@pytest.mark.parametrize("sa, sb", [((64, 1, 80), (1, 70, 80)), ((300, 40), (40,)), ((1, 90, 1), (70, 1, 60))])
+def test_fast_rules_on_large_broadcasts(sa, sb):
+    """mul's fast rule sums large broadcast gradients in one einsum: the same as its twin."""
+    rng = np.random.default_rng(0)
+    a = cr.tensor(rng.standard_normal(sa), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(sb), requires_grad=True)
+    out = a * b
+    assert out.size >= 4096
+    _fast_vs_twin(out._node, rng.standard_normal(out.shape), f"mul {sa} * {sb}")

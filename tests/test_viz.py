@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.trace import explain
 from chainrule.viz import dot as vdot
+from chainrule.viz import explain
 from chainrule.viz.html import FULL_UP_TO, trace_json
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

@@ -14,16 +14,12 @@ import struct
 
 import numpy as np
 
-from .tensor import Tensor
+from .core import CheckpointError, Tensor, unwrap
 
 __all__ = ["save", "load", "CheckpointError"]
 
 _LAYOUT_KEY = "chainrule.layout"
 _ORDER_KEY = "chainrule.order"
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable safetensors checkpoint (foreign format, truncated, corrupt)."""
 
 
 def _safetensors():
@@ -36,7 +32,7 @@ def _safetensors():
 
 
 def _array(v, where):
-    a = np.asarray(v._data if isinstance(v, Tensor) else v)
+    a = np.asarray(unwrap(v))
     if a.dtype == object or a.dtype.kind not in "biuf":
         raise TypeError(f"save: {where} has dtype {a.dtype}; only numeric arrays can be saved")
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)  # (ascontiguousarray makes 0-d 1-d)

@@ -6,10 +6,13 @@ gradients by name, so that the CLI, the README, the tutorial and the tests use o
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import ops
-from .tensor import tensor
+from .core import tensor
+from .debug import numerical_gradient, rel_error
 
 
 def chain_rule(x=-2.0, y=5.0):
@@ -80,10 +83,6 @@ EXAMPLES = {
 
 
 def print_examples(out=None):
-    import sys
-
-    from .check import numerical_gradient, rel_error
-
     out = out or sys.stdout
     for title, fn in EXAMPLES.items():
         f, grads = fn()

@@ -21,7 +21,10 @@ import time
 
 import numpy as np
 
-from .cli import UsageError
+from . import data, nn, optim
+from .core import no_grad
+from .io import load, save
+from .nn import functional as F
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 MODELS = ("mlp", "cnn")
@@ -36,8 +39,6 @@ def build_model(kind, input_shape, num_outputs, hidden=(128,), image_shape=None,
 
     Layer names are Sequential indices, so a checkpoint's keys look like PyTorch's (`0.weight`).
     """
-    from . import nn
-
     hidden = tuple(int(h) for h in hidden)
     if kind == "mlp":
         layers, width = [], int(np.prod(input_shape))
@@ -68,8 +69,6 @@ def build_model(kind, input_shape, num_outputs, hidden=(128,), image_shape=None,
 
 
 def make_optimizer(name, params, lr, weight_decay=0.0):
-    from . import optim
-
     params = list(params)
     if name == "adam":
         return optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -97,8 +96,6 @@ def blas_threads(n):
 
 def example_parser(doc, quick="two epochs (for the tests)", length="--epochs"):
     """The options the scripts in examples/ share: --quick, --epochs or --steps, --seed, --out."""
-    import argparse
-
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=quick)
     if length:
@@ -109,25 +106,14 @@ def example_parser(doc, quick="two epochs (for the tests)", length="--epochs"):
 
 
 def seed_everything(seed):
-    """Seed NumPy's global generator (and chainrule's, where it has one) so initialization repeats."""
+    """Seed NumPy's global generator and chainrule's, so that initialization repeats."""
     np.random.seed(seed)
-    from . import nn
-
-    for mod in (nn, getattr(nn, "init", None)):
-        fn = getattr(mod, "manual_seed", None)
-        if fn is not None:
-            fn(seed)
-            break
-    import chainrule
-
-    if hasattr(chainrule, "manual_seed"):
-        chainrule.manual_seed(seed)
+    nn.manual_seed(seed)
 
 
 # -- one pass over the data ----------------------------------------------------------------------------------
 
 def _loss(task, out, y, target_stats=None):
-    from .nn import functional as F
 
     if task == "regression":
         mu, sd = target_stats
@@ -147,8 +133,6 @@ def _batch_stats(task, out, y, target_stats):
 
 def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None):
     """Train for one epoch (when an optimizer is given) or evaluate; returns {"loss", "accuracy" | "r2"}."""
-    from . import no_grad
-
     total, n, sums, ys = 0.0, 0, {}, []
     model.train(optimizer is not None)
     for x, y in loader:
@@ -193,9 +177,7 @@ def _running(task, total, n, sums):
 
 def evaluate(model, dataset, task, batch_size=256, target_stats=None):
     """Metrics of `model` on a dataset: {"loss", "accuracy"} (classification) or {"loss", "r2"}."""
-    from .data import DataLoader
-
-    return run_epoch(model, DataLoader(dataset, batch_size=batch_size), task, target_stats=target_stats)
+    return run_epoch(model, data.DataLoader(dataset, batch_size=batch_size), task, target_stats=target_stats)
 
 
 def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0, target_stats=None,
@@ -204,9 +186,7 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
 
     A learning-rate scheduler, if given, steps once after each epoch.
     """
-    from .data import DataLoader
-
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
+    loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
     bar = _progress_bar(epochs * len(loader), desc) if progress else None
     history = []
     try:
@@ -266,18 +246,14 @@ def plot_history(history, path, title=""):
 
 def save_checkpoint(path, model, arch):
     """The model's state_dict plus its architecture (as `_chainrule.*` entries) in one safetensors file."""
-    import chainrule as cr
-
     state = dict(model.state_dict())
     state[_META + "arch_json"] = np.frombuffer(json.dumps(arch, sort_keys=True).encode(), dtype=np.uint8).copy()
-    cr.save(state, path)
+    save(state, path)
 
 
 def load_checkpoint(path):
     """(model, arch) from a file written by `save_checkpoint`."""
-    import chainrule as cr
-
-    state = dict(cr.load(path))
+    state = dict(load(path))
     key = _META + "arch_json"
     found = [k for k in state if k.startswith(key)]
     if not found:
@@ -302,8 +278,6 @@ DEFAULTS = dict(dataset="digits", model="mlp", hidden="256", epochs=30, batch_si
 
 
 def load_data(name, model="mlp", seed=0):
-    from . import data
-
     return data.load(name, **({"flatten": model != "cnn"} if name in ("digits", "fashion_mnist") else {}),
                      **({"seed": seed} if name != "fashion_mnist" else {}))
 
@@ -388,117 +362,12 @@ def evaluate_checkpoint(path, dataset=None, split="test", batch_size=256):
                     batch_size, ts)
 
 
-# -- command line --------------------------------------------------------------------------------------------
-
-def _positive(kind):
-    def conv(s):
-        try:
-            v = kind(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}") from None
-        if not v > 0 or (kind is float and not math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}")
-        return v
-    conv.__name__ = f"positive {kind.__name__}"
-    return conv
-
-
-def _nonnegative_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
-    if not (v >= 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
-    return v
-
-
 def parse_hidden(s):
     """'128' or '256,128' -> (256, 128): the hidden layer widths."""
     try:
         sizes = tuple(int(p) for p in str(s).split(",") if p.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer widths like 128 or 256,128, got {s!r}") from None
+        raise ValueError(f"expected layer widths like 128 or 256,128, got {s!r}") from None
     if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive layer widths like 128 or 256,128, got {s!r}")
+        raise ValueError(f"expected positive layer widths like 128 or 256,128, got {s!r}")
     return sizes
-
-
-_D = "(default %(default)s)"
-
-
-def add_train_parser(sub):
-    from .data import DATASETS
-
-    p = sub.add_parser("train", help="train a model on a bundled data set",
-                       description="Train a model on a bundled data set; writes a checkpoint, a plot and a "
-                                   "JSON summary into --out.")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default=DEFAULTS["dataset"], help=_D)
-    p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"], help=_D)
-    p.add_argument("--hidden", type=parse_hidden, default=DEFAULTS["hidden"],
-                   help="hidden layer widths, e.g. 256 or 256,128 (default 256)")
-    p.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"], help=_D)
-    p.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"], help=_D)
-    p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="learning rate " + _D)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
-                   help="sgd runs with momentum 0.9 " + _D)
-    p.add_argument("--weight-decay", type=_nonnegative_float, default=DEFAULTS["weight_decay"], help=_D)
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling " + _D)
-    p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
-    p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=_cmd_train)
-
-
-def _cmd_train(args):
-    hidden = args.hidden if isinstance(args.hidden, tuple) else parse_hidden(args.hidden)
-    out = args.out or os.path.join("runs", f"{args.dataset}-{args.model}")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"chainrule train: error: --out {out} exists and is not a folder")
-    if args.model == "cnn" and args.dataset not in ("digits", "fashion_mnist"):
-        raise UsageError(f"chainrule train: error: --model cnn needs an image data set "
-                         f"(digits, fashion_mnist), not {args.dataset}")
-    try:
-        split = load_data(args.dataset, args.model, seed=0)
-    except (FileNotFoundError, ImportError) as e:
-        raise UsageError(f"chainrule train: error: {str(e).splitlines()[0]}") from None
-    with blas_threads(args.threads):
-        train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
-              args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split)
-    return 0
-
-
-def add_evaluate_parser(sub):
-    from .data import DATASETS
-
-    p = sub.add_parser("evaluate", help="evaluate a saved checkpoint on a bundled data set",
-                       description="Report the loss and accuracy (or R²) of a checkpoint written by "
-                                   "`chainrule train`.")
-    p.add_argument("checkpoint")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
-                   help="default: the data set the checkpoint was trained on")
-    p.add_argument("--split", choices=("test", "train"), default="test")
-    p.add_argument("--batch-size", type=_positive(int), default=256)
-    p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.set_defaults(run=_cmd_evaluate)
-
-
-def _cmd_evaluate(args):
-    if not os.path.isfile(args.checkpoint):
-        raise UsageError(f"chainrule evaluate: error: no such checkpoint file: {args.checkpoint}")
-    try:
-        with blas_threads(args.threads):
-            metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.batch_size)
-    except (ValueError, FileNotFoundError, ImportError, KeyError) as e:
-        raise UsageError(f"chainrule evaluate: error: {str(e).splitlines()[0]}") from None
-    if args.json:
-        print(json.dumps(metrics))
-    else:
-        parts = [f"loss {metrics['loss']:.4f}"]
-        if "accuracy" in metrics:
-            parts.append(f"accuracy {metrics['accuracy']:.2%}")
-        if "r2" in metrics:
-            parts.append(f"R² {metrics['r2']:.4f}")
-        print(f"{args.split}: " + ", ".join(parts))
-    return 0

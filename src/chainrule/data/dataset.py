@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..core import unwrap, wrap
 
 
 class Dataset:
@@ -25,9 +25,7 @@ class Dataset:
 
 
 def _as_array(t):
-    if isinstance(t, Tensor):
-        return t._data
-    return np.asarray(t)
+    return np.asarray(unwrap(t))
 
 
 class TensorDataset(Dataset):
@@ -51,7 +49,7 @@ class TensorDataset(Dataset):
 
     @property
     def tensors(self):
-        return tuple(Tensor._wrap(a, None) for a in self.arrays)
+        return tuple(wrap(a, None) for a in self.arrays)
 
     def __len__(self):
         return len(self.arrays[0])
@@ -61,11 +59,11 @@ class TensorDataset(Dataset):
             n = len(self)
             if not -n <= index < n:
                 raise IndexError(f"TensorDataset: index {index} is out of range for {n} examples")
-        return tuple(Tensor._wrap(a[index], None) for a in self.arrays)
+        return tuple(wrap(a[index], None) for a in self.arrays)
 
     def __getitems__(self, indices):
         indices = np.asarray(indices, dtype=np.intp)
-        return tuple(Tensor._wrap(a[indices], None) for a in self.arrays)
+        return tuple(wrap(a[indices], None) for a in self.arrays)
 
     def __repr__(self):
         shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)
@@ -132,7 +130,7 @@ def default_collate(items):
         return tuple(default_collate([it[k] for it in items]) for k in range(len(first)))
     if isinstance(first, dict):
         return {k: default_collate([it[k] for it in items]) for k in first}
-    return Tensor._wrap(np.stack([_as_array(it) for it in items]), None)
+    return wrap(np.stack([_as_array(it) for it in items]), None)
 
 
 class DataLoader:

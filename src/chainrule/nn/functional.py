@@ -12,9 +12,9 @@ import numbers
 import numpy as np
 
 from .. import ops
-from ..errors import ShapeError
-from ..ops import nn as _nn
-from ..tensor import Tensor
+from ..core import ShapeError, Tensor, unwrap, wrap
+from ..ops import conv, losses
+from .init import _default_rng
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "elu", "silu",
@@ -28,12 +28,12 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _data(x):
-    return x._data if isinstance(x, Tensor) else np.asarray(x)
+    return np.asarray(unwrap(x))
 
 
 def _const(a):
     """A constant Tensor around an array (0-d values as NumPy scalars, as the core keeps them)."""
-    return Tensor._wrap(a[()] if type(a) is np.ndarray and not a.shape else a, None)
+    return wrap(a[()] if type(a) is np.ndarray and not a.shape else a, None)
 
 
 def _tensor(x):
@@ -136,7 +136,7 @@ def linear(x, weight, bias=None):
         return ops.matmul(x, ops.transpose(weight))
     if _data(bias).shape != ws[:1]:
         raise ShapeError(f"linear: bias of shape {_data(bias).shape} does not match weight of shape {ws}")
-    return _nn.linear(x, weight, bias)
+    return ops.linear(x, weight, bias)
 
 
 def flatten(x, start_dim=1, end_dim=-1):
@@ -157,7 +157,6 @@ def dropout(x, p=0.5, training=True, rng=None):
     xd = _data(x)
     if p == 1:
         return x * np.zeros((), dtype=xd.dtype)
-    from .init import _default_rng
     r = (rng or _default_rng()).random(xd.shape, dtype=np.float32 if xd.dtype == np.float32 else np.float64)
     mask = (r >= p).astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
     return x * mask
@@ -255,8 +254,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     F = ws[0]
     if bias is not None and _data(bias).shape != (F,):
         raise ShapeError(f"conv2d: bias of shape {_data(bias).shape} does not match {F} filters")
-    cols = _nn.im2col(x, shape=xs, kernel=kernel, stride=stride, padding=padding)
-    return _nn.conv2d(cols, weight, 0.0 if bias is None else bias)
+    cols = conv.im2col(x, shape=xs, kernel=kernel, stride=stride, padding=padding)
+    return conv.conv2d(cols, weight, 0.0 if bias is None else bias)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -266,7 +265,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     _window_args(_data(x).shape, kernel, stride, padding, "max_pool2d")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"max_pool2d: padding {padding} should be at most half of kernel_size {kernel}")
-    return _nn.max_pool2d(x, kernel=kernel, stride=stride, padding=padding)
+    return conv.max_pool2d(x, kernel=kernel, stride=stride, padding=padding)
 
 
 # -- classification losses --------------------------------------------------------------------------
@@ -351,7 +350,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _reduce(-ops.sum(logp * t, axis=1), reduction, "cross_entropy")
     t, ignored = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
     w = _sample_weight(t, ignored, _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy"), xd.dtype)
-    return _nn.cross_entropy(input, t, sample_weight=w, reduction=reduction, cache={})
+    return losses.cross_entropy(input, t, sample_weight=w, reduction=reduction)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -386,7 +385,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1 or np.isnan(p).any()):
         raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
                          f"[{np.min(p)}, {np.max(p)}] (use binary_cross_entropy_with_logits for logits)")
-    loss = _nn.binary_cross_entropy(input, t)
+    loss = losses.binary_cross_entropy(input, t)
     if weight is not None:
         loss = loss * _weight_like(weight, input)
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -402,7 +401,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     t = _float_like(target, input, "binary_cross_entropy_with_logits")
     _same_shape(input, t, "binary_cross_entropy_with_logits")
     pw = np.asarray(1, dtype=_data(input).dtype) if pos_weight is None else _weight_like(pos_weight, input)
-    loss = _nn.binary_cross_entropy_with_logits(input, t, pw)
+    loss = losses.binary_cross_entropy_with_logits(input, t, pw)
     if weight is not None:
         loss = loss * _weight_like(weight, input)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..core import Tensor
 
 __all__ = ["manual_seed", "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]

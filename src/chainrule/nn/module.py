@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..core import Tensor, unwrap
 
 
 class Parameter(Tensor):
@@ -37,7 +37,7 @@ class Module:
         if buffers is None:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before setting attributes")
         if name in buffers:
-            buffers[name] = None if value is None else np.asarray(getattr(value, "_data", value))
+            buffers[name] = None if value is None else np.asarray(unwrap(value))
             return
         # label parameters with their path ("0.weight") for traces and drawings, unless named already
         if isinstance(value, Parameter) and value.name is None:
@@ -133,7 +133,7 @@ class Module:
             if p._data.dtype.kind == "f":
                 p._data = p._data.astype(dtype)
                 p.grad = None
-                p._version += 1
+                p.bump_version()
         for m in self.modules():
             for name, b in m._buffers.items():
                 if b is not None and b.dtype.kind == "f":
@@ -260,7 +260,7 @@ class ModuleList(Module):
 
 
 def _numeric(key, value):
-    arr = np.asarray(getattr(value, "_data", value))
+    arr = np.asarray(unwrap(value))
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"load_state_dict: '{key}' must hold numbers, got an array of dtype {arr.dtype}")
     return arr

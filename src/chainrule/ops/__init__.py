@@ -1,7 +1,8 @@
 """Every primitive, and the public functions that call them (`cr.exp`, `cr.sum`, ...).
 
 The primitives live in their family modules; this module normalizes arguments (axes, shapes,
-indices) and fills the two array namespaces that the backward rules are written against.
+indices) and provides the core's Tensor namespace (`core.tensor.ops`): the operations behind
+Tensor's operators and methods, and the `xp` of backward rules under create_graph.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import numbers
 
 import numpy as np
 
-from ..errors import ShapeError
-from ..primitive import ARRAY_NS, REGISTRY, TENSOR_NS
-from ..tensor import Tensor
+from ..core import REGISTRY, ShapeError, Tensor, unwrap
+from ..core import ops as _tensor_ops
+from . import conv, losses
 from . import elementwise as _ew
-from . import linalg as _la
 from . import reduce as _rd
 from . import shape as _sh
 from .elementwise import (
@@ -38,20 +38,17 @@ from .elementwise import (
     sub,
     tanh,
 )
-from .linalg import matmul
+from .linalg import linear, matmul
 
 __all__ = ["add", "sub", "mul", "div", "neg", "power", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",
            "sigmoid", "sigmoid_composite", "relu", "maximum", "minimum", "where", "clip", "sum", "mean",
            "max", "min", "reshape", "transpose", "swapaxes", "broadcast_to", "getitem", "scatter_add",
-           "concatenate", "stack", "matmul", "logsumexp", "softmax", "log_softmax", "astype", "REGISTRY"]
-
-
-def _data(x):
-    return x._data if isinstance(x, Tensor) else x
+           "concatenate", "stack", "matmul", "linear", "logsumexp", "softmax", "log_softmax", "astype", "conv",
+           "losses", "REGISTRY"]
 
 
 def _shape(x):
-    return np.shape(_data(x))
+    return np.shape(unwrap(x))
 
 
 def _norm_axis(axis, ndim, opname):
@@ -125,7 +122,7 @@ def log_softmax(x, axis=-1):
 
 def where(cond, x, y):
     """Elementwise `x if cond else y`; `cond` is a constant (boolean array or comparison)."""
-    c = np.asarray(_data(cond))
+    c = np.asarray(unwrap(cond))
     if c.dtype.kind not in "biuf":
         raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
     return _ew.where(c.astype(bool, copy=False), x, y)
@@ -135,13 +132,13 @@ def clip(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     for v in (min, max):
-        if v is not None and np.asarray(_data(v)).dtype.kind not in "biuf":
+        if v is not None and np.asarray(unwrap(v)).dtype.kind not in "biuf":
             raise TypeError(f"clip: min and max must be numbers or arrays, got {v!r:.40}")
-    return _ew.clip(x, lo=_data(min), hi=_data(max))
+    return _ew.clip(x, lo=unwrap(min), hi=unwrap(max))
 
 
 def astype(x, dtype):
-    return _ew.astype(x, dtype=np.dtype(dtype), src=np.result_type(_data(x)))
+    return _ew.astype(x, dtype=np.dtype(dtype), src=np.result_type(unwrap(x)))
 
 
 # -- shapes ---------------------------------------------------------------------------------------
@@ -239,29 +236,12 @@ def stack(tensors, axis=0):
     return _sh.stack(*tensors, axis=ax)
 
 
-# -- the namespaces backward rules use ---------------------------------------------------------
+# -- the Tensor namespace ---------------------------------------------------------------------------
 
-def _np_sum(x, axis=None, keepdims=False):
-    return x.sum(axis=axis, keepdims=keepdims)  # the method: NumPy's np.sum adds a Python-level wrapper
-
-
-ARRAY_NS.__dict__.update(
-    sum=_np_sum, reshape=lambda x, shape: x.reshape(shape), broadcast_to=np.broadcast_to,
-    transpose=np.transpose, swapaxes=lambda x, a, b: x.swapaxes(a, b), exp=np.exp, log=np.log, sin=np.sin,
-    cos=np.cos, sign=np.sign, where=np.where,
-    scatter_add=_sh._scatter_add_fwd, astype=lambda g, dtype: g.astype(dtype),
+_tensor_ops.__dict__.update(
+    add=add, sub=sub, mul=mul, div=div, neg=neg, power=power, matmul=matmul, abs=abs, getitem=getitem,
+    sum=sum, mean=mean, max=max, min=min, exp=exp, log=log, sqrt=sqrt, sin=sin, cos=cos, tanh=tanh,
+    sigmoid=sigmoid, relu=relu, maximum=maximum, clip=clip, astype=astype, where=where, reshape=reshape,
+    transpose=transpose, swapaxes=swapaxes, broadcast_to=broadcast_to, scatter_add=scatter_add,
+    sign=lambda x: np.sign(unwrap(x)),  # piecewise constant: no gradient
 )
-
-
-def _t_sum(x, axis=None, keepdims=False):
-    s = _shape(x)
-    return _rd.sum(x, axis=_norm_axis(axis, len(s), "sum"), keepdims=keepdims, shape=s)
-
-
-TENSOR_NS.__dict__.update(
-    sum=_t_sum, reshape=reshape, broadcast_to=broadcast_to, transpose=transpose, swapaxes=swapaxes,
-    exp=exp, log=log, sin=sin, cos=cos, where=where, scatter_add=scatter_add, astype=astype,
-    sign=lambda x: np.sign(_data(x)),  # piecewise constant: no gradient
-)
-
-del _la

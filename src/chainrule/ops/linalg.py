@@ -1,11 +1,11 @@
-"""matmul: 1-D, 2-D and batched (with broadcasting of the batch axes), as NumPy's matmul."""
+"""matmul (1-D, 2-D and batched, with broadcasting of the batch axes, as NumPy's) and the affine
+layer `linear` fused into one node."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
-from ..primitive import Primitive
+from ..core import Primitive, ShapeError
 
 
 def _matmul_fwd(a, b):
@@ -44,6 +44,32 @@ def _matmul_vjp(xp, need, g, ans, a, b):
     return ga, gb
 
 
-matmul = Primitive("matmul", _matmul_fwd, _matmul_vjp, save="01", broadcasts=True,
-                   formula="dL/dA = upstream @ Bᵀ,  dL/dB = Aᵀ @ upstream",
+matmul = Primitive("matmul", _matmul_fwd, _matmul_vjp, inputs="a b", reads="a b", broadcasts=True,
+                   symbol="@", local=("upstream @ {b}ᵀ", "{a}ᵀ @ upstream"),
                    doc="matrix product (1-D, 2-D, batched); its Jacobian is never built")
+
+
+def _linear_fwd(x, W, b):
+    out = np.matmul(x, W.T)
+    out += b
+    return out
+
+
+def _linear_vjp(xp, need, g, ans, x, W, b):
+    n_out, n_in = W.shape
+    gx = gW = gb = None
+    if need[0] is not None:
+        gx = g @ W
+    if need[1] is not None or need[2] is not None:
+        g2 = g if g.ndim == 2 else xp.reshape(g, (-1, n_out))
+        if need[1] is not None:
+            x2 = x if x.ndim == 2 else xp.reshape(x, (-1, n_in))
+            gW = xp.transpose(g2) @ x2
+        if need[2] is not None:
+            gb = xp.sum(g2, axis=0)
+    return gx, gW, gb
+
+
+linear = Primitive("linear", _linear_fwd, _linear_vjp, inputs="x W b", reads="x W",
+                   local=("upstream @ {W}", "upstreamᵀ @ {x}", "upstream summed over the rows"),
+                   doc="affine layer x @ W.T + b as one node (W has shape (out, in), as PyTorch)")

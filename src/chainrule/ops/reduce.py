@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..primitive import Primitive
+from ..core import Primitive, unwrap
 
 
 def keepdims_shape(shape, axis):
@@ -33,7 +33,7 @@ def _sum_vjp(xp, need, g, ans, x, axis, keepdims, shape):
 
 
 sum = Primitive("sum", lambda x, axis, keepdims, shape: np.sum(x, axis=axis, keepdims=keepdims), _sum_vjp,
-                gate="distributes", formula="dL/dx = broadcast(upstream) over the summed axes",
+                gate="distributes", symbol="Σ", local=("broadcast(upstream) over the summed axes",),
                 doc="sum over axes; the gradient is copied to every summed element")
 
 
@@ -43,25 +43,25 @@ def _mean_vjp(xp, need, g, ans, x, axis, keepdims, shape):
 
 
 mean = Primitive("mean", lambda x, axis, keepdims, shape: np.mean(x, axis=axis, keepdims=keepdims),
-                 _mean_vjp, gate="distributes", formula="dL/dx = broadcast(upstream) / n",
+                 _mean_vjp, gate="distributes", local=("broadcast(upstream) / n",),
                  doc="mean over axes; each element receives upstream / n")
 
 
 def _extreme_vjp(xp, need, g, ans, x, axis, keepdims, shape):
     gk = _expand(xp, g, axis, keepdims, shape)
-    ak = np.reshape(getattr(ans, "_data", ans), keepdims_shape(shape, axis))
-    mask = getattr(x, "_data", x) == ak
+    ak = np.reshape(unwrap(ans), keepdims_shape(shape, axis))
+    mask = unwrap(x) == ak
     share = mask / mask.sum(axis=axis, keepdims=True)
     return (gk * share.astype(g.dtype, copy=False),)
 
 
 max = Primitive("max", lambda x, axis, keepdims, shape: np.max(x, axis=axis, keepdims=keepdims), _extreme_vjp,
-                save="0a", gate="routes",
-                formula="dL/dx = upstream at the maximum (tied maxima share it equally), 0 elsewhere",
+                reads="x out", gate="routes",
+                local=("upstream at the maximum (tied maxima share it equally), 0 elsewhere",),
                 doc="max over axes; routes the gradient to the maximum, ties share it equally")
 min = Primitive("min", lambda x, axis, keepdims, shape: np.min(x, axis=axis, keepdims=keepdims), _extreme_vjp,
-                save="0a", gate="routes",
-                formula="dL/dx = upstream at the minimum (tied minima share it equally), 0 elsewhere",
+                reads="x out", gate="routes",
+                local=("upstream at the minimum (tied minima share it equally), 0 elsewhere",),
                 doc="min over axes; routes the gradient to the minimum, ties share it equally")
 
 
@@ -80,8 +80,8 @@ def _lse_vjp(xp, need, g, ans, x, axis, keepdims, shape):
     return (gk * xp.exp(x - ak),)
 
 
-logsumexp = Primitive("logsumexp", _lse_fwd, _lse_vjp, save="0a",
-                      formula="dL/dx = upstream * softmax(x)",
+logsumexp = Primitive("logsumexp", _lse_fwd, _lse_vjp, reads="x out",
+                      local=("upstream × softmax({x})",),
                       doc="log(sum(exp(x))) computed stably (shifted by the max)")
 
 
@@ -96,8 +96,8 @@ def _softmax_vjp(xp, need, g, ans, x, axis):
     return (ans * (g - xp.sum(g * ans, axis=axis, keepdims=True)),)
 
 
-softmax = Primitive("softmax", _softmax_fwd, _softmax_vjp, save="a",
-                    formula="dL/dx = s * (upstream - sum(upstream * s)) with s = softmax(x)",
+softmax = Primitive("softmax", _softmax_fwd, _softmax_vjp, reads="out",
+                    local=("{out} × (upstream − Σ(upstream × {out}))",),
                     doc="softmax along one axis, fused (stable for large logits)")
 
 
@@ -111,6 +111,6 @@ def _log_softmax_vjp(xp, need, g, ans, x, axis):
     return (g - xp.exp(ans) * xp.sum(g, axis=axis, keepdims=True),)
 
 
-log_softmax = Primitive("log_softmax", _log_softmax_fwd, _log_softmax_vjp, save="a",
-                        formula="dL/dx = upstream - softmax(x) * sum(upstream)",
+log_softmax = Primitive("log_softmax", _log_softmax_fwd, _log_softmax_vjp, reads="out",
+                        local=("upstream − exp({out}) × Σ upstream",),
                         doc="log of softmax along one axis, fused (finite for logits of ±1000)")

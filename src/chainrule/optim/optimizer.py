@@ -9,7 +9,7 @@ import copy
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..core import Tensor, unwrap
 
 
 class Optimizer:
@@ -72,7 +72,7 @@ class Optimizer:
 
     @staticmethod
     def _bump(p):
-        p._version += 1
+        p.bump_version()
 
     def step(self):
         raise NotImplementedError
@@ -118,7 +118,7 @@ class Optimizer:
             entry = {}
             for k, v in st.items():
                 if isinstance(v, (np.ndarray, Tensor)):
-                    v = np.array(getattr(v, "_data", v), dtype=p._data.dtype)
+                    v = np.array(unwrap(v), dtype=p._data.dtype)
                     if v.shape != p._data.shape:
                         raise ValueError(f"{name}.load_state_dict: state '{k}' of parameter {i} has shape "
                                          f"{v.shape}, the parameter {p._data.shape}")

@@ -7,7 +7,8 @@ import os
 import shutil
 import subprocess
 
-from ..trace import OP_SYMBOL, fmt_value
+from ..core import GraphvizNotFound
+from ..debug.trace import fmt_value
 
 FORWARD = "#2e7d32"   # green: values (the lecture's forward pass)
 BACKWARD = "#c62828"  # red: gradients
@@ -15,10 +16,6 @@ BACKWARD = "#c62828"  # red: gradients
 _INSTALL = ("Graphviz's `dot` program is not installed, and {what} needs it: install the Graphviz "
             "package (Debian/Ubuntu: apt install graphviz; Fedora: dnf install graphviz; macOS: brew install "
             "graphviz; conda: conda install graphviz). tr.to_dot() and tr.to_html(path) need nothing.")
-
-
-class GraphvizNotFound(RuntimeError):
-    """Graphviz's `dot` executable is missing."""
 
 
 def _esc(text):
@@ -45,7 +42,7 @@ def graph_parts(tr):
                       "value": _short(lf.value), "grad": _short(lf.grad)})
     for s in reversed(tr.steps):  # forward order
         ids[s.name] = f"op{s.index}"
-        nodes.append({"id": f"op{s.index}", "kind": "op", "name": s.name, "label": OP_SYMBOL.get(s.op, s.op),
+        nodes.append({"id": f"op{s.index}", "kind": "op", "name": s.name, "label": s.symbol,
                       "op": s.op, "step": s.index, "gate": "+".join(s.gates)})
     for s in reversed(tr.steps):
         for i, inp in enumerate(s.inputs):

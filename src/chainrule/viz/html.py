@@ -16,9 +16,9 @@ from importlib import resources
 
 import numpy as np
 
-from ..primitive import REGISTRY
-from ..trace import GATE_TEXT, OP_SYMBOL, _step_notes, fmt_value
+from ..debug.trace import GATE_TEXT, fmt_value
 from .dot import graph_parts
+from .table import step_notes
 
 ROW_H, MARGIN = 84, 60
 FULL_UP_TO = 64  # arrays up to this many elements travel whole; larger ones as shape + first values
@@ -106,8 +106,8 @@ def trace_json(tr, title=None):
                 "jacobian": j.describe() if j is not None and j.saved_bytes > 0 else None,
             })
         steps.append({
-            "index": s.index, "name": s.name, "op": s.op, "symbol": OP_SYMBOL.get(s.op, s.op),
-            "gates": s.gates, "gateText": s.explain_gate(), "doc": _doc(s.op), "value": _arr(s.value),
+            "index": s.index, "name": s.name, "op": s.op, "symbol": s.symbol,
+            "gates": s.gates, "gateText": s.explain_gate(), "doc": s.doc, "value": _arr(s.value),
             "shape": list(s.shape),
             "upstream": _arr(s.upstream), "inputs": inputs,
             "sources": [{"from": c, "grad": _arr(g)} for c, g in s.sources] if s.accumulates else [],
@@ -119,11 +119,6 @@ def trace_json(tr, title=None):
         "steps": steps, "leaves": leaves, "nodes": nodes, "edges": edges,
         "width": width, "height": height, "gateHelp": GATE_TEXT,
     }
-
-
-def _doc(op):
-    prim = REGISTRY.get(op)
-    return prim.doc if prim is not None and prim.doc else ""
 
 
 def _asset(name):
@@ -173,7 +168,7 @@ def table_html(tr):
             rows.append(f"<tr>{head}<td>{e(inp.name)}</td><td>{e(str(inp.shape))}</td>"
                         f'<td style="color:#2e7d32">{e(value)}</td><td>{loc_text}</td>'
                         f'<td style="color:#c62828">{e(fmt_value(s.downstream[i]))}</td></tr>')
-        notes = _step_notes(s)
+        notes = step_notes(s)
         if notes:
             rows.append(f'<tr><td></td><td colspan="10" style="font-size:85%;color:#555">'
                         f'{"<br>".join(e(t) for t in notes)}</td></tr>')

@@ -23,10 +23,9 @@ import numbers
 
 import numpy as np
 
-from .graph import Node, backprop, enable_grad, mode
-from .ops import reshape, stack
-from .ops import shape as _sh
-from .tensor import Tensor
+from ..core import Node, Observer, Tensor, backprop, enable_grad, state, unwrap, walk, wrap
+from ..ops import reshape, stack
+from ..ops import shape as _sh
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "grads_of"]
 
@@ -44,7 +43,7 @@ class _Arg(Tensor):
 
 def _new_arg(data):
     t = object.__new__(_Arg)
-    t._data, t._node, t.requires_grad, t.grad, t.name, t._version = data, None, True, None, None, 0
+    t._data, t._node, t.requires_grad, t.grad, t.name, t._ver = data, None, True, None, None, 0
     t._born = next(_born)
     return t
 
@@ -77,36 +76,19 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
             raise ValueError("grads_of: the same tensor is given twice as an input")
         target_of[key] = i
 
-    # the nodes reachable from the outputs, not going past an input
     roots = [(o._node, c) for o, c in zip(outputs, cotangents)
              if isinstance(o, Tensor) and o._node is not None]
-    seen = set()
-    stack = []
-    for n, _ in roots:
-        if n not in seen:
-            seen.add(n)
-            stack.append(n)
-    linked = any(t._node is not None for t in inputs)
-    while stack:
-        node = stack.pop()
-        if node in target_of:
-            continue
-        for p in node.parents:
-            if type(p) is Node:
-                if p not in seen:
-                    seen.add(p)
-                    stack.append(p)
-            elif p is not None and p not in target_of and _foreign(p, since):
-                linked = True  # a leaf outside the computation (a closure variable, an outer input)
+    nodes = walk([n for n, _ in roots], stop=target_of)  # not going past an input
     if create_graph is None:
-        linked = linked or any(isinstance(c, Tensor) and c.requires_grad for c in cotangents)
-        create_graph = mode.grad_enabled and linked
-
-    order = sorted(seen, key=lambda n: n.seq)
+        # linked to something outside: a leaf that is no input (a closure variable, an outer input)
+        linked = (any(t._node is not None for t in inputs)
+                  or any(isinstance(c, Tensor) and c.requires_grad for c in cotangents)
+                  or any(p is not None and type(p) is not Node and p not in target_of and _foreign(p, since)
+                         for node in nodes if node not in target_of for p in node.parents))
+        create_graph = state.grad_enabled and linked
     relevant = set()
-    for node in order:  # oldest first: a node matters if some input lies upstream of it
-        if node in target_of or any(p in target_of or p in relevant for p in node.parents
-                                    if p is not None):
+    for node in nodes:  # oldest first: a node matters if some input lies upstream of it
+        if node in target_of or any(p in target_of or p in relevant for p in node.parents if p is not None):
             relevant.add(node)
 
     results = [None] * len(inputs)
@@ -116,8 +98,8 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
             c = _as_cotangent(c, create_graph)
             results[i] = c if results[i] is None else results[i] + c
     roots = [(n, _as_cotangent(c, create_graph)) for n, c in roots if n in relevant]
-    arrived, _ = backprop(roots, retain_graph=True, create_graph=create_graph, stop=target_of,
-                          relevant=relevant)
+    arrived, _ = backprop(roots, retain_graph=True, create_graph=create_graph,
+                          observers=(_Prune(target_of, relevant),))
     for key, gi in arrived.items():
         i = target_of.get(key)
         if i is not None:
@@ -128,18 +110,30 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
             r = np.zeros(t.shape, dtype=t.dtype)
         if not isinstance(r, Tensor):
             r = np.asarray(r)
-            r = Tensor._wrap(r.astype(t.dtype) if r.dtype != t.dtype else r, None)
+            r = wrap(r.astype(t.dtype) if r.dtype != t.dtype else r, None)
         elif r.dtype != t.dtype:
             r = r.astype(t.dtype)
         out.append(r)
     return out
 
 
+class _Prune(Observer):
+    """Stop at the inputs, and tell each rule that only inputs leading to them need a gradient."""
+
+    def __init__(self, stop, relevant):
+        self.stop, self.keep = stop, relevant | set(stop)
+
+    def visit(self, node, need):
+        if node in self.stop:
+            return None
+        return tuple(p if p is not None and p in self.keep else None for p in need)
+
+
 def _as_cotangent(c, create_graph):
     if isinstance(c, Tensor):
         return c if create_graph else c._data
     c = np.asarray(c)
-    return Tensor._wrap(c, None) if create_graph else c
+    return wrap(c, None) if create_graph else c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +183,7 @@ def _call(f, args, nums, name):
     """Call f with fresh tensors at positions `nums`; returns (output, the fresh tensors, since)."""
     args = list(args)
     since = next(_born)
-    outer_grad = mode.grad_enabled
+    outer_grad = state.grad_enabled
     with enable_grad():
         xs = [_input(args[i], name, i, outer_grad) for i in nums]
         for i, x in zip(nums, xs):
@@ -223,7 +217,7 @@ def _finish(value, grads_linked):
     """A returned value: kept with its graph when it is linked to an outer computation."""
     if isinstance(value, Tensor):
         return value if grads_linked and value.requires_grad else value.detach()
-    return Tensor._wrap(np.asarray(value), None)
+    return wrap(np.asarray(value), None)
 
 
 def _linked(ts):
@@ -253,7 +247,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         if isinstance(out, Tensor):
             gs = grads_of([out], [np.ones(out.shape, out.dtype)], xs, since=since)
         else:
-            gs = [Tensor._wrap(np.zeros(x.shape, x.dtype), None) for x in xs]
+            gs = [wrap(np.zeros(x.shape, x.dtype), None) for x in xs]
         value = _finish(out, _linked(gs) or any(x._node is not None for x in xs))
         g = gs[0] if single else tuple(gs)
         return ((value, aux), g) if has_aux else (value, g)
@@ -286,7 +280,7 @@ def _structure(out):
 
 
 def _check_like(c, ref, what, name):
-    shape = np.shape(c._data if isinstance(c, Tensor) else c)
+    shape = np.shape(unwrap(c))
     if shape != ref.shape:
         raise ValueError(f"{name}: {what} has shape {shape} but must have shape {ref.shape}")
 
@@ -299,7 +293,7 @@ def vjp(f, *primals):
     """
     out, xs, since = _call(f, primals, tuple(range(len(primals))), "vjp")
     outs, is_tuple = _structure(out)
-    outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
+    outs = [o if isinstance(o, Tensor) else wrap(np.asarray(o), None) for o in outs]
 
     def vjp_fn(cotangent):
         cts = list(cotangent) if is_tuple else [cotangent]
@@ -310,26 +304,15 @@ def vjp(f, *primals):
             _check_like(c, o, f"cotangent {j}" if is_tuple else "the cotangent", "vjp")
         return tuple(grads_of(outs, cts, xs, since=since))
 
-    linked = any(x._node is not None for x in xs) or (mode.grad_enabled and _outside_leaf(outs, since))
+    linked = any(x._node is not None for x in xs) or (state.grad_enabled and _outside_leaf(outs, since))
     values = [_finish(o, linked) for o in outs]
     return (tuple(values) if is_tuple else values[0]), vjp_fn
 
 
 def _outside_leaf(outs, since):
     """True when the graph of `outs` reaches a leaf requiring grad not owned by the transform."""
-    seen = set()
-    stack = [o._node for o in outs if isinstance(o, Tensor) and o._node is not None]
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        for p in n.parents:
-            if type(p) is Node:
-                stack.append(p)
-            elif p is not None and _foreign(p, since):
-                return True
-    return False
+    nodes = walk([o._node for o in outs if isinstance(o, Tensor) and o._node is not None])
+    return any(p is not None and type(p) is not Node and _foreign(p, since) for n in nodes for p in n.parents)
 
 
 def _tuple_arg(v):
@@ -358,13 +341,13 @@ def jvp(f, primals, tangents):
     """
     tangents, _, out, xs, since = _run_with_tangents(f, primals, tangents, "jvp")
     outs, is_tuple = _structure(out)
-    outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
+    outs = [o if isinstance(o, Tensor) else wrap(np.asarray(o), None) for o in outs]
     with enable_grad():
         us = []
         for o in outs:
             us.append(_new_arg(np.zeros(o.shape, o.dtype if o.dtype.kind == "f" else np.float64)))
         gs = grads_of(outs, us, xs, create_graph=True)  # Jᵀu, linear in u
-    outer = mode.grad_enabled and (any(x._node is not None for x in xs) or _linked(tangents)
+    outer = state.grad_enabled and (any(x._node is not None for x in xs) or _linked(tangents)
                                    or _outside_leaf(gs, since))
     touts = grads_of(gs, list(tangents), us, create_graph=outer)
     values = [_finish(o, outer) for o in outs]
@@ -382,11 +365,11 @@ def hvp(f, primals, tangents):
     tangents, many, out, xs, since = _run_with_tangents(f, primals, tangents, "hvp")
     out = _scalar_output(out, "hvp", f)
     if not isinstance(out, Tensor):
-        zeros = tuple(Tensor._wrap(np.zeros(x.shape, x.dtype), None) for x in xs)
-        return Tensor._wrap(np.asarray(out), None), (zeros if many else zeros[0])
+        zeros = tuple(wrap(np.zeros(x.shape, x.dtype), None) for x in xs)
+        return wrap(np.asarray(out), None), (zeros if many else zeros[0])
     with enable_grad():
         gs = grads_of([out], [np.ones(out.shape, out.dtype)], xs, create_graph=True)
-    outer = mode.grad_enabled and (any(x._node is not None for x in xs) or _linked(tangents)
+    outer = state.grad_enabled and (any(x._node is not None for x in xs) or _linked(tangents)
                                    or _outside_leaf([out], since))
     hv = grads_of(gs, list(tangents), xs, create_graph=outer)
     value = _finish(out, outer)
@@ -404,7 +387,7 @@ def jacobian(f, argnums=0):
         nums, single = _argnums(argnums, len(args), "jacobian")
         out, xs, since = _call(f, args, nums, "jacobian")
         outs, is_tuple = _structure(out)
-        outs = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o), None) for o in outs]
+        outs = [o if isinstance(o, Tensor) else wrap(np.asarray(o), None) for o in outs]
         per_out = []
         for j, o in enumerate(outs):
             if o.dtype.kind not in "fc":
@@ -421,7 +404,7 @@ def jacobian(f, argnums=0):
             jac = []
             for x, r in zip(xs, rows):
                 if not r:
-                    jac.append(Tensor._wrap(np.zeros(o.shape + x.shape, x.dtype), None))
+                    jac.append(wrap(np.zeros(o.shape + x.shape, x.dtype), None))
                 else:
                     jac.append(reshape(stack(r), o.shape + x.shape))
             per_out.append(jac[0] if single else tuple(jac))

@@ -1,38 +1,62 @@
 """Tensor: an array, the node that produced it (if any), and the gradient of a leaf.
 
-Operators and methods only call primitives from `chainrule.ops`; nothing is added to the
-class from outside.
+A Tensor's operators and methods call the operations in `ops`, a namespace that the layer above
+(`chainrule.ops`) provides when it is imported: the core defines which names it needs and never
+imports that layer. The same namespace is what backward rules receive as `xp` under
+create_graph, so a rule written once runs on arrays and, differentiably, on Tensors.
 """
 
 from __future__ import annotations
 
 import numbers
+import types
 
 import numpy as np
 
-from .graph import _seq
+from .engine import accumulate, run_backward, state
+from .errors import ShapeError
+from .node import clock
+
+#: The operations on Tensors (add, mul, sum, reshape, exp, ...), provided by `chainrule.ops`.
+ops = types.SimpleNamespace()
 
 
-def _to_array(data, dtype, opname="tensor"):
-    if isinstance(data, Tensor):
-        data = data._data
+def unwrap(x):
+    """The array inside a Tensor; anything else as it is."""
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _to_array(data, dtype):
+    data = unwrap(data)
     if isinstance(data, (str, bytes)):
-        raise TypeError(f"{opname}: cannot make a tensor from a string ({data!r:.40})")
+        raise TypeError(f"tensor: cannot make a tensor from a string ({data!r:.40})")
     try:
         arr = np.array(data, dtype=dtype)
     except ValueError as e:
         msg = str(e)
         if "inhomogeneous" in msg or "sequence" in msg:
-            raise ValueError(f"{opname}: ragged nested lists (rows of different lengths) cannot form a "
+            raise ValueError(f"tensor: ragged nested lists (rows of different lengths) cannot form a "
                              f"tensor: {msg.splitlines()[0]}") from None
-        raise ValueError(f"{opname}: cannot convert {type(data).__name__} to a {dtype or 'numeric'} "
+        raise ValueError(f"tensor: cannot convert {type(data).__name__} to a {dtype or 'numeric'} "
                          f"array: {msg}") from None
     except TypeError as e:
-        raise TypeError(f"{opname}: cannot convert {type(data).__name__} to an array: {e}") from None
+        raise TypeError(f"tensor: cannot convert {type(data).__name__} to an array: {e}") from None
     if arr.dtype == object or arr.dtype.kind in "USVMm":
-        raise TypeError(f"{opname}: tensors hold numbers; got data of dtype {arr.dtype} "
+        raise TypeError(f"tensor: tensors hold numbers; got data of dtype {arr.dtype} "
                         f"(from {type(data).__name__})")
     return arr[()] if not arr.shape else arr  # 0-d data is held as a NumPy scalar (see .data)
+
+
+class _Method:
+    """`t.name(*args, **kw)` is `ops.name(t, *args, **kw)`: a method that mirrors a function."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __get__(self, t, owner=None):
+        return self if t is None else types.MethodType(getattr(ops, self.name), t)
 
 
 class Tensor:
@@ -53,17 +77,6 @@ class Tensor:
         self.name = name
         self._ver = 0
 
-    @classmethod
-    def _wrap(cls, arr, node):
-        t = object.__new__(Tensor)
-        t._data = arr
-        t._node = node
-        t.requires_grad = node is not None
-        t.grad = None
-        t.name = None
-        t._ver = 0
-        return t
-
     # -- data and metadata -------------------------------------------------------------------
     @property
     def data(self):
@@ -76,27 +89,24 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        value = value._data if isinstance(value, Tensor) else np.asarray(value)
+        value = unwrap(value) if isinstance(value, Tensor) else np.asarray(value)
         if value.dtype.kind not in "biufc" or (self.requires_grad and value.dtype.kind not in "fc"):
             what = "a tensor that requires grad" if self.requires_grad else "a tensor"
             raise TypeError(f"data: cannot set the data of {what} to an array of dtype {value.dtype}")
         self._data = value[()] if not value.shape else value
-        self._ver = next(_seq)
+        self.bump_version()
 
-    def _stamp(self, _value=None):
-        self._ver = next(_seq)
+    def bump_version(self):
+        """Mark the data as changed in place: nodes that saved it before now refuse to use it."""
+        self._ver = state.last_write = next(clock)
 
-    # Bumped by every change of the data (the setter above; optimizers, init and load_state_dict do
-    # `t._version += 1`). Any assignment stores a fresh stamp of the engine's clock (shared with
-    # Node.seq), so backward can tell that a leaf changed after a node saved it.
-    _version = property(lambda self: self._ver, _stamp)
-
+    _version = property(lambda self: self._ver)
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: self._data.dtype)
     ndim = property(lambda self: self._data.ndim)
     size = property(lambda self: self._data.size)
     is_leaf = property(lambda self: self._node is None)
-    T = property(lambda self: _ops.transpose(self))
+    T = property(lambda self: ops.transpose(self))
 
     def __len__(self):
         return len(self._data)
@@ -116,7 +126,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph."""
-        return Tensor._wrap(self._data, None)
+        return wrap(self._data, None)
 
     def requires_grad_(self, flag=True):
         if flag and self._data.dtype.kind not in "fc":
@@ -128,9 +138,32 @@ class Tensor:
         self.grad = None
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
-        from .graph import backward
-
-        backward(self, grad, retain_graph, create_graph)
+        """Fill `.grad` of every leaf this tensor depends on (d self / d leaf, times `grad`)."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input had requires_grad=True, "
+                               "or it was computed under no_grad)")
+        data = self._data
+        if grad is None:
+            if data.size != 1:
+                raise RuntimeError(f"backward: the output has shape {data.shape}; backward() without an explicit "
+                                   "grad works only for a single-element output. Pass grad= with that shape "
+                                   "(e.g. grad=np.ones(shape)), or reduce the output first (e.g. .sum()).")
+            g = np.ones(data.shape, data.dtype) if type(data) is np.ndarray else data.dtype.type(1)
+        elif isinstance(grad, Tensor) and create_graph:
+            g = grad
+        else:
+            try:
+                g = np.asarray(unwrap(grad), dtype=data.dtype)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"backward: grad must be numbers of shape {data.shape}: {e}") from None
+        if g.shape != data.shape:
+            raise ShapeError(f"backward: grad has shape {g.shape} but the output has shape {data.shape}")
+        if create_graph and not isinstance(g, Tensor):
+            g = wrap(g, None)
+        if self._node is None:
+            accumulate(self, g, True, create_graph)
+        else:  # the gradient graph built by create_graph reads the saved arrays again: keep them (as PyTorch)
+            run_backward(self._node, g, retain_graph or create_graph, create_graph)
 
     def __repr__(self):
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
@@ -159,128 +192,100 @@ class Tensor:
 
     # -- operators ----------------------------------------------------------------------------
     def __add__(self, o):
-        return _ops.add(self, o)
+        return ops.add(self, o)
 
     def __radd__(self, o):
-        return _ops.add(o, self)
+        return ops.add(o, self)
 
     def __sub__(self, o):
-        return _ops.sub(self, o)
+        return ops.sub(self, o)
 
     def __rsub__(self, o):
-        return _ops.sub(o, self)
+        return ops.sub(o, self)
 
     def __mul__(self, o):
-        return _ops.mul(self, o)
+        return ops.mul(self, o)
 
     def __rmul__(self, o):
-        return _ops.mul(o, self)
+        return ops.mul(o, self)
 
     def __truediv__(self, o):
-        return _ops.div(self, o)
+        return ops.div(self, o)
 
     def __rtruediv__(self, o):
-        return _ops.div(o, self)
+        return ops.div(o, self)
 
     def __pow__(self, o):
-        return _ops.power(self, o)
+        return ops.power(self, o)
 
     def __rpow__(self, o):
-        return _ops.power(o, self)
+        return ops.power(o, self)
 
     def __matmul__(self, o):
-        return _ops.matmul(self, o)
+        return ops.matmul(self, o)
 
     def __rmatmul__(self, o):
-        return _ops.matmul(o, self)
+        return ops.matmul(o, self)
 
     def __neg__(self):
-        return _ops.neg(self)
+        return ops.neg(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _ops.abs(self)
+        return ops.abs(self)
 
     def __getitem__(self, idx):
-        return _ops.getitem(self, idx)
+        return ops.getitem(self, idx)
 
     # comparisons give plain boolean arrays: they have no gradient
     def __lt__(self, o):
-        return self._data < _raw(o)
+        return self._data < unwrap(o)
 
     def __le__(self, o):
-        return self._data <= _raw(o)
+        return self._data <= unwrap(o)
 
     def __gt__(self, o):
-        return self._data > _raw(o)
+        return self._data > unwrap(o)
 
     def __ge__(self, o):
-        return self._data >= _raw(o)
+        return self._data >= unwrap(o)
 
     def __eq__(self, o):
-        return self._data == _raw(o)
+        return self._data == unwrap(o)
 
     def __ne__(self, o):
-        return self._data != _raw(o)
+        return self._data != unwrap(o)
 
-    # -- methods that mirror the functions -------------------------------------------------------
+    # -- methods that mirror the functions of the same name: t.exp() is ops.exp(t) ----------------
+    (sum, mean, max, min, exp, log, sqrt, tanh, sigmoid, relu, abs, clip, astype) = (
+        _Method(n) for n in "sum mean max min exp log sqrt tanh sigmoid relu abs clip astype".split())
+
     def reshape(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
             shape = shape[0]
-        return _ops.reshape(self, shape)
+        return ops.reshape(self, shape)
 
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], numbers.Integral):
             axes = axes[0]
-        return _ops.transpose(self, axes or None)
-
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _ops.min(self, axis=axis, keepdims=keepdims)
-
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sigmoid(self):
-        return _ops.sigmoid(self)
-
-    def relu(self):
-        return _ops.relu(self)
-
-    def abs(self):
-        return _ops.abs(self)
-
-    def clip(self, min=None, max=None):
-        return _ops.clip(self, min, max)
-
-    def astype(self, dtype):
-        return _ops.astype(self, dtype)
+        return ops.transpose(self, axes or None)
 
     def flatten(self):
-        return _ops.reshape(self, (-1,))
+        return ops.reshape(self, (-1,))
 
 
-def _raw(o):
-    return o._data if isinstance(o, Tensor) else o
+def wrap(arr, node):
+    """A Tensor around `arr` (no copy), the output of `node` (or a constant when node is None)."""
+    t = object.__new__(Tensor)
+    t._data = arr
+    t._node = node
+    t.requires_grad = node is not None
+    t.grad = None
+    t.name = None
+    t._ver = 0
+    return t
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None):
@@ -289,6 +294,3 @@ def tensor(data, requires_grad=False, dtype=None, name=None):
     Python floats become float64; an array keeps its dtype.
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
-
-
-from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)

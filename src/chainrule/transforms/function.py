@@ -20,11 +20,11 @@ number, or a tuple of them. `backward` receives one upstream gradient per output
 None for a non-float output) and returns one gradient per argument of `apply` (None for
 arguments without one), or one per Tensor argument; for a single input the gradient alone.
 
-Each Function class becomes one node kind named after the class (not registered in the
-primitive registry: it is user code). Its node keeps the forward's inputs and outputs like any
-primitive, so traces, drawings and `cr.check_graph` see it; `check_graph` re-runs `forward` on
-perturbed inputs. Several outputs are packed into one flat node output and taken back out by
-`getitem` + `reshape` nodes.
+Each Function class becomes a node kind named after the class (not registered in the primitive
+registry: it is user code), recorded through the same path as every primitive: its `ctx` is the
+node's residual, the packed outputs its output. Traces, drawings and `cr.check_graph` see it like
+any other node; `check_graph` re-runs `forward` on perturbed inputs. Several outputs are packed
+into one flat node output and taken back out by `getitem` + `reshape` nodes.
 
 Under `backward(create_graph=True)` (and in nested `cr.grad`), `backward` runs with recording on,
 on Tensors that carry the graph: if it is written with chainrule operations it is itself
@@ -35,11 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import anomaly as _anomaly
-from .graph import Node, mode, no_grad
-from .ops import getitem, reshape
-from .primitive import ARRAY_NS, Primitive
-from .tensor import Tensor
+from ..core import Primitive, Tensor, emit, no_grad, state, unwrap, wrap
+from ..ops import getitem, reshape
 
 __all__ = ["Function", "FunctionCtx"]
 
@@ -50,8 +47,7 @@ class FunctionCtx:
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
         self._saved = ()
-        self._outputs = None   # set by apply: lets saved outputs resolve to the node's outputs
-        self._resolve = None
+        self._outputs = ()  # while backward runs: the outputs, for saved outputs to resolve to
 
     def save_for_backward(self, *tensors):
         for i, t in enumerate(tensors):
@@ -62,61 +58,64 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self):
-        if self._resolve is not None:
-            return self._resolve(self._saved)
-        return tuple(self._saved)
+        return tuple(self._outputs[s.index] if isinstance(s, _OutputRef) else s for s in self._saved)
 
     def __repr__(self):
         return f"<FunctionCtx needs_input_grad={self.needs_input_grad} saved={len(self._saved)}>"
 
 
-class _FunctionPrimitive(Primitive):
-    """The node kind of one Function class. Deliberately not registered."""
+class _OutputRef:
+    """Stands in ctx for a saved output, so that the node does not refer to itself."""
 
-    def __init__(self, cls):
-        super().__init__(cls.__name__, self._fwd, self._vjp, save="a", register=False,
-                         formula=f"dL/dx = {cls.__name__}.backward(ctx, upstream)",
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+
+class _FunctionPrimitive(Primitive):
+    """The node kind of one Function class (two, in fact: with and without its output kept for a
+    backward that reads saved outputs). Deliberately not registered."""
+
+    def __init__(self, cls, reads):
+        super().__init__(cls.__name__, self._fwd, self._vjp, fast=self._fast, inputs="*inputs", residuals="ctx",
+                         reads=reads, register=False, local=(f"{cls.__name__}.backward(ctx, upstream)",),
                          doc=(cls.__doc__ or "").strip().split("\n")[0] or f"custom Function {cls.__name__}")
         self.cls = cls
 
     def __repr__(self):
         return f"<Function {self.name}>"
 
-    def _fwd(self, *datas, args, tensor_pos, layout, ctx=None):
-        """Re-run forward on new input values (check_graph does); returns the packed output.
-        The node's own ctx is not touched: a fresh one is made."""
+    def _fwd(self, *datas, args, tensor_pos, layout):
+        """Re-run forward on new input values (check_graph does): the packed output and a fresh ctx."""
         args = list(args)
         for i, d in zip(tensor_pos, datas):
-            args[i] = Tensor._wrap(np.asarray(d), None)
+            args[i] = wrap(np.asarray(d), None)
         ctx = FunctionCtx(tuple(i in tensor_pos for i in range(len(args))))
         with no_grad():
             out = self.cls.forward(ctx, *args)
         outs, _ = _outputs(out, self.name)
-        return _pack([_array(o) for o in outs], layout)
+        return _pack([_array(o) for o in outs], layout), ctx
 
-    def _vjp(self, xp, need, g, ans, *inputs, args, tensor_pos, layout, ctx):
-        create_graph = xp is not ARRAY_NS
-        nouts = len(layout)
-        if nouts == 1:
-            gs = [g]
-            outs = [ans]
-        else:
-            gs, outs = [], []
-            for start, stop, shape, diff in layout:
-                gs.append(xp.reshape(g[start:stop], shape) if diff else None)
-                outs.append(None if ans is None or not diff else xp.reshape(ans[start:stop], shape))
-        if not create_graph:
-            gs = [None if gi is None else Tensor._wrap(np.asarray(gi), None) for gi in gs]
-            outs = [None if o is None else Tensor._wrap(np.asarray(o), None) for o in outs]
-        ctx._resolve = lambda saved: tuple(outs[s[1]] if isinstance(s, _OutputRef) else s for s in saved)
+    def _vjp(self, xp, need, g, ans, *inputs_ctx, args, tensor_pos, layout):
+        """Under create_graph: `backward` runs on Tensors that carry the graph."""
+        gs, outs = _unpack(xp, g, ans, layout)
+        return self._backward(inputs_ctx[-1], gs, outs, need, args, tensor_pos, True)
+
+    def _fast(self, need, g, ans, *inputs_ctx, args, tensor_pos, layout):
+        gs, outs = _unpack(None, g, ans, layout)
+        gs = [None if gi is None else wrap(np.asarray(gi), None) for gi in gs]
+        outs = [None if o is None else wrap(np.asarray(o), None) for o in outs]
+        return self._backward(inputs_ctx[-1], gs, outs, need, args, tensor_pos, False)
+
+    def _backward(self, ctx, gs, outs, need, args, tensor_pos, create_graph):
+        ctx._outputs = outs
         try:
             raw = self.cls.backward(ctx, *gs)
         finally:
-            ctx._resolve = None
+            ctx._outputs = ()
         nargs = len(args)
-        if not isinstance(raw, (tuple, list)):
-            raw = (raw,)
-        raw = tuple(raw)
+        raw = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
         if len(raw) == nargs:
             raw = tuple(raw[i] for i in tensor_pos)
         elif len(raw) != len(tensor_pos):
@@ -126,22 +125,29 @@ class _FunctionPrimitive(Primitive):
         for gi, n in zip(raw, need):
             if n is None or gi is None:
                 grads.append(None)
-                continue
-            if create_graph:
-                if not isinstance(gi, Tensor):
-                    gi = Tensor._wrap(np.asarray(gi), None)
+            elif create_graph:
+                grads.append(gi if isinstance(gi, Tensor) else wrap(np.asarray(gi), None))
             else:
-                gi = gi._data if isinstance(gi, Tensor) else np.asarray(gi)
-            grads.append(gi)
+                grads.append(np.asarray(unwrap(gi)))
         return tuple(grads)
 
 
-class _OutputRef(tuple):
-    """Stands in ctx for a saved output, so the node does not refer to itself."""
+def _unpack(xp, g, ans, layout):
+    """The upstream gradient and output of each output, out of the packed ones."""
+    if len(layout) == 1:
+        return [g], [ans]
+    gs, outs = [], []
+    for start, stop, shape, diff in layout:
+        gs.append((g[start:stop].reshape(shape) if xp is None else xp.reshape(g[start:stop], shape)) if diff else None)
+        if ans is None or not diff:
+            outs.append(None)
+        else:
+            outs.append(ans[start:stop].reshape(shape) if xp is None else xp.reshape(ans[start:stop], shape))
+    return gs, outs
 
 
 def _array(o):
-    return o._data if isinstance(o, Tensor) else np.asarray(o)
+    return np.asarray(unwrap(o))
 
 
 def _outputs(out, name):
@@ -176,19 +182,18 @@ class Function:
         raise NotImplementedError("Function subclasses must define backward(ctx, *grads)")
 
     @classmethod
-    def _primitive(cls):
-        prim = cls.__dict__.get("_prim")
-        if prim is None:
-            prim = _FunctionPrimitive(cls)
-            cls._prim = prim
-        return prim
+    def _primitive(cls, saves_output):
+        prims = cls.__dict__.get("_prims")
+        if prims is None:
+            prims = cls._prims = (_FunctionPrimitive(cls, "ctx"), _FunctionPrimitive(cls, "ctx out"))
+        return prims[saves_output]
 
     @classmethod
     def apply(cls, *args):
         if cls.forward is Function.forward:
             raise NotImplementedError(f"{cls.__name__} must define forward(ctx, *args)")
         tensor_pos = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
-        record = mode.grad_enabled and any(args[i].requires_grad for i in tensor_pos)
+        record = state.grad_enabled and any(args[i].requires_grad for i in tensor_pos)
         ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad and record for a in args))
         with no_grad():
             out = cls.forward(ctx, *args)
@@ -199,15 +204,12 @@ class Function:
                 raise TypeError(f"{cls.__name__}.forward: output {j} is a {type(outs[j]).__name__}, not a "
                                 "Tensor, array or number")
         if not record:
-            res = [Tensor._wrap(a, None) for a in arrays]
+            res = [wrap(a, None) for a in arrays]
             return tuple(res) if is_tuple else res[0]
         return _record(cls, ctx, args, tensor_pos, outs, arrays, is_tuple)
 
 
 def _record(cls, ctx, args, tensor_pos, outs, arrays, is_tuple):
-    from . import primitive as _primitive  # read at call time: check_graph may raise the limit
-
-    prim = cls._primitive()
     layout = []
     start = 0
     for a in arrays:
@@ -221,29 +223,19 @@ def _record(cls, ctx, args, tensor_pos, outs, arrays, is_tuple):
                         "must be floating-point")
     # saved outputs become references resolved at backward time (no cycle node -> ctx -> output -> node)
     ids = {id(o): j for j, o in enumerate(outs)}
-    ctx._saved = tuple(_OutputRef(("out", ids[id(s)])) if s is not None and id(s) in ids else s
-                       for s in ctx._saved)
-    packed = _pack(arrays, layout)
-    datas = [args[i]._data for i in tensor_pos]
-    parents = tuple((a if a._node is None else a._node) if a.requires_grad else None
-                    for a in (args[i] for i in tensor_pos))
-    keep = _primitive.KEEP_VALUES_UP_TO
-    saved = tuple(d if d.size <= keep else None for d in datas)
+    ctx._saved = tuple(_OutputRef(ids[id(s)]) if s is not None and id(s) in ids else s for s in ctx._saved)
     saves_output = any(isinstance(s, _OutputRef) for s in ctx._saved)
-    ans = packed if saves_output or packed.size <= keep else None
+    tensors = [args[i] for i in tensor_pos]
+    datas = [t._data for t in tensors]
+    parents = [(t if t._node is None else t._node) if t.requires_grad else None for t in tensors]
     # positional args with the Tensors taken out (they come back through the node's inputs)
     consts = tuple(None if i in tensor_pos else a for i, a in enumerate(args))
-    params = dict(args=consts, tensor_pos=tensor_pos, layout=layout, ctx=ctx)
-    if mode.anomaly:
-        _anomaly.check_forward(prim, datas, packed, params)
-    node = Node(prim, parents, saved, ans, params, tuple(d.shape for d in datas))
-    if mode.anomaly:
-        _anomaly.created(node)
-    packed_t = Tensor._wrap(packed, node)
+    params = {"args": consts, "tensor_pos": tensor_pos, "layout": layout}
+    packed_t = emit(cls._primitive(saves_output), datas, parents, tuple(np.shape(d) for d in datas), True,
+                    _pack(arrays, layout), params, (ctx,))
     if len(layout) == 1:
         return (packed_t,) if is_tuple else packed_t
     res = []
     for (s, e, shape, diff), a in zip(layout, arrays):
-        res.append(reshape(getitem(packed_t, slice(s, e)), shape) if diff else Tensor._wrap(a, None))
+        res.append(reshape(getitem(packed_t, slice(s, e)), shape) if diff else wrap(a, None))
     return tuple(res)
-

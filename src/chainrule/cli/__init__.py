@@ -2,7 +2,7 @@
 
     chainrule                 print the lecture's worked examples with their gradients
     chainrule examples        the same
-    chainrule explain ...     trace the backward pass of an expression (see trace.py)
+    chainrule explain ...     trace the backward pass of an expression (see explain.py)
     chainrule train ...       train a model on a bundled data set
     chainrule evaluate ...    evaluate a saved checkpoint
 
@@ -15,9 +15,10 @@ import argparse
 import os
 import sys
 
-
-class UsageError(Exception):
-    """A bad option or argument: printed as one line, exit status 2."""
+from ..core import UsageError
+from ..lecture import print_examples
+from .explain import add_explain_command
+from .train import add_evaluate_parser, add_train_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,8 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_examples(args):
-    from .lecture import print_examples
-
     print_examples()
     return 0
 
@@ -37,32 +36,10 @@ def build_parser():
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     ex = sub.add_parser("examples", help="print the lecture's worked examples with their gradients")
     ex.set_defaults(run=_cmd_examples)
-    for add in _SUBCOMMANDS:
-        add(sub)
-    return p
-
-
-# Each entry adds one subcommand (parser + `run`); the implementations live in their own modules.
-_SUBCOMMANDS = []
-
-
-def _add_train(sub):
-    from .train import add_evaluate_parser, add_train_parser
-
     add_train_parser(sub)
     add_evaluate_parser(sub)
-
-
-_SUBCOMMANDS.append(_add_train)
-
-
-def _add_explain(sub):
-    from .trace import add_explain_command
-
     add_explain_command(sub)
-
-
-_SUBCOMMANDS.append(_add_explain)
+    return p
 
 
 def main(argv=None):

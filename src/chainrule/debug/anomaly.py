@@ -1,4 +1,4 @@
-"""Debugging aids: `detect_anomaly` (where a NaN or infinity came from) and the in-place check.
+"""Anomaly mode: `detect_anomaly` finds where a NaN or an infinity came from.
 
 Inside `with cr.detect_anomaly():`
 
@@ -11,14 +11,12 @@ Inside `with cr.detect_anomaly():`
 - the arrays a backward rule reads are copied at creation and compared at backward time, so any
   in-place write to them (also `t.data[...] = v`, which no version counter sees) is reported.
 
-Outside the context manager the engine pays one attribute test per op. The always-on in-place
-check (a leaf tensor whose `.data` was written in place after an op saved it) also lives here:
-the engine calls `check_inplace` only when a leaf's version is newer than the node.
+It is one observer of the engine, installed for the whole process while the block runs (as
+PyTorch's anomaly mode, it is not per thread). Outside it the engine pays nothing.
 """
 
 from __future__ import annotations
 
-import inspect
 import linecache
 import os
 import sys
@@ -26,15 +24,57 @@ import weakref
 
 import numpy as np
 
-from .errors import AnomalyError
-from .graph import Node, mode
+from ..core import AnomalyError, Node, Observer, install, state, unwrap
+from .trace import rule_on_arrays
 
-_opts = {"check_nan": True}
-
-_PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_CORE = tuple(_PKG + f for f in ("tensor.py", "graph.py", "primitive.py", "anomaly.py", "ops" + os.sep))
-_GRAPH = _PKG + "graph.py"
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_CORE = tuple(_PKG + f + os.sep for f in ("core", "ops", "transforms", "debug"))
 _info: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Node -> (where, snapshots)
+
+
+class _Anomaly(Observer):
+    def __init__(self, check_nan):
+        self.check_nan = check_nan
+        self.running = None            # the node whose backward rule is running (create_graph records ops)
+        self.fed = weakref.WeakSet()   # nodes that received a gradient from a consumer
+
+    def applied(self, prim, inputs, out, params):
+        if self.check_nan:
+            check_forward(prim, inputs, out, params, self.running)
+
+    def recorded(self, node):
+        inputs, out, _ = _reads(node)
+        snaps = {}
+        for i in inputs:
+            s = node.saved[i]
+            if type(s) is np.ndarray:
+                snaps[i] = s.copy()
+        if out and type(node.ans) is np.ndarray:
+            snaps["ans"] = node.ans.copy()
+        _info[node] = (_caller(), snaps)
+
+    def visit(self, node, need):
+        _check_snapshots(node)
+        self.running = node
+        return need
+
+    def visited(self, node, upstream, raw, grads):
+        self.running = None
+        if self.check_nan:
+            _check_node(node, upstream, raw, grads, node not in self.fed)
+        for p in node.parents:
+            if type(p) is Node:
+                self.fed.add(p)
+
+
+def _current():
+    return next((o for o in state.observers if isinstance(o, _Anomaly)), None)
+
+
+def _switch(on, check_nan):
+    """Turn anomaly mode on (with check_nan) or off; returns the observers installed before."""
+    others = tuple(o for o in state.observers if not isinstance(o, _Anomaly))
+    return install(*others, _Anomaly(bool(check_nan))) if on else install(*others)
 
 
 class detect_anomaly:
@@ -47,12 +87,11 @@ class detect_anomaly:
         self.check_nan = check_nan
 
     def __enter__(self):
-        self._prev = (mode.anomaly, _opts["check_nan"])
-        mode.anomaly, _opts["check_nan"] = True, bool(self.check_nan)
+        self._prev = _switch(True, self.check_nan)
         return self
 
     def __exit__(self, *exc):
-        mode.anomaly, _opts["check_nan"] = self._prev
+        install(*self._prev)
 
     def __call__(self, fn):
         import functools
@@ -70,15 +109,14 @@ class set_detect_anomaly(detect_anomaly):
 
     def __init__(self, mode_on, check_nan=True):
         super().__init__(check_nan)
-        self._prev = (mode.anomaly, _opts["check_nan"])
-        mode.anomaly, _opts["check_nan"] = bool(mode_on), bool(check_nan)
+        self._prev = _switch(mode_on, check_nan)
 
     def __enter__(self):
         return self
 
 
 def is_anomaly_enabled():
-    return mode.anomaly
+    return _current() is not None
 
 
 # -- where a node was created -------------------------------------------------------------------
@@ -86,7 +124,7 @@ def is_anomaly_enabled():
 def _caller():
     """(user frame, library frame) of the code that applied the op: the first frame outside
     chainrule, and the first outside the core (e.g. inside nn) when that differs."""
-    f = sys._getframe(2)
+    f = sys._getframe(1)
     lib = None
     while f is not None:
         fn = f.f_code.co_filename
@@ -130,33 +168,13 @@ def _where_lines(node):
 # -- the forward pass -------------------------------------------------------------------------------
 
 def _reads(node):
-    """(input positions, output?) that the rules of this node's needed gradients read."""
-    spec = node.prim.save_for
-    if spec is None:
-        keep = ""
-    elif len(spec) == 1:
-        keep = spec[0]
-    else:
-        keep = "".join(s for s, p in zip(spec, node.parents) if p is not None)
-    return {int(c) for c in keep if c.isdigit()}, "a" in keep
+    """(input positions, output?, residual positions) that the rules of this node's needed gradients read."""
+    return node.prim.reads(tuple(p is not None for p in node.parents))
 
 
-def created(node):
-    """Called by Primitive.__call__ for each node recorded under detect_anomaly."""
-    inputs, out = _reads(node)
-    snaps = {}
-    for i in inputs:
-        s = node.saved[i] if i < len(node.saved) else None
-        if type(s) is np.ndarray:
-            snaps[i] = s.copy()
-    if out and type(node.ans) is np.ndarray:
-        snaps["ans"] = node.ans.copy()
-    _info[node] = (_caller(), snaps)
-
-
-def check_forward(prim, datas, out, params):
+def check_forward(prim, datas, out, params, running=None):
     """Raise AnomalyError when `prim` made a NaN or infinity out of finite inputs."""
-    if not _opts["check_nan"] or out.dtype.kind not in "fc":
+    if out.dtype.kind not in "fc":
         return
     with np.errstate(all="ignore"):
         bad = ~np.isfinite(out)
@@ -174,7 +192,7 @@ def check_forward(prim, datas, out, params):
                 return  # every non-finite output comes from a non-finite input
         elif not all(np.isfinite(a).all() for a in floats):
             return
-    names = _input_names(prim, len(arrays))
+    names = [prim.input_name(i) for i in range(len(arrays))]
     idx = tuple(int(i) for i in np.argwhere(bad)[0]) if out.ndim else ()
     what = _fmt(out[idx])
     shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
@@ -187,45 +205,17 @@ def check_forward(prim, datas, out, params):
                 f"(inputs' largest magnitude {_maxabs(floats)})")
     user, lib = _caller()
     where = _fmt_where(user) + ("" if lib is None else f"\n  inside: {_fmt_where(lib)}")
-    ctx = _backward_context()
+    ctx = "" if running is None else (f"\n  while running the backward rule of {running.prim.name}, whose node "
+                                      f"was created at: {created_at(running) or 'unknown'}")
     msg = (f"{head}\n  at output index {idx} of shape {out.shape}; inputs: {shapes}"
            f"{_fmt_params(params)}\n  created at: {where}{ctx}")
     raise AnomalyError(msg)
 
 
-def _backward_context():
-    """Under backward(create_graph=True) the rules record ops: say whose rule was running."""
-    f = sys._getframe(2)
-    while f is not None:
-        if f.f_code.co_filename == _GRAPH:  # the backward loop: its local `node` is the one running
-            node = f.f_locals.get("node")
-            if isinstance(node, Node):
-                where = created_at(node) or "unknown"
-                return (f"\n  while running the backward rule of {node.prim.name}, whose node was created "
-                        f"at: {where}")
-        f = f.f_back
-    return ""
-
-
 # -- the backward pass --------------------------------------------------------------------------------
 
-def backward_hook(inner=None, roots=()):
-    """The hook the backward pass calls per node under detect_anomaly (wrapping another hook, if
-    any); `roots` are the (node, gradient) pairs it starts from."""
-    seeds = {id(n) for n, _ in roots}
-
-    def hook(node, upstream, raw, grads):
-        _check_snapshots(node)
-        if _opts["check_nan"]:
-            _check_node(node, upstream, raw, grads, id(node) in seeds)
-        if inner is not None:
-            inner(node, upstream, raw, grads)
-
-    return hook
-
-
 def _arr(v):
-    v = getattr(v, "_data", v)
+    v = unwrap(v)
     return None if v is None else np.asarray(v)
 
 
@@ -249,18 +239,16 @@ def _check_node(node, upstream, raw, grads, is_root):
                    "consumers overflowed")
         raise AnomalyError(msg + _where_lines(node))
     i = bad[0]
-    names = _input_names(prim, len(node.shapes))
+    names = [prim.input_name(k) for k in range(len(node.shapes))]
     msg = (_explain_elementwise(node, up, raw, i, names) if prim.elementwise
            else _explain_general(node, up, grads, i, names))
     raise AnomalyError(msg + _where_lines(node))
 
 
 def _explain_elementwise(node, up, raw, i, names):
-    from .primitive import ARRAY_NS
-
     prim = node.prim
     oshape = up.shape
-    inputs, out = _reads(node)
+    inputs, out, _ = _reads(node)
     general = _explain_general(node, up, [raw[k] if k == i else None for k in range(len(raw))], i, names)
     if not isinstance(node.saved, tuple) or any(node.saved[k] is None for k in inputs) or (
             out and node.ans is None):
@@ -269,9 +257,7 @@ def _explain_elementwise(node, up, raw, i, names):
     # with the real upstream for the downstream, with ones for the local derivative
     with np.errstate(all="ignore"):
         try:
-            down, local = (prim.vjp(ARRAY_NS, node.parents, u, node.ans, *node.saved, **node.params)
-                           for u in (up, np.ones(oshape, dtype=up.dtype)))
-            down, local = (v if type(v) is tuple else (v,) for v in (down, local))
+            down, local = (rule_on_arrays(node, u) for u in (up, np.ones(oshape, dtype=up.dtype)))
             gi_b = np.broadcast_to(np.asarray(down[i]), oshape)
             loc = np.broadcast_to(np.asarray(local[i]), oshape)
         except (ValueError, TypeError, IndexError):
@@ -303,10 +289,16 @@ def _explain_general(node, up, grads, i, names):
             inputs.append(f"{n} {shape} (largest magnitude {_maxabs([a])})")
         else:
             inputs.append(f"{n} {shape}")
-    rule = f"\n  rule: {prim.formula}" if prim.formula else ""
+    local = prim.local_of(i)
+    rule = f"\n  rule: dL/d{names[i]} = {local.format_map(_Braces())}" if local else ""
     return (f"{prim.name} backward: the gradient for input {names[i]} is {_fmt(gi[idx])} at index {idx} "
             f"although the upstream gradient (shape {up.shape}, largest magnitude {_maxabs([up])}) is finite"
             f"\n  inputs: {', '.join(inputs)}{_fmt_params(node.params)}{rule}")
+
+
+class _Braces(dict):
+    def __missing__(self, key):
+        return key
 
 
 # -- in-place writes to saved arrays -------------------------------------------------------------------
@@ -319,12 +311,10 @@ def _check_snapshots(node):
         cur = node.ans if key == "ans" else node.saved[key]
         if cur is None or (cur.shape == snap.shape and np.array_equal(cur, snap, equal_nan=True)):
             continue
-        names = _input_names(node.prim, len(node.shapes))
         if key == "ans":
             what = f"the output of {node.prim.name}"
         else:
-            parent = node.parents[key]
-            what = _describe_input(names[key], parent)
+            what = _describe_input(node.prim.input_name(key), node.parents[key])
         raise RuntimeError(
             f"{node.prim.name} backward: {what} was modified in place after {node.prim.name} saved it for "
             "the backward pass, so its gradient would be wrong. Do not write into a tensor's array "
@@ -342,61 +332,7 @@ def _describe_input(name, parent):
     return f"input {name}, {label} of shape {parent.shape}"
 
 
-def check_inplace(node):
-    """Raise if a leaf input of `node` was written in place (through the `.data` setter) after
-    `node` saved its array. Called by run_backward only when a leaf's version is newer than `node`."""
-    saved = node.saved
-    if not isinstance(saved, tuple):
-        return
-    names = None
-    reads = _reads(node)[0]
-    for i, parent in enumerate(node.parents):
-        if i not in reads or parent is None or isinstance(parent, Node):
-            continue
-        if parent._version > node.seq and saved[i] is parent._data:
-            names = names or _input_names(node.prim, len(node.shapes))
-            label = f"tensor '{parent.name}'" if parent.name else "a leaf tensor"
-            raise RuntimeError(
-                f"{node.prim.name} backward: {label} of shape {parent.shape} (input {names[i]} of "
-                f"{node.prim.name}) was modified in place after {node.prim.name} saved it for the backward "
-                "pass (its .data was updated in place, e.g. `p.data -= lr * p.grad`), so the gradient would "
-                "be wrong. Call backward() before updating parameters, or assign a new array "
-                "(p.data = p.data - lr * p.grad). `with cr.detect_anomaly():` also catches writes "
-                "such as p.data[...] = v and shows where the op was created."
-                + (_where_lines(node) if node in _info else ""))
-
-
 # -- formatting ---------------------------------------------------------------------------------------
-
-_NAMES: dict = {}
-
-
-def _input_names(prim, n):
-    """The rule's parameter names for its inputs (x, y, a, b, ...), from its signature."""
-    names = _NAMES.get(prim.name)
-    if names is None:
-        names = []
-        try:
-            ps = list(inspect.signature(prim.vjp).parameters.values())[4:]
-            for p in ps:
-                if p.kind == p.VAR_POSITIONAL:
-                    names.append("*" + p.name)
-                    break
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-                    names.append(p.name)
-        except (TypeError, ValueError):
-            pass
-        _NAMES[prim.name] = names
-    out = []
-    for k in range(n):
-        if k < len(names) and not names[k].startswith("*"):
-            out.append(names[k])
-        elif names and names[-1].startswith("*"):
-            out.append(f"{names[-1][1:]}[{k - len(names) + 1}]")
-        else:
-            out.append(f"input{k}")
-    return out
-
 
 def _fmt(v):
     v = np.asarray(v)

@@ -18,9 +18,9 @@ import warnings
 
 import numpy as np
 
-from . import ops
-from .ops.composite import log_softmax_composite, softmax_composite
-from .tensor import Tensor, tensor
+from .. import ops
+from ..core import ExprError, Tensor, tensor
+from ..ops.composite import log_softmax_composite, softmax_composite
 
 __all__ = ["ExprError", "evaluate", "evaluate_labelled", "parse", "FUNCTIONS", "MAX_LENGTH", "MAX_NODES",
            "MAX_DEPTH", "MAX_EXPONENT"]
@@ -29,13 +29,6 @@ MAX_LENGTH = 1000    # characters
 MAX_NODES = 400      # AST nodes
 MAX_DEPTH = 32       # nesting of operators and calls
 MAX_EXPONENT = 1000  # |c| for a constant exponent in x ** c
-
-
-class ExprError(ValueError):
-    """An expression the safe parser refuses or cannot evaluate. The message is one line."""
-
-    def __init__(self, message):
-        super().__init__(" ".join(str(message).split()))
 
 
 # name -> (function, number of positional arguments, keyword arguments it accepts)

@@ -12,30 +12,27 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import GradcheckError
-from .functional import _input, grads_of, vjp
-from .graph import FREED, Node, enable_grad, no_grad, unbroadcast
-from .primitive import ARRAY_NS
-from .tensor import Tensor
+from ..core import FREED, GradcheckError, Node, Tensor, enable_grad, keep_values, no_grad, unwrap, walk, wrap
+from ..core.engine import unbroadcast
+from ..transforms.functional import _input, grads_of, vjp
 
 __all__ = ["numerical_gradient", "numerical_vjp", "rel_error", "gradcheck", "gradgradcheck", "check_graph",
            "GraphCheckReport", "NodeCheck"]
 
 
 def _value(out):
-    return np.asarray(getattr(out, "_data", out), dtype=np.float64)
+    return np.asarray(unwrap(out), dtype=np.float64)
 
 
 def rel_error(a, b):
     """max |a - b| / max(1e-8, |a| + |b|), elementwise then the worst element (CS231n)."""
-    a = np.asarray(getattr(a, "_data", a), dtype=np.float64)
-    b = np.asarray(getattr(b, "_data", b), dtype=np.float64)
+    a = np.asarray(unwrap(a), dtype=np.float64)
+    b = np.asarray(unwrap(b), dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)), initial=0.0))
 
 
@@ -44,7 +41,7 @@ def numerical_gradient(f, x, h=1e-5):
 
     `f` receives a float64 array and may return a Tensor, an array or a number.
     """
-    x = np.array(getattr(x, "_data", x), dtype=np.float64)
+    x = np.array(unwrap(x), dtype=np.float64)
     grad = np.zeros_like(x)
     with no_grad():
         it = np.nditer(x, flags=["multi_index"])
@@ -66,8 +63,8 @@ def numerical_vjp(f, x, upstream, h=1e-5):
     CS231n's `eval_numerical_gradient_array`: for an array-valued `f`, the numerical
     upstream × local gradient, one input element at a time, without building the Jacobian.
     """
-    x = np.array(getattr(x, "_data", x), dtype=np.float64)
-    df = np.asarray(getattr(upstream, "_data", upstream), dtype=np.float64)
+    x = np.array(unwrap(x), dtype=np.float64)
+    df = np.asarray(unwrap(upstream), dtype=np.float64)
     grad = np.zeros_like(x)
     with no_grad():
         for i in np.ndindex(x.shape):
@@ -118,7 +115,7 @@ def _inputs(inputs, name):
 def _call_const(f, items, diff, values):
     args = list(items)
     for p, v in zip(diff, values):
-        args[p] = Tensor._wrap(v, None)
+        args[p] = wrap(v, None)
     with no_grad():
         out = f(*args)
     return out
@@ -126,7 +123,7 @@ def _call_const(f, items, diff, values):
 
 def _outs(out):
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    return [np.asarray(getattr(o, "_data", o)) for o in outs], outs
+    return [np.asarray(unwrap(o)) for o in outs], outs
 
 
 def _flat_outputs(out, float_idx):
@@ -165,7 +162,7 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, *, fast_mode=False, rai
     float_idx = [j for j, a in enumerate(arrays) if a.dtype.kind == "f"]
     if not float_idx:
         raise ValueError("gradcheck: f has no floating-point output to check")
-    outs = [outs[j] if isinstance(outs[j], Tensor) else Tensor._wrap(arrays[j], None) for j in float_idx]
+    outs = [outs[j] if isinstance(outs[j], Tensor) else wrap(arrays[j], None) for j in float_idx]
 
     def analytic(j, u):
         cts = [u if jj == j else np.zeros(o.shape) for jj, o in enumerate(outs)]
@@ -282,7 +279,7 @@ def gradgradcheck(f, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, 
         grad_outputs = [rng.standard_normal(a.shape) for a in arrays]
     else:
         gos = grad_outputs if isinstance(grad_outputs, (tuple, list)) else [grad_outputs]
-        grad_outputs = [np.array(getattr(v, "_data", v), dtype=np.float64) for v in gos]
+        grad_outputs = [np.array(unwrap(v), dtype=np.float64) for v in gos]
     if len(grad_outputs) != len(arrays):
         raise ValueError(f"gradgradcheck: f has {len(arrays)} outputs but {len(grad_outputs)} grad_outputs "
                          "were given")
@@ -403,7 +400,7 @@ def check_graph(output, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=None,
 
     - `check_graph(output)`: walks the graph already recorded behind `output` (a Tensor or a
       tuple of them). A node keeps its input values only when they are small (at most
-      `primitive.KEEP_VALUES_UP_TO` elements) or when its rule reads them; a node whose inputs
+      256 elements; see `cr.keep_values`) or when its rule reads them; a node whose inputs
       were not kept is reported as "not checkable (inputs not kept)", never as a pass. After a
       `backward()` without retain_graph the values are freed: every node is "not checkable".
     - `check_graph(fn, *inputs)`: calls `fn(*inputs)` with every value kept, then checks the
@@ -427,17 +424,9 @@ def check_graph(output, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=None,
     elif inputs:
         raise TypeError("check_graph: inputs are only accepted with a function: check_graph(fn, *inputs)")
     outs = list(output) if isinstance(output, (tuple, list)) else [output]
-    roots = [o._node for o in outs if isinstance(o, Tensor) and o._node is not None]
-    seen = set(roots)
-    stack = list(roots)
-    while stack:
-        for p in stack.pop().parents:
-            if type(p) is Node and p not in seen:
-                seen.add(p)
-                stack.append(p)
+    nodes = walk([o._node for o in outs if isinstance(o, Tensor) and o._node is not None])
     rng = np.random.default_rng(seed)
-    rows = [_check_node(i, node, rng, eps, atol, rtol, fast_mode)
-            for i, node in enumerate(sorted(seen, key=lambda n: n.seq))]
+    rows = [_check_node(i, node, rng, eps, atol, rtol, fast_mode) for i, node in enumerate(nodes)]
     return GraphCheckReport(rows, eps, atol, rtol)
 
 
@@ -450,15 +439,8 @@ def _run_keeping_values(fn, inputs):
             args.append(Tensor(a, requires_grad=True))
         else:
             args.append(a)
-    from . import primitive as _primitive
-
-    old = _primitive.KEEP_VALUES_UP_TO
-    _primitive.KEEP_VALUES_UP_TO = math.inf
-    try:
-        with enable_grad():
-            return fn(*args)
-    finally:
-        _primitive.KEEP_VALUES_UP_TO = old
+    with keep_values(), enable_grad():
+        return fn(*args)
 
 
 def _shape_of(x):
@@ -468,10 +450,10 @@ def _shape_of(x):
 def _check_node(index, node, rng, eps, atol, rtol, fast_mode):
     prim = node.prim
     row = NodeCheck(index, node.seq, prim.name, tuple(node.shapes), (), "pass", node=node)
-    saved = node.saved
-    if saved is FREED:
+    if node.saved is FREED:
         row.status = "not checkable (values freed by backward; use retain_graph=True)"
         return row
+    saved = node.saved[:len(node.shapes)]
     if any(s is None for s in saved):
         row.status = "not checkable (inputs not kept)"
         row.detail = "  large inputs are kept only when the rule reads them; use check_graph(fn, *inputs)"
@@ -480,14 +462,15 @@ def _check_node(index, node, rng, eps, atol, rtol, fast_mode):
     params = node.params
     try:
         with no_grad():
-            out = np.asarray(prim.fwd(*xs, **params))
+            out, residuals = prim.forward(*xs, **params)
+        out = np.asarray(out)
         row.output_shape = out.shape
         if out.dtype != np.float64:
             row.status = f"not checkable (output is {out.dtype} at float64 inputs)"
             return row
         g = rng.standard_normal(out.shape)
-        with no_grad():
-            raw = prim.vjp(ARRAY_NS, node.parents, g, out, *xs, **params)
+        with no_grad():  # the rule the engine runs on arrays (the fast one, where there is one)
+            raw = prim.array_rule(node.parents, g, out, *xs, *residuals, **params)
     except Exception as e:
         row.status = "error"
         row.detail = f"  {type(e).__name__}: {e}"
@@ -504,19 +487,19 @@ def _check_node(index, node, rng, eps, atol, rtol, fast_mode):
             row.status = "FAIL"
             details.append(f"  input {k}: the rule returned no gradient")
             continue
-        gk = np.asarray(getattr(gk, "_data", gk), dtype=np.float64)
+        gk = np.asarray(unwrap(gk), dtype=np.float64)
         if gk.shape != shape:
             if not prim.broadcasts:
                 row.status = "FAIL"
                 details.append(f"  input {k}: the rule returned shape {gk.shape} for an input of shape "
                                f"{shape}")
                 continue
-            gk = unbroadcast(ARRAY_NS, gk, shape, prim.name)
+            gk = unbroadcast(gk, shape, prim.name)
 
         def f_k(v, k=k):
             args = list(xs)
             args[k] = v
-            return prim.fwd(*args, **params)
+            return prim.forward(*args, **params)[0]
 
         size = int(np.prod(shape, dtype=np.int64))
         fast = fast_mode if fast_mode is not None else size > 4096

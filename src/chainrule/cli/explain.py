@@ -1,0 +1,84 @@
+"""`chainrule explain EXPR NAME=VALUE ... [--html FILE] [--dot] [--expand] [--compare]`: the
+backward pass of an expression, node by node (the expression parser is `exprparse`)."""
+
+from __future__ import annotations
+
+import json
+import keyword
+import sys
+
+import numpy as np
+
+from ..core import ExprError, UsageError, tensor
+from ..viz import compare, explain
+from .exprparse import evaluate_labelled
+
+
+def add_explain_command(sub):
+    p = sub.add_parser("explain", help="trace the backward pass of an expression, node by node",
+                       description="Trace the backward pass of EXPR at the given values, e.g. "
+                                   "chainrule explain \"(x + y) * z\" x=-2 y=5 z=-4")
+    p.add_argument("expr", metavar="EXPR", help="numbers, names, + - * / ** @ and chainrule functions "
+                                                 "such as sigmoid, exp, log, maximum, sum, softmax")
+    p.add_argument("values", metavar="NAME=VALUE", nargs="*",
+                   help="a value for each name: a number or a list such as [1,2,3]")
+    p.add_argument("--html", metavar="FILE", help="also write the interactive page to FILE")
+    p.add_argument("--dot", action="store_true", help="print Graphviz DOT text instead of the table")
+    p.add_argument("--expand", action="store_true",
+                   help="trace sigmoid / softmax / log_softmax as their composite primitives")
+    p.add_argument("--compare", action="store_true",
+                   help="show the fused and the expanded trace side by side")
+    p.set_defaults(run=_run_explain)
+
+
+def _parse_value(name, text):
+    try:
+        v = json.loads(text) if text.lstrip().startswith("[") else float(text)
+        a = np.asarray(v, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise _usage(f"explain: cannot read the value of {name}: {text!r:.60} (a number or a list like "
+                     "[1,2,3])") from None
+    return a
+
+
+def _usage(msg):
+    return UsageError(msg)
+
+
+def _run_explain(args):
+    values = {}
+    for item in args.values:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name.isidentifier() or keyword.iskeyword(name):
+            raise _usage(f"explain: expected NAME=VALUE, got {item!r:.60}")
+        values[name] = _parse_value(name, text)
+
+    def run(expand):
+        leaves = {k: tensor(v, requires_grad=True, name=k) for k, v in values.items()}
+        try:
+            out, labels = evaluate_labelled(args.expr, leaves, expand=expand)
+        except ExprError as e:
+            raise _usage(f"explain: {e}") from None
+        if not out.requires_grad:
+            raise _usage("explain: the expression does not depend on any NAME=VALUE given")
+        if out.size != 1:
+            raise _usage(f"explain: the expression has shape {out.shape}; the backward pass starts from a "
+                         "single number: reduce it, e.g. sum(...)")
+        labels = {k: t for k, t in labels.items() if t is not out and k not in leaves}
+        return explain(out, names={"f": out, **labels})
+
+    tr = run(args.expand)
+    if args.compare:
+        print(compare(run(False), run(True), labels=("fused", "expanded")))
+    elif args.dot:
+        print(tr.to_dot(), end="")
+    else:
+        print(tr)
+    if args.html:
+        try:
+            tr.to_html(args.html)
+        except OSError as e:
+            raise _usage(f"explain: cannot write {args.html}: {e.strerror or e}") from None
+        print(f"interactive page written to {args.html}", file=sys.stderr)
+    return 0

@@ -1,0 +1,118 @@
+"""`chainrule train` and `chainrule evaluate`: options, checks, and the calls into `chainrule.train`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+from ..core import UsageError
+from ..data import DATASETS
+from ..train import DEFAULTS, MODELS, OPTIMIZERS, blas_threads, evaluate_checkpoint, load_data, parse_hidden, train
+
+
+def _positive(kind):
+    def conv(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}") from None
+        if not v > 0 or (kind is float and not math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}")
+        return v
+    conv.__name__ = f"positive {kind.__name__}"
+    return conv
+
+
+def _nonnegative_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
+    if not (v >= 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
+    return v
+
+
+_D = "(default %(default)s)"
+
+
+def _hidden(s):
+    try:
+        return parse_hidden(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_train_parser(sub):
+    p = sub.add_parser("train", help="train a model on a bundled data set",
+                       description="Train a model on a bundled data set; writes a checkpoint, a plot and a "
+                                   "JSON summary into --out.")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=DEFAULTS["dataset"], help=_D)
+    p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"], help=_D)
+    p.add_argument("--hidden", type=_hidden, default=DEFAULTS["hidden"],
+                   help="hidden layer widths, e.g. 256 or 256,128 (default 256)")
+    p.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"], help=_D)
+    p.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"], help=_D)
+    p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="learning rate " + _D)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
+                   help="sgd runs with momentum 0.9 " + _D)
+    p.add_argument("--weight-decay", type=_nonnegative_float, default=DEFAULTS["weight_decay"], help=_D)
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling " + _D)
+    p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
+    p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_train)
+
+
+def _cmd_train(args):
+    hidden = args.hidden if isinstance(args.hidden, tuple) else parse_hidden(args.hidden)
+    out = args.out or os.path.join("runs", f"{args.dataset}-{args.model}")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"chainrule train: error: --out {out} exists and is not a folder")
+    if args.model == "cnn" and args.dataset not in ("digits", "fashion_mnist"):
+        raise UsageError(f"chainrule train: error: --model cnn needs an image data set "
+                         f"(digits, fashion_mnist), not {args.dataset}")
+    try:
+        split = load_data(args.dataset, args.model, seed=0)
+    except (FileNotFoundError, ImportError) as e:
+        raise UsageError(f"chainrule train: error: {str(e).splitlines()[0]}") from None
+    with blas_threads(args.threads):
+        train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
+              args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split)
+    return 0
+
+
+def add_evaluate_parser(sub):
+    p = sub.add_parser("evaluate", help="evaluate a saved checkpoint on a bundled data set",
+                       description="Report the loss and accuracy (or R²) of a checkpoint written by "
+                                   "`chainrule train`.")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                   help="default: the data set the checkpoint was trained on")
+    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--batch-size", type=_positive(int), default=256)
+    p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(run=_cmd_evaluate)
+
+
+def _cmd_evaluate(args):
+    if not os.path.isfile(args.checkpoint):
+        raise UsageError(f"chainrule evaluate: error: no such checkpoint file: {args.checkpoint}")
+    try:
+        with blas_threads(args.threads):
+            metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.batch_size)
+    except (ValueError, FileNotFoundError, ImportError, KeyError) as e:
+        raise UsageError(f"chainrule evaluate: error: {str(e).splitlines()[0]}") from None
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        parts = [f"loss {metrics['loss']:.4f}"]
+        if "accuracy" in metrics:
+            parts.append(f"accuracy {metrics['accuracy']:.2%}")
+        if "r2" in metrics:
+            parts.append(f"R² {metrics['r2']:.4f}")
+        print(f"{args.split}: " + ", ".join(parts))
+    return 0

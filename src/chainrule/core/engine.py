@@ -1,0 +1,291 @@
+"""The backward pass: the chain-rule loop, grad mode, and the observer interface.
+
+Backward visits nodes newest first (a node is created after its inputs, so when it is popped
+every consumer has already added its gradient), runs each rule once on the summed upstream
+gradient, reduces broadcast gradients to the inputs' shapes (the one place that does), and drops
+that upstream gradient as soon as it is used. Only nodes that receive a gradient are visited.
+
+Everything else attaches through `Observer`: the trace behind `explain`, anomaly mode, the
+in-place check, the pruning of `cr.grad` and friends. The engine imports none of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import types
+from heapq import heappop, heappush
+
+import numpy as np
+
+from .errors import ShapeError
+from .node import FREED, Node
+
+
+def _scatter_add(g, idx, shape):
+    """zeros(shape) with g added at idx (repeated indices add up): the adjoint of indexing."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if is_basic_index(idx):
+        out[idx] = g
+    else:
+        np.add.at(out, idx, g)
+    return out
+
+
+def is_basic_index(idx):
+    """True when indexing with `idx` selects each element at most once (slices, ints, a mask)."""
+    n_adv = 0
+    for it in idx if isinstance(idx, tuple) else (idx,):
+        if it is None or it is Ellipsis or isinstance(it, (slice, int, np.integer)):
+            continue
+        if np.asarray(it).dtype != bool:
+            return False
+        n_adv += 1
+    return n_adv <= 1
+
+
+#: The array namespace rules receive outside create_graph (the same names as `tensor.ops`).
+ARRAY_NS = types.SimpleNamespace(
+    sum=lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),
+    reshape=lambda x, shape: x.reshape(shape), broadcast_to=np.broadcast_to, transpose=np.transpose,
+    swapaxes=lambda x, a, b: x.swapaxes(a, b), exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, sign=np.sign,
+    where=np.where, maximum=np.maximum, astype=lambda x, dtype: x.astype(dtype), scatter_add=_scatter_add)
+
+
+class _State:
+    grad_enabled = True
+    keep_up_to = 256       # forward values of nodes this small are kept for traces (see keep_values)
+    observers = ()         # installed for the whole process (anomaly mode), see `observe`
+    on_apply = on_record = ()
+    last_write = -1        # clock stamp of the latest in-place write to a tensor
+
+
+state = _State()
+
+
+class no_grad:
+    """Context manager (and decorator) under which no op is recorded."""
+
+    _enabled = False
+
+    def __enter__(self):
+        self._prev = state.grad_enabled
+        state.grad_enabled = self._enabled
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            with type(self)():
+                return fn(*a, **k)
+
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager that turns recording back on inside `no_grad`."""
+
+    _enabled = True
+
+
+def is_grad_enabled():
+    return state.grad_enabled
+
+
+class Observer:
+    """Something that watches the engine. Override the hooks you need; the engine calls only those.
+
+    Forward (for observers installed with `observe`):
+      applied(prim, inputs, out, params)  every application of a primitive, recorded or not
+      recorded(node)                      a node was added to a graph
+    Backward (installed, or passed to one pass):
+      visit(node, need) -> need or None   before the node's rule runs: return the inputs that want a
+                                          gradient (narrowed, to prune), or None to stop at this node
+      visited(node, upstream, raw, grads) after it: the rule's results, and the same reduced to the
+                                          inputs' shapes (None where no gradient is needed)
+    """
+
+    def applied(self, prim, inputs, out, params):
+        pass
+
+    def recorded(self, node):
+        pass
+
+    def visit(self, node, need):
+        return need
+
+    def visited(self, node, upstream, raw, grads):
+        pass
+
+
+def _hooks(observers, name):
+    base = getattr(Observer, name)
+    return tuple(getattr(o, name) for o in observers if getattr(type(o), name) is not base)
+
+
+def install(*observers):
+    """Set the observers installed for the whole process (anomaly mode uses this); returns the old
+    ones, to put back."""
+    prev = state.observers
+    state.observers = observers
+    state.on_apply, state.on_record = _hooks(observers, "applied"), _hooks(observers, "recorded")
+    return prev
+
+
+class _VersionCheck(Observer):
+    """The in-place check: a leaf whose array was written in place after a node saved it. The
+    engine consults it only for nodes recorded before the latest in-place write (the clock)."""
+
+    def visit(self, node, need):
+        if node.saved is FREED:
+            return need
+        parents = node.parents
+        reads = node.prim.reads(tuple(p is not None for p in parents))[0]
+        for i in reads:
+            p, s = parents[i], node.saved[i]
+            if s is not None and type(p) is not Node and p is not None and p._ver > node.seq and s is p._data:
+                name = f"tensor '{p.name}'" if p.name else "a leaf tensor"
+                raise RuntimeError(
+                    f"{node.prim.name} backward: {name} of shape {p.shape} (input {node.prim.input_name(i)} of "
+                    f"{node.prim.name}) was modified in place after {node.prim.name} saved it for the backward "
+                    "pass, so its gradient would be wrong. Call backward() before updating it (e.g. "
+                    "optimizer.step() after loss.backward()), or assign a new array (p.data = p.data - v).")
+        return need
+
+
+VERSIONS = _VersionCheck()
+
+
+def backprop(roots, retain_graph=False, create_graph=False, observers=()):
+    """Push the upstream gradients of `roots` ((node, gradient) pairs) down the graph, and return
+    what arrives at leaves and at nodes an observer stopped at: ({leaf or node: gradient}, {leaves
+    whose gradient may be aliased by another}).
+
+    Without create_graph every rule runs on raw arrays; with it, the same rules run on Tensors, so
+    the gradients have graphs of their own.
+    """
+    observers = (*observers, *state.observers)
+    visit, visited = _hooks(observers, "visit"), _hooks(observers, "visited")
+    last_write = state.last_write
+    pending, shared, heap = {}, set(), []
+    for node, g in roots:
+        if node in pending:
+            pending[node] = pending[node] + g
+        else:
+            pending[node] = g
+            heappush(heap, (-node.seq, node))
+    pop, get = pending.pop, pending.get
+    prev_mode, state.grad_enabled = state.grad_enabled, create_graph
+    try:
+        while heap:
+            node = heappop(heap)[1]
+            prim, saved, shapes, need = node.prim, node.saved, node.shapes, node.pn
+            if need is None:  # (the `parents` property, inlined: this loop is hot)
+                need = (node.p0, node.p1) if len(shapes) == 2 else (node.p0,)
+            if node.seq < last_write:  # a tensor was written in place since this node was recorded
+                need = VERSIONS.visit(node, need)
+            if visit:
+                for f in visit:
+                    need = f(node, need)
+                    if need is None:
+                        break
+                if need is None:
+                    continue  # stopped here: the gradient stays in `pending` and is returned
+            if saved is FREED:
+                raise RuntimeError(f"backward through the graph a second time: the arrays saved by "
+                                   f"'{prim.name}' were freed by the first backward(). Pass retain_graph=True "
+                                   "to the first backward() to keep them.")
+            g = pop(node)
+            if create_graph:
+                raw = prim.tensor_rule(node, need, g)
+            elif prim.fast is not None:  # (Primitive.array_rule, inlined)
+                raw = prim.fast(need, g, node.ans, *saved, **node.params)
+            else:
+                raw = prim.vjp(ARRAY_NS, need, g, node.ans, *saved, **node.params)
+            if type(raw) is not tuple:
+                raw = (raw,)
+            grads = [] if visited else None
+            for parent, gi, shape in zip(need, raw, shapes):
+                if parent is None or gi is None:
+                    if grads is not None:
+                        grads.append(None)
+                    continue
+                if gi.shape != shape:
+                    gi = _reduce(prim, gi, shape)
+                if grads is not None:
+                    grads.append(gi)
+                prev = get(parent)
+                if prev is None:
+                    pending[parent] = gi
+                    if type(parent) is Node:
+                        heappush(heap, (-parent.seq, parent))
+                    elif gi is g:
+                        shared.add(parent)
+                else:
+                    pending[parent] = prev + gi
+                    shared.discard(parent)
+            if grads is not None:
+                for f in visited:
+                    f(node, g, raw, grads)
+            if not retain_graph:
+                node.saved, node.ans = FREED, None  # (Node.free, inlined)
+    finally:
+        state.grad_enabled = prev_mode
+    return pending, shared
+
+
+def _reduce(prim, gi, shape):
+    if not prim.broadcasts:
+        raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape {np.shape(gi)} for an "
+                         f"input of shape {shape}")
+    return unbroadcast(gi, shape, prim.name)
+
+
+def unbroadcast(g, shape, opname="op"):
+    """Sum `g` (an array or a Tensor) over the axes NumPy broadcasting added, so that it has `shape`."""
+    if g.shape == shape:
+        return g
+    axes = broadcast_axes(g.shape, shape, opname)
+    if axes:
+        g = g.sum(axis=axes)
+    return g if g.shape == shape else g.reshape(shape)
+
+
+def broadcast_axes(gshape, shape, opname="op"):
+    """The axes of a gradient of `gshape` that are summed to bring it back to `shape` (the input's)."""
+    lead = len(gshape) - len(shape)
+    axes = list(range(lead))
+    for i, s in enumerate(shape):
+        gs = gshape[lead + i] if lead >= 0 else None
+        if s != gs:
+            if s != 1 or lead < 0:
+                raise ShapeError(f"{opname} backward: gradient of shape {gshape} cannot be reduced to "
+                                 f"the input's shape {shape}")
+            axes.append(lead + i)
+    return tuple(axes)
+
+
+def run_backward(root, g, retain_graph=False, create_graph=False, observers=()):
+    """Propagate `g` from node `root` to every leaf below it and accumulate what arrives into each
+    leaf's `.grad` (what `Tensor.backward` does)."""
+    arrived, shared = backprop([(root, g)], retain_graph, create_graph, observers)
+    seen = set()
+    for leaf, gi in arrived.items():
+        accumulate(leaf, gi, leaf in shared or id(gi) in seen, create_graph)
+        seen.add(id(gi))
+
+
+def accumulate(leaf, gi, maybe_shared, create_graph):
+    """Add gradient `gi` to `leaf.grad`, in the leaf's dtype, never handing out shared memory."""
+    dtype = leaf._data.dtype
+    if not create_graph:
+        if type(gi) is not np.ndarray:
+            gi = np.array(gi)  # NumPy scalars from 0-d arithmetic: .grad is always an array
+        elif maybe_shared or (gi.base is not None and (sys.getrefcount(gi.base) > 2 or not gi.flags.writeable)):
+            gi = gi.copy()  # never hand out memory another gradient (or a saved array) can see
+    if gi.dtype != dtype:
+        gi = gi.astype(dtype)
+    old = leaf.grad
+    leaf.grad = gi if old is None else old + gi
