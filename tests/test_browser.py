@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import lecture
-from chainrule.core import Tensor
+from chainrule import Tensor, lecture
 from chainrule.ops import sigmoid_composite
 from chainrule.viz import explain
 

@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule import lecture
-from chainrule.core import Tensor
+from chainrule import Tensor, lecture
 from chainrule.core.engine import unbroadcast
 from chainrule.debug import numerical_gradient
 from chainrule.ops import sigmoid_composite

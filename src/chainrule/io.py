@@ -14,7 +14,7 @@ import struct
 
 import numpy as np
 
-from .core import CheckpointError, Tensor, unwrap
+from .core import CheckpointError, TensorBase, unwrap
 
 __all__ = ["save", "load", "CheckpointError"]
 
@@ -39,7 +39,7 @@ def _array(v, where):
 
 
 def _is_flat(obj):
-    return all(isinstance(k, str) and isinstance(v, (np.ndarray, Tensor)) for k, v in obj.items())
+    return all(isinstance(k, str) and isinstance(v, (np.ndarray, TensorBase)) for k, v in obj.items())
 
 
 def save(obj, path):
@@ -75,7 +75,7 @@ def _encode(v, path, tensors):
     if isinstance(v, (list, tuple)):
         return {"list" if isinstance(v, list) else "tuple": [_encode(x, path + (i,), tensors)
                                                             for i, x in enumerate(v)]}
-    if isinstance(v, (np.ndarray, Tensor)):
+    if isinstance(v, (np.ndarray, TensorBase)):
         name = where
         if name in tensors:
             raise ValueError(f"save: two entries map to the tensor name '{name}'")

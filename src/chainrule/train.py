@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from . import data, nn, optim
-from .core import no_grad
+from .core import no_grad, unwrap
 from .io import load, save
 from .nn import functional as F
 
@@ -259,16 +259,12 @@ def load_checkpoint(path):
     if not found:
         raise ValueError(f"load_checkpoint: {path} has no '{key}' entry: "
                          f"it was not written by chainrule train")
-    arch = json.loads(bytes(np.asarray(_array(state.pop(found[0])), dtype=np.uint8)).decode())
+    arch = json.loads(bytes(np.asarray(unwrap(state.pop(found[0])), dtype=np.uint8)).decode())
     model = build_model(arch["model"], tuple(arch["input_shape"]), arch["num_outputs"], arch["hidden"],
                         tuple(arch["image_shape"]) if arch.get("image_shape") else None,
                         tuple(arch.get("channels", (16, 32))))
     model.load_state_dict(state)
     return model, arch
-
-
-def _array(v):
-    return v.data if hasattr(v, "data") and not isinstance(v, np.ndarray) else v
 
 
 # -- the run behind `chainrule train` ------------------------------------------------------------------------

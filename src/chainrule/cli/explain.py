@@ -9,7 +9,8 @@ import sys
 
 import numpy as np
 
-from ..core import ExprError, UsageError, tensor
+from ..core import ExprError, UsageError
+from ..ops import tensor
 from ..viz import compare, explain
 from .exprparse import evaluate_labelled
 

@@ -19,7 +19,8 @@ import warnings
 import numpy as np
 
 from .. import ops
-from ..core import ExprError, Tensor, tensor
+from ..core import ExprError
+from ..ops import Tensor, tensor
 from ..ops.composite import log_softmax_composite, softmax_composite
 
 __all__ = ["ExprError", "evaluate", "evaluate_labelled", "parse", "FUNCTIONS", "MAX_LENGTH", "MAX_NODES",

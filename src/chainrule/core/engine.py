@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import types
 from heapq import heappop, heappush
 
 import numpy as np
@@ -22,34 +21,21 @@ from .errors import ShapeError
 from .node import FREED, Node
 
 
-def _scatter_add(g, idx, shape):
-    """zeros(shape) with g added at idx (repeated indices add up): the adjoint of indexing."""
-    out = np.zeros(shape, dtype=np.result_type(g))
-    if is_basic_index(idx):
-        out[idx] = g
-    else:
-        np.add.at(out, idx, g)
-    return out
+class _Layer:
+    """What the layer above provides (see `provide`)."""
+
+    tensor_type = None    # the Tensor class: TensorBase with operators and methods
+    tensor_ns = None      # the operations on Tensors: `xp` of backward rules under create_graph
+    array_ns = None       # the same names on arrays: `xp` of backward rules otherwise
 
 
-def is_basic_index(idx):
-    """True when indexing with `idx` selects each element at most once (slices, ints, a mask)."""
-    n_adv = 0
-    for it in idx if isinstance(idx, tuple) else (idx,):
-        if it is None or it is Ellipsis or isinstance(it, (slice, int, np.integer)):
-            continue
-        if np.asarray(it).dtype != bool:
-            return False
-        n_adv += 1
-    return n_adv <= 1
+layer = _Layer()
 
 
-#: The array namespace rules receive outside create_graph (the same names as `tensor.ops`).
-ARRAY_NS = types.SimpleNamespace(
-    sum=lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),
-    reshape=lambda x, shape: x.reshape(shape), broadcast_to=np.broadcast_to, transpose=np.transpose,
-    swapaxes=lambda x, a, b: x.swapaxes(a, b), exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, sign=np.sign,
-    where=np.where, maximum=np.maximum, astype=lambda x, dtype: x.astype(dtype), scatter_add=_scatter_add)
+def provide(tensor_type, tensor_ns, array_ns):
+    """Set what the core needs from the layer above and does not import: the Tensor class it makes
+    tensors of, and the two namespaces backward rules are written against."""
+    layer.tensor_type, layer.tensor_ns, layer.array_ns = tensor_type, tensor_ns, array_ns
 
 
 class _State:
@@ -168,7 +154,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
     """
     observers = (*observers, *state.observers)
     visit, visited = _hooks(observers, "visit"), _hooks(observers, "visited")
-    last_write = state.last_write
+    last_write, array_ns = state.last_write, layer.array_ns
     pending, shared, heap = {}, set(), []
     for node, g in roots:
         if node in pending:
@@ -203,7 +189,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
             elif prim.fast is not None:  # (Primitive.array_rule, inlined)
                 raw = prim.fast(need, g, node.ans, *saved, **node.params)
             else:
-                raw = prim.vjp(ARRAY_NS, need, g, node.ans, *saved, **node.params)
+                raw = prim.vjp(array_ns, need, g, node.ans, *saved, **node.params)
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if visited else None

@@ -5,11 +5,12 @@ A primitive's differentiable rule is
 
     vjp(xp, need, g, ans, *inputs, *residuals, **params) -> one gradient per input (None: none)
 
-written against the namespace `xp`: NumPy's functions (`ARRAY_NS`) for a plain backward, the
-Tensor operations (`tensor.ops`) under create_graph, where the same rule builds a differentiable
-graph. `need[i]` is None when input i needs no gradient (a rule may skip that work). A primitive
-may add `fast(need, g, ans, *inputs, *residuals, **params)`, an array-only rule the engine runs
-instead outside create_graph; the test sweep checks it against the differentiable one.
+written against the namespace `xp`: NumPy's functions for a plain backward, the Tensor
+operations under create_graph, where the same rule builds a differentiable graph (the layer
+above provides both, `engine.provide`). `need[i]` is None when input i needs no gradient (a rule
+may skip that work). A primitive may add `fast(need, g, ans, *inputs, *residuals, **params)`, an
+array-only rule the engine runs instead outside create_graph; the test sweep checks it against
+the differentiable one.
 
 What the rules read is declared, by name: `reads="out"` (every gradient reads the output), or
 `reads={"x": "y", "y": "x"}` (the gradient of x reads y, ...). A node keeps only what the rules
@@ -21,13 +22,14 @@ rule must not differentiate through them). Broadcast reduction is the engine's b
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 
-from .engine import ARRAY_NS, state
+from .engine import layer, state
 from .errors import ShapeError
 from .node import Node, clock
-from .tensor import Tensor, ops, wrap
+from .tensor import TensorBase, wrap
 
 REGISTRY: dict[str, Primitive] = {}
 
@@ -90,6 +92,10 @@ class Primitive:
     def __repr__(self):
         return f"<primitive {self.name}>"
 
+    def __get__(self, t, owner=None):
+        """As a class attribute, a method: `Tensor.exp = exp` makes `t.exp()` mean `exp(t)`."""
+        return self if t is None else types.MethodType(self, t)
+
     def input_name(self, i):
         last = self.inputs[-1] if self.inputs else "*input"
         if last.startswith("*") and i >= len(self.inputs) - 1:
@@ -122,7 +128,7 @@ class Primitive:
         needs = large = False
         limit = state.keep_up_to
         for a in args:
-            if isinstance(a, Tensor):
+            if isinstance(a, TensorBase):
                 d = a._data
                 if a.requires_grad:
                     n = a._node
@@ -168,7 +174,7 @@ class Primitive:
         """The rule the engine runs on arrays: the fast one, or the differentiable one on NumPy."""
         if self.fast is not None:
             return self.fast(need, g, ans, *saved, **params)
-        return self.vjp(ARRAY_NS, need, g, ans, *saved, **params)
+        return self.vjp(layer.array_ns, need, g, ans, *saved, **params)
 
     def tensor_rule(self, node, need, g):
         """The differentiable rule on Tensors (create_graph): saved inputs become Tensors attached to
@@ -178,7 +184,7 @@ class Primitive:
         ins = [s if s is None or p is None else (p if type(p) is not Node else wrap(s, p))
                for s, p in zip(saved[:n], node.parents)]
         ans = None if node.ans is None else wrap(node.ans, node)
-        return self.vjp(ops, need, g, ans, *ins, *saved[n:], **node.params)
+        return self.vjp(layer.tensor_ns, need, g, ans, *ins, *saved[n:], **node.params)
 
 
 def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=True):
@@ -196,7 +202,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     if observed:
         for f in state.on_apply:
             f(prim, datas, out, params)
-    t = new_tensor(Tensor)  # (tensor.wrap, inlined: this runs once per op)
+    t = new_tensor(layer.tensor_type)  # (tensor.wrap, inlined: this runs once per op)
     t._data = out
     t.grad = t.name = None
     t._ver = 0

@@ -1,29 +1,23 @@
-"""Tensor: an array, the node that produced it (if any), and the gradient of a leaf.
+"""TensorBase: an array, the node that produced it (if any), and the gradient of a leaf.
 
-A Tensor's operators and methods call the operations in `ops`, a namespace that the layer above
-(`chainrule.ops`) provides when it is imported: the core defines which names it needs and never
-imports that layer. The same namespace is what backward rules receive as `xp` under
-create_graph, so a rule written once runs on arrays and, differentiably, on Tensors.
+This is what the engine needs of a tensor. Its operators and methods (`+`, `@`, `.sum()`, ...)
+call operations, which live in the layer above: `chainrule.ops.Tensor` subclasses this class
+and hands itself to the core (`engine.provide`), so every tensor the core makes is one. The core
+never imports that layer, and nothing is added to any class from outside.
 """
 
 from __future__ import annotations
 
-import numbers
-import types
-
 import numpy as np
 
-from .engine import accumulate, run_backward, state
+from .engine import accumulate, layer, run_backward, state
 from .errors import ShapeError
 from .node import clock
-
-#: The operations on Tensors (add, mul, sum, reshape, exp, ...), provided by `chainrule.ops`.
-ops = types.SimpleNamespace()
 
 
 def unwrap(x):
     """The array inside a Tensor; anything else as it is."""
-    return x._data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, TensorBase) else x
 
 
 def _to_array(data, dtype):
@@ -47,20 +41,8 @@ def _to_array(data, dtype):
     return arr[()] if not arr.shape else arr  # 0-d data is held as a NumPy scalar (see .data)
 
 
-class _Method:
-    """`t.name(*args, **kw)` is `ops.name(t, *args, **kw)`: a method that mirrors a function."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name):
-        self.name = name
-
-    def __get__(self, t, owner=None):
-        return self if t is None else types.MethodType(getattr(ops, self.name), t)
-
-
-class Tensor:
-    """An n-dimensional array that records the operations applied to it."""
+class TensorBase:
+    """An n-dimensional array that records the operations applied to it (the core of `Tensor`)."""
 
     __slots__ = ("_data", "_node", "requires_grad", "grad", "name", "_ver", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
@@ -89,7 +71,7 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        value = unwrap(value) if isinstance(value, Tensor) else np.asarray(value)
+        value = unwrap(value) if isinstance(value, TensorBase) else np.asarray(value)
         if value.dtype.kind not in "biufc" or (self.requires_grad and value.dtype.kind not in "fc"):
             what = "a tensor that requires grad" if self.requires_grad else "a tensor"
             raise TypeError(f"data: cannot set the data of {what} to an array of dtype {value.dtype}")
@@ -106,7 +88,6 @@ class Tensor:
     ndim = property(lambda self: self._data.ndim)
     size = property(lambda self: self._data.size)
     is_leaf = property(lambda self: self._node is None)
-    T = property(lambda self: ops.transpose(self))
 
     def __len__(self):
         return len(self._data)
@@ -149,7 +130,7 @@ class Tensor:
                                    "grad works only for a single-element output. Pass grad= with that shape "
                                    "(e.g. grad=np.ones(shape)), or reduce the output first (e.g. .sum()).")
             g = np.ones(data.shape, data.dtype) if type(data) is np.ndarray else data.dtype.type(1)
-        elif isinstance(grad, Tensor) and create_graph:
+        elif isinstance(grad, TensorBase) and create_graph:
             g = grad
         else:
             try:
@@ -158,7 +139,7 @@ class Tensor:
                 raise TypeError(f"backward: grad must be numbers of shape {data.shape}: {e}") from None
         if g.shape != data.shape:
             raise ShapeError(f"backward: grad has shape {g.shape} but the output has shape {data.shape}")
-        if create_graph and not isinstance(g, Tensor):
+        if create_graph and not isinstance(g, TensorBase):
             g = wrap(g, None)
         if self._node is None:
             accumulate(self, g, True, create_graph)
@@ -190,95 +171,10 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # -- operators ----------------------------------------------------------------------------
-    def __add__(self, o):
-        return ops.add(self, o)
-
-    def __radd__(self, o):
-        return ops.add(o, self)
-
-    def __sub__(self, o):
-        return ops.sub(self, o)
-
-    def __rsub__(self, o):
-        return ops.sub(o, self)
-
-    def __mul__(self, o):
-        return ops.mul(self, o)
-
-    def __rmul__(self, o):
-        return ops.mul(o, self)
-
-    def __truediv__(self, o):
-        return ops.div(self, o)
-
-    def __rtruediv__(self, o):
-        return ops.div(o, self)
-
-    def __pow__(self, o):
-        return ops.power(self, o)
-
-    def __rpow__(self, o):
-        return ops.power(o, self)
-
-    def __matmul__(self, o):
-        return ops.matmul(self, o)
-
-    def __rmatmul__(self, o):
-        return ops.matmul(o, self)
-
-    def __neg__(self):
-        return ops.neg(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return ops.abs(self)
-
-    def __getitem__(self, idx):
-        return ops.getitem(self, idx)
-
-    # comparisons give plain boolean arrays: they have no gradient
-    def __lt__(self, o):
-        return self._data < unwrap(o)
-
-    def __le__(self, o):
-        return self._data <= unwrap(o)
-
-    def __gt__(self, o):
-        return self._data > unwrap(o)
-
-    def __ge__(self, o):
-        return self._data >= unwrap(o)
-
-    def __eq__(self, o):
-        return self._data == unwrap(o)
-
-    def __ne__(self, o):
-        return self._data != unwrap(o)
-
-    # -- methods that mirror the functions of the same name: t.exp() is ops.exp(t) ----------------
-    (sum, mean, max, min, exp, log, sqrt, tanh, sigmoid, relu, abs, clip, astype) = (
-        _Method(n) for n in "sum mean max min exp log sqrt tanh sigmoid relu abs clip astype".split())
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-            shape = shape[0]
-        return ops.reshape(self, shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], numbers.Integral):
-            axes = axes[0]
-        return ops.transpose(self, axes or None)
-
-    def flatten(self):
-        return ops.reshape(self, (-1,))
-
 
 def wrap(arr, node):
     """A Tensor around `arr` (no copy), the output of `node` (or a constant when node is None)."""
-    t = object.__new__(Tensor)
+    t = object.__new__(layer.tensor_type)
     t._data = arr
     t._node = node
     t.requires_grad = node is not None
@@ -288,9 +184,4 @@ def wrap(arr, node):
     return t
 
 
-def tensor(data, requires_grad=False, dtype=None, name=None):
-    """Make a Tensor from a Python number, nested list, array or Tensor (the data is copied).
-
-    Python floats become float64; an array keeps its dtype.
-    """
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+layer.tensor_type = TensorBase  # until the layer above provides the full Tensor

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import FREED, GradcheckError, Node, Tensor, enable_grad, keep_values, no_grad, unwrap, walk, wrap
+from ..core import FREED, GradcheckError, Node, enable_grad, keep_values, no_grad, unwrap, walk, wrap
 from ..core.engine import unbroadcast
+from ..ops import Tensor
 from ..transforms.functional import _input, grads_of, vjp
 
 __all__ = ["numerical_gradient", "numerical_vjp", "rel_error", "gradcheck", "gradgradcheck", "check_graph",

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import FREED, Node, Observer, Tensor, install, no_grad, ops, unwrap, walk, wrap
+from ..core import FREED, Node, Observer, TensorBase, install, no_grad, unwrap, walk, wrap
 from ..core.engine import broadcast_axes, run_backward
+from ..ops.namespaces import TENSOR_NS
 
 __all__ = ["record", "Recorder", "Step", "InputInfo", "LeafInfo", "Jacobian", "GATE_TEXT", "fmt_value",
            "fmt_bytes", "d", "rule_on_arrays"]
@@ -142,7 +143,7 @@ def record(output, grad=None, retain_graph=False, names=None, what="explain"):
     intermediate values; leaves are labelled by `cr.tensor(..., name=)`, everything else gets a
     generated name (the op and its position in the forward pass).
     """
-    if not isinstance(output, Tensor):
+    if not isinstance(output, TensorBase):
         raise TypeError(f"{what}: expected a Tensor, got {type(output).__name__}")
     if not output.requires_grad:
         raise RuntimeError(f"{what}: this tensor does not require grad (no input had requires_grad=True, "
@@ -174,7 +175,7 @@ class Recorder(Observer):
     def __init__(self, output, root, names, what="explain"):
         self.named = {}
         for n, t in dict(names).items():
-            if not isinstance(t, Tensor):
+            if not isinstance(t, TensorBase):
                 raise TypeError(f"{what}: names must map a name to a Tensor; {n!r} maps to "
                                 f"{type(t).__name__}")
             self.named[t._node if t._node is not None else t] = str(n)
@@ -183,7 +184,7 @@ class Recorder(Observer):
         leaf_k = 0
         for k, node in enumerate(walk([root]), 1):  # forward order
             for p in node.parents:
-                if isinstance(p, Tensor) and p not in self.names:
+                if isinstance(p, TensorBase) and p not in self.names:
                     nm = self.named.get(p) or p.name
                     if not nm:
                         leaf_k += 1
@@ -204,7 +205,7 @@ class Recorder(Observer):
         for i, (p, shape) in enumerate(zip(node.parents, node.shapes)):
             if type(p) is Node:
                 infos.append(InputInfo(self.names[p], shape, "node", self.values.get(p)))
-            elif isinstance(p, Tensor):
+            elif isinstance(p, TensorBase):
                 infos.append(InputInfo(self.names[p], shape, "leaf", p._data))
             else:
                 v = node.saved[i] if node.saved is not FREED else None
@@ -266,7 +267,7 @@ def rule_on_arrays(node, g):
         with no_grad(), np.errstate(all="ignore"):  # on constant Tensors: every reference rule accepts them
             ins = [s if s is None or p is None else wrap(s, None) for s, p in zip(saved[:n], node.parents)]
             ans = None if node.ans is None else wrap(node.ans, None)
-            raw = node.prim.vjp(ops, node.parents, wrap(g, None), ans, *ins, *saved[n:], **node.params)
+            raw = node.prim.vjp(TENSOR_NS, node.parents, wrap(g, None), ans, *ins, *saved[n:], **node.params)
     finally:
         install(*observers)
     raw = raw if type(raw) is tuple else (raw,)

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from .. import ops
-from ..core import ShapeError, Tensor, unwrap, wrap
+from ..core import ShapeError, TensorBase, unwrap, wrap
 from ..ops import conv, losses
 from .init import _default_rng
 
@@ -37,7 +37,7 @@ def _const(a):
 
 
 def _tensor(x):
-    return x if isinstance(x, Tensor) else _const(np.asarray(x))
+    return x if isinstance(x, TensorBase) else _const(np.asarray(x))
 
 
 def _pick_axis(dim, axis, default, opname):
@@ -63,7 +63,7 @@ def _reduce(loss, reduction, opname):
 
 def _float_like(target, x, opname):
     """A target as a Tensor in x's float dtype (a target that requires grad is kept as it is)."""
-    if isinstance(target, Tensor) and target.requires_grad:
+    if isinstance(target, TensorBase) and target.requires_grad:
         return target
     t = np.asarray(_data(target))
     if t.dtype.kind not in "biuf":
@@ -392,7 +392,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 
 def _weight_like(weight, x):
-    return weight if isinstance(weight, Tensor) else np.asarray(weight, dtype=_data(x).dtype)
+    return weight if isinstance(weight, TensorBase) else np.asarray(weight, dtype=_data(x).dtype)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
@@ -516,12 +516,12 @@ def gaussian_kl(mean, log_var, reduction="mean"):
 # -- regularization --------------------------------------------------------------------------------------
 
 def _param_list(params):
-    if isinstance(params, Tensor):
+    if isinstance(params, TensorBase):
         return [params]
     if hasattr(params, "parameters") and callable(params.parameters):
         return list(params.parameters())
     out = list(params)
-    if not all(isinstance(p, Tensor) for p in out):
+    if not all(isinstance(p, TensorBase) for p in out):
         raise TypeError("penalty: expected a Tensor, a Module or an iterable of Tensors")
     return out
 

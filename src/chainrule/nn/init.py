@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..core import Tensor
+from ..core import TensorBase
 
 __all__ = ["manual_seed", "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
@@ -28,7 +28,7 @@ def _default_rng():
 
 
 def _set(t, values):
-    if not isinstance(t, Tensor):
+    if not isinstance(t, TensorBase):
         raise TypeError(f"init: expected a Tensor or Parameter, got {type(t).__name__}")
     t.data = np.asarray(values, dtype=t.dtype).reshape(t.shape)
     return t

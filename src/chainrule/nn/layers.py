@@ -149,10 +149,6 @@ class BatchNorm1d(Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
-def _pair(v):
-    return (int(v), int(v)) if np.ndim(v) == 0 else tuple(int(a) for a in v)
-
-
 class Conv2d(Module):
     """2-D convolution (cross-correlation) over (N, C, H, W); weight (out, in, kh, kw)."""
 
@@ -160,8 +156,9 @@ class Conv2d(Module):
                  dtype=np.float32):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.kernel_size = F._pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = F._pair(stride, "stride", "Conv2d")
+        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding", "Conv2d")
         self.weight = _empty((out_channels, in_channels) + self.kernel_size, dtype)
         self.bias = _empty((out_channels,), dtype) if bias else None
         self.reset_parameters()

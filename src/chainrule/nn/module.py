@@ -10,7 +10,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..core import Tensor, unwrap
+from ..core import unwrap
+from ..ops import Tensor
 
 
 class Parameter(Tensor):

@@ -13,7 +13,8 @@ import numpy as np
 from ..core import Primitive, unwrap
 
 
-def _pair(need, gx, gy):
+def _grads(need, gx, gy):
+    """The two gradients of a binary op, each computed only when needed."""
     return (gx() if need[0] is not None else None, gy() if need[1] is not None else None)
 
 
@@ -25,13 +26,13 @@ sub = Primitive("sub", operator.sub, lambda xp, need, g, ans, x, y: (g, -g), inp
 
 
 def _mul_vjp(xp, need, g, ans, x, y):
-    return _pair(need, lambda: g * y, lambda: g * x)
+    return _grads(need, lambda: g * y, lambda: g * x)
 
 
 def _mul_fast(need, g, ans, x, y):
     if g.size < 4096:
         return (g * y if need[0] is not None else None, g * x if need[1] is not None else None)
-    return _pair(need, lambda: _times(g, y, x), lambda: _times(g, x, y))
+    return _grads(need, lambda: _times(g, y, x), lambda: _times(g, x, y))
 
 
 def _times(g, other, this):
@@ -54,7 +55,7 @@ mul = Primitive("mul", operator.mul, _mul_vjp, fast=_mul_fast, inputs="x y", rea
 
 
 def _div_vjp(xp, need, g, ans, x, y):
-    return _pair(need, lambda: g / y, lambda: -g * x / (y * y))
+    return _grads(need, lambda: g / y, lambda: -g * x / (y * y))
 
 
 div = Primitive("div", operator.truediv, _div_vjp, inputs="x y", reads={"x": "y", "y": "x y"}, broadcasts=True,
@@ -71,7 +72,7 @@ def _pow_vjp(xp, need, g, ans, x, y):
         logx = xp.log(xp.where(safe, 1.0, x)) if np.any(safe) else xp.log(x)
         return g * ans * logx
 
-    return _pair(need, lambda: g * y * x ** (y - 1), dy)
+    return _grads(need, lambda: g * y * x ** (y - 1), dy)
 
 
 power = Primitive("power", np.power, _pow_vjp, inputs="x y", reads={"x": "x y", "y": "x y out"}, broadcasts=True,
@@ -139,7 +140,7 @@ def _minmax_vjp(greater):
         xr, yr = unwrap(x), unwrap(y)
         m = (xr > yr) if greater else (xr < yr)
         m = np.asarray(m + 0.5 * (xr == yr), dtype=g.dtype)  # ties split the gradient, as PyTorch does
-        return _pair(need, lambda: g * m, lambda: g * (1 - m))
+        return _grads(need, lambda: g * m, lambda: g * (1 - m))
     return vjp
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Primitive
-from ..core.engine import _scatter_add
 
 reshape = Primitive("reshape", lambda x, shape, src: np.reshape(x, shape),
                     lambda xp, need, g, ans, x, shape, src: (xp.reshape(g, src),),
@@ -25,12 +24,34 @@ broadcast_to = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, sha
                          local=("upstream summed over the broadcast axes",),
                          doc="broadcast to a shape; the engine sums the gradient back")
 
+def scatter_add_array(g, idx, shape):
+    """zeros(shape) with g added at idx (repeated indices add up): the adjoint of indexing."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if is_basic_index(idx):
+        out[idx] = g
+    else:
+        np.add.at(out, idx, g)
+    return out
+
+
+def is_basic_index(idx):
+    """True when indexing with `idx` selects each element at most once (slices, ints, a mask)."""
+    n_adv = 0
+    for it in idx if isinstance(idx, tuple) else (idx,):
+        if it is None or it is Ellipsis or isinstance(it, (slice, int, np.integer)):
+            continue
+        if np.asarray(it).dtype != bool:
+            return False
+        n_adv += 1
+    return n_adv <= 1
+
+
 getitem = Primitive("getitem", lambda x, idx, shape: np.asarray(x)[idx],
                     lambda xp, need, g, ans, x, idx, shape: (xp.scatter_add(g, idx, shape),), gate="routes",
                     symbol="[ ]", local=("zeros with upstream added at the indexed positions",),
                     doc="indexing: slices, integer arrays (repeated indices add), boolean masks")
 
-scatter_add = Primitive("scatter_add", _scatter_add, lambda xp, need, g, ans, u, idx, shape: (g[idx],),
+scatter_add = Primitive("scatter_add", scatter_add_array, lambda xp, need, g, ans, u, idx, shape: (g[idx],),
                         inputs="u", local=("upstream[idx]",),
                         doc="zeros(shape) with u added at idx: the adjoint of indexing")
 

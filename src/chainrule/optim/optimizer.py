@@ -9,7 +9,7 @@ import copy
 
 import numpy as np
 
-from ..core import Tensor, unwrap
+from ..core import TensorBase, unwrap
 
 
 class Optimizer:
@@ -17,7 +17,7 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
-        if isinstance(params, Tensor):
+        if isinstance(params, TensorBase):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors (e.g. "
                             "model.parameters()), not a single Tensor")
         params = list(params)
@@ -32,10 +32,10 @@ class Optimizer:
     def add_param_group(self, group):
         group = dict(group)
         ps = group["params"]
-        group["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        group["params"] = [ps] if isinstance(ps, TensorBase) else list(ps)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in group["params"]:
-            if not isinstance(p, Tensor):
+            if not isinstance(p, TensorBase):
                 raise TypeError(f"{type(self).__name__}: can only optimize Tensors, got {type(p).__name__}")
             if not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} does not require grad")
@@ -64,7 +64,7 @@ class Optimizer:
             if p.grad is None:
                 continue
             g = p.grad
-            g = g._data if isinstance(g, Tensor) else np.asarray(g)
+            g = g._data if isinstance(g, TensorBase) else np.asarray(g)
             if g.shape != p._data.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for a parameter of shape "
                                  f"{p._data.shape}")
@@ -117,7 +117,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for unknown parameter index {i}")
             entry = {}
             for k, v in st.items():
-                if isinstance(v, (np.ndarray, Tensor)):
+                if isinstance(v, (np.ndarray, TensorBase)):
                     v = np.array(unwrap(v), dtype=p._data.dtype)
                     if v.shape != p._data.shape:
                         raise ValueError(f"{name}.load_state_dict: state '{k}' of parameter {i} has shape "

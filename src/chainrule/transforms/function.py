@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive, Tensor, emit, no_grad, state, unwrap, wrap
+from ..core import Primitive, TensorBase, emit, no_grad, state, unwrap, wrap
 from ..ops import getitem, reshape
 
 __all__ = ["Function", "FunctionCtx"]
@@ -51,7 +51,7 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors):
         for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, (Tensor, np.ndarray, np.generic, int, float)):
+            if t is not None and not isinstance(t, (TensorBase, np.ndarray, np.generic, int, float)):
                 raise TypeError(f"save_for_backward: argument {i} is a {type(t).__name__}; save Tensors, "
                                 "arrays or None (keep other values as attributes of ctx)")
         self._saved = tensors
@@ -126,7 +126,7 @@ class _FunctionPrimitive(Primitive):
             if n is None or gi is None:
                 grads.append(None)
             elif create_graph:
-                grads.append(gi if isinstance(gi, Tensor) else wrap(np.asarray(gi), None))
+                grads.append(gi if isinstance(gi, TensorBase) else wrap(np.asarray(gi), None))
             else:
                 grads.append(np.asarray(unwrap(gi)))
         return tuple(grads)
@@ -192,9 +192,9 @@ class Function:
     def apply(cls, *args):
         if cls.forward is Function.forward:
             raise NotImplementedError(f"{cls.__name__} must define forward(ctx, *args)")
-        tensor_pos = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
+        tensor_pos = tuple(i for i, a in enumerate(args) if isinstance(a, TensorBase))
         record = state.grad_enabled and any(args[i].requires_grad for i in tensor_pos)
-        ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad and record for a in args))
+        ctx = FunctionCtx(tuple(isinstance(a, TensorBase) and a.requires_grad and record for a in args))
         with no_grad():
             out = cls.forward(ctx, *args)
         outs, is_tuple = _outputs(out, cls.__name__)

@@ -23,8 +23,8 @@ import numbers
 
 import numpy as np
 
-from ..core import Node, Observer, Tensor, backprop, enable_grad, state, unwrap, walk, wrap
-from ..ops import reshape, stack
+from ..core import Node, Observer, backprop, enable_grad, state, unwrap, walk, wrap
+from ..ops import Tensor, reshape, stack
 from ..ops import shape as _sh
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "grads_of"]

@@ -1,0 +1,30 @@
+"""The two namespaces backward rules are written against, with the same names in both:
+`ARRAY_NS` (NumPy, for a plain backward) and `TENSOR_NS` (the operations on Tensors, under
+create_graph, where the same rule builds a differentiable graph)."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from ..core import unwrap
+from . import functions as f
+from .elementwise import abs, add, cos, div, exp, log, maximum, mul, neg, power, relu, sigmoid, sin, sqrt, sub, tanh
+from .linalg import matmul
+from .shape import scatter_add_array
+
+ARRAY_NS = types.SimpleNamespace(
+    sum=lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),
+    reshape=lambda x, shape: x.reshape(shape), broadcast_to=np.broadcast_to, transpose=np.transpose,
+    swapaxes=lambda x, a, b: x.swapaxes(a, b), exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, sign=np.sign,
+    where=np.where, maximum=np.maximum, astype=lambda x, dtype: x.astype(dtype), scatter_add=scatter_add_array)
+
+TENSOR_NS = types.SimpleNamespace(
+    add=add, sub=sub, mul=mul, div=div, neg=neg, power=power, matmul=matmul, abs=abs, exp=exp, log=log,
+    sqrt=sqrt, sin=sin, cos=cos, tanh=tanh, sigmoid=sigmoid, relu=relu, maximum=maximum,
+    sum=f.sum, mean=f.mean, max=f.max, min=f.min, clip=f.clip, astype=f.astype, where=f.where,
+    reshape=f.reshape, transpose=f.transpose, swapaxes=f.swapaxes, broadcast_to=f.broadcast_to,
+    getitem=f.getitem, scatter_add=f.scatter_add,
+    sign=lambda x: np.sign(unwrap(x)),  # piecewise constant: no gradient
+)
