@@ -8,7 +8,7 @@ registered primitive has none.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,7 +24,6 @@ class OpSpec:
     atol: float = 1e-6
     rtol: float = 1e-5
     second_order: bool = True               # also check grad-of-grad numerically (create_graph)
-    extra: dict = field(default_factory=dict)
 
     def sample(self, rng, shapes):
         out = []

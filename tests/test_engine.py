@@ -280,3 +280,58 @@ def test_leaf_gradients_that_are_views_of_one_array_are_separated():
     (m.T * 2.0).sum().backward()               # a transposed gradient nobody else holds: no copy needed
     m.grad[0, 0] = 5.0
     assert m.grad.flags.writeable
+
+
+def test_an_observer_sees_every_node_once_and_can_prune_and_stop():
+    from chainrule.core import backprop
+
+    x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = cr.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    h = x * y            # the node to stop at
+    out = (h * 2.0 + y).sum()
+    seen = []
+
+    class Watch(Observer):
+        def visit(self, node, need):
+            if node is h._node:
+                return None          # stop: its gradient is returned, not passed on
+            return need
+
+        def visited(self, node, upstream, raw, grads):
+            seen.append(node.prim.name)
+
+    arrived, _ = backprop([(out._node, np.float64(1.0))], retain_graph=True, observers=(Watch(),))
+    assert sorted(seen) == ["add", "mul", "sum"] and h._node in arrived
+    np.testing.assert_allclose(arrived[h._node], [2.0, 2.0])
+    assert x not in arrived and arrived[y].tolist() == [1.0, 1.0]
+
+    class NoY(Observer):  # narrow `need`: the rules are told y needs no gradient
+        def visit(self, node, need):
+            return tuple(None if p is y else p for p in need)
+
+    arrived, _ = backprop([(out._node, np.float64(1.0))], retain_graph=True, observers=(NoY(),))
+    assert y not in arrived and arrived[x].tolist() == [6.0, 8.0]
+
+
+def test_keep_values_is_a_context_not_a_global():
+    x = cr.tensor(np.ones(1000), requires_grad=True)
+    assert (x + 1.0)._node.ans is None                  # large: add's rule reads nothing, nothing is kept
+    with cr.keep_values():
+        assert (x + 1.0)._node.ans is not None          # kept for traces and check_graph
+        with cr.keep_values(0):
+            assert cr.tanh(x)._node.saved == (None,)    # only what the rule reads (tanh: its output)
+        assert (x + 1.0)._node.saved[0] is x._data
+    assert (x + 1.0)._node.ans is None
+    s = cr.tensor(np.ones(3), requires_grad=True)
+    assert (s + 1.0)._node.ans is not None              # small values are kept by default
+
+
+def test_rules_see_the_declared_reads_only():
+    p = cr.REGISTRY["power"]
+    assert p.reads((True, False)) == (frozenset({0, 1}), False, frozenset())
+    assert p.reads((False, True)) == (frozenset({0, 1}), True, frozenset())
+    ce = cr.REGISTRY["cross_entropy"]
+    ins, out, res = ce.reads((True, False))
+    assert ins == {0, 1} and res == {0, 1} and not out   # x and the target; the exponentials and their sums
+    with pytest.raises(ValueError, match="cannot read"):
+        Primitive("bad_reads", lambda x: x, lambda xp, need, g, ans, x: (g,), reads="y", register=False)
