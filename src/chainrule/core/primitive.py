@@ -137,7 +137,8 @@ class Primitive:
                 else:
                     parents.append(None)
             else:
-                d = a if isinstance(a, _OPERANDS) else operand(a, self.name)
+                d = a if isinstance(a, _OPERANDS) and (type(a) is not np.ndarray or a.dtype.kind not in "OUSV") \
+                    else operand(a, self.name)
                 parents.append(None)
             datas.append(d)
             if type(d) is np.ndarray:
@@ -240,25 +241,27 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
 def _keep(prim, datas, out, residuals, parents):
     """What a node keeps: what the rules of the needed gradients read, and values small enough to
     keep for traces."""
-    ins, want_out, res = prim.reads(tuple([p is not None for p in parents]))
+    need = tuple([p is not None for p in parents])
+    ins, want_out, res = prim._plans.get(need) or prim.reads(need)
     limit = state.keep_up_to
     if type(out) is not np.ndarray or out.size <= limit:  # a small output: keep the small inputs too
         saved = [d if i in ins or type(d) is not np.ndarray or d.size <= limit else None for i, d in enumerate(datas)]
         want_out = True
     else:
         saved = [d if i in ins else None for i, d in enumerate(datas)]
-    saved += [r if k in res else None for k, r in enumerate(residuals)]
+    if residuals:
+        saved += [r if k in res else None for k, r in enumerate(residuals)]
     return tuple(saved), (out if want_out else None)
 
 
 new_tensor = new_node = object.__new__
 _NP_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex128}
-_OPERANDS = (float, int, bool, np.generic)
+_OPERANDS = (float, int, bool, np.generic, np.ndarray)
 
 
 def operand(a, opname):
     """A non-Tensor input as an array or number; object and string data are refused, naming the op."""
-    if isinstance(a, _OPERANDS) or (type(a) is np.ndarray and a.dtype.kind not in "OUSV"):
+    if isinstance(a, _OPERANDS[:4]) or (type(a) is np.ndarray and a.dtype.kind not in "OUSV"):
         return a
     try:
         arr = np.asarray(a)
