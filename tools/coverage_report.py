@@ -53,7 +53,11 @@ def _hypothesis_properties():
                 continue
             s = getattr(fn, "_hypothesis_internal_use_settings", None)
             out.append((f.name, name, getattr(s, "max_examples", None)))
-    return out
+    fg = _load("test_fuzz_graphs")  # its properties run inside plain tests that count what they compared
+    if fg is not None:
+        out += [("test_fuzz_graphs.py", "test_random_graphs_match_torch", fg.EXAMPLES),
+                ("test_fuzz_graphs.py", "test_random_graphs_second_order_match_torch", fg.EXAMPLES_2ND)]
+    return sorted(out)
 
 
 def _collected():
@@ -97,8 +101,7 @@ def main():
                      f"({len(prims) * kinds} cases) fail with an error naming the op; "
                      f"{len(bad.SHAPE_CASES)} shape-mismatch and bad-axis cases over the public ops; every "
                      "OpSpec re-run with wrong shapes; tensor construction; class targets of the losses, "
-                     "load_state_dict, checkpoint files and CLI options (each skips until its feature "
-                     "exists).")
+                     "load_state_dict, checkpoint files and CLI options.")
 
     # properties
     props = _hypothesis_properties()
@@ -121,7 +124,9 @@ def main():
             f"{len(fg.INDEXING)} kinds of indexing, {len(fg.JOINS)} joins, {len(fg.RESHAPES)} reshapes and "
             f"{len(getattr(fg, 'NN', []))} nn ops ({', '.join(getattr(fg, 'NN', [])) or 'none'}); "
             "values and every leaf's gradient compared with PyTorch, and for "
-            f"{fg.EXAMPLES_2ND} more graphs the Hessian-vector product (create_graph).")
+            f"{fg.EXAMPLES_2ND} more graphs the Hessian-vector product (create_graph). A graph is valid "
+            "when a NumPy shape oracle and PyTorch's values say so (`assume`); each test asserts that at "
+            "least 90% of its examples were compared.")
     fp = _load("test_fuzz_parser")
     if fp is not None:
         lines.append(
