@@ -390,18 +390,22 @@ def _describe(leaves, ops):
         for k, op in enumerate(ops))
 
 
+def _both(prog):
+    """The program built on chainrule and on PyTorch, once PyTorch's values say it is valid."""
+    leaves, ops, seed = prog
+    with np.errstate(all="ignore"):
+        assume(_sane(leaves, ops, seed))
+    return _describe(leaves, ops), seed, _run("cr", leaves, ops, seed), _run("torch", leaves, ops, seed)
+
+
 def test_random_graphs_match_torch():
     checked = []
 
     @FUZZ
     @given(programs())
     def check(prog):
-        leaves, ops, seed = prog
-        with np.errstate(all="ignore"):
-            assume(_sane(leaves, ops, seed))
-        where = _describe(leaves, ops)
-        loss, ins, pool = _run("cr", leaves, ops, seed)
-        tloss, tins, tpool = _run("torch", leaves, ops, seed)
+        where, _, (loss, ins, pool), (tloss, tins, tpool) = _both(prog)
+        leaves = prog[0]
         for k, (v, tv) in enumerate(zip(pool, tpool)):
             _compare(v.data, tv, f"value v{k - len(leaves)} of {where}")
         loss.backward()
@@ -409,7 +413,7 @@ def test_random_graphs_match_torch():
         for k, (x, tx) in enumerate(zip(ins, tins)):
             assert x.grad is not None, f"no gradient for leaf {k} of {where}"
             _compare(x.grad, tx.grad, f"gradient of leaf {k} of {where}")
-        checked.append(len(ops))
+        checked.append(len(prog[1]))
 
     check()
     print(f"{len(checked)} random graphs compared with PyTorch ({sum(checked)} ops)")
@@ -422,12 +426,7 @@ def test_random_graphs_second_order_match_torch():
     @FUZZ_2ND
     @given(programs())
     def check(prog):
-        leaves, ops, seed = prog
-        with np.errstate(all="ignore"):
-            assume(_sane(leaves, ops, seed))
-        where = _describe(leaves, ops)
-        loss, ins, _ = _run("cr", leaves, ops, seed)
-        tloss, tins, _ = _run("torch", leaves, ops, seed)
+        where, seed, (loss, ins, _), (tloss, tins, _) = _both(prog)
         rng = np.random.default_rng(seed + 1)
         vs = [rng.uniform(-1, 1, size=x.shape) for x in ins]
         # d/dx of sum_i <v_i, dloss/dx_i>: a Hessian-vector product through every rule's create_graph path
@@ -453,7 +452,7 @@ def test_random_graphs_second_order_match_torch():
                 got = np.zeros(x.shape) if x.grad is None else x.grad
                 _compare(got, torch.zeros(x.shape, dtype=torch.float64) if th is None else th,
                          f"Hessian-vector product, leaf {k}: {where}")
-        checked.append(len(ops))
+        checked.append(len(prog[1]))
 
     check()
     print(f"{len(checked)} random graphs' Hessian-vector products compared with PyTorch ({sum(checked)} ops)")
