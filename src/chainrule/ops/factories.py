@@ -18,7 +18,11 @@ from .dtypes import check_device, defaults, float_dtype, rng, to_dtype
 from .tensor import Tensor
 
 
-def _size(size, opname):
+def _size(size, opname, given=None):
+    if given is not None:
+        if size:
+            raise TypeError(f"{opname}: give the size once (as arguments or as size=)")
+        size = (given,)
     if len(size) == 1 and not isinstance(size[0], numbers.Integral):
         size = size[0]
     if isinstance(size, numbers.Integral):
@@ -44,20 +48,20 @@ def _make(arr, requires_grad, device, opname):
 
 
 def _filled(opname, value, size, dtype, requires_grad, device):
-    arr = np.full(_size(size, opname), value, dtype=float_dtype(dtype, opname))
+    arr = np.full(size, value, dtype=float_dtype(dtype, opname))
     return _make(arr, requires_grad, device, opname)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _filled("zeros", 0, size, dtype, requires_grad, device)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled("zeros", 0, _size(sizes, "zeros", size), dtype, requires_grad, device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _filled("ones", 1, size, dtype, requires_grad, device)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled("ones", 1, _size(sizes, "ones", size), dtype, requires_grad, device)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    arr = np.empty(_size(size, "empty"), dtype=float_dtype(dtype, "empty"))
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    arr = np.empty(_size(sizes, "empty", size), dtype=float_dtype(dtype, "empty"))
     return _make(arr, requires_grad, device, "empty")
 
 
@@ -110,17 +114,17 @@ def _float_for_random(dtype, opname):
     return d
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
     d = _float_for_random(dtype, "rand")
-    arr = rng(generator).random(_size(size, "rand")).astype(d, copy=False)
+    arr = rng(generator).random(_size(sizes, "rand", size)).astype(d, copy=False)
     return _make(np.asarray(arr), requires_grad, device, "rand")
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
     d = _float_for_random(dtype, "randn")
-    arr = rng(generator).standard_normal(_size(size, "randn")).astype(d, copy=False)
+    arr = rng(generator).standard_normal(_size(sizes, "randn", size)).astype(d, copy=False)
     return _make(np.asarray(arr), requires_grad, device, "randn")
 
 

@@ -276,7 +276,7 @@ def _where(condition, x=None, y=None):
     return f.where(condition, x, y)
 
 
-def _dot(a, b, out=None):
+def dot(a, b, out=None):
     _no(out is not None, " with out=")
     na, nb = len(np.shape(unwrap(a))), len(np.shape(unwrap(b)))
     if na == 0 or nb == 0:
@@ -348,6 +348,22 @@ def _diff(a, n=1, axis=-1, prepend=None, append=None):
     for _ in range(n):
         a = ew.sub(f.getitem(a, pre + (slice(1, None),)), f.getitem(a, pre + (slice(None, -1),)))
     return a
+
+
+def _cumsum(a, axis=None, dtype=None, out=None):
+    """Running sums as a matmul with an upper-triangular matrix of ones (n² memory for an axis of n)."""
+    _no(out is not None, " with out=")
+    if dtype is not None:
+        a = f.astype(a, dtype)
+    _no(np.result_type(unwrap(a)).kind not in "fc", " of integers")  # (NumPy's own, on the array)
+    if axis is None:
+        a, axis = f.reshape(a, (-1,)), 0
+    nd = len(np.shape(unwrap(a)))
+    ax = f._one_axis(axis, nd, "cumsum")
+    n = np.shape(unwrap(a))[ax]
+    last = _moveaxis(a, ax, -1)
+    summed = matmul(last, np.triu(np.ones((n, n), dtype=np.result_type(unwrap(a), np.float32))))
+    return _moveaxis(summed, -1, ax)
 
 
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
@@ -428,9 +444,9 @@ FUNCS = {
     np.broadcast_to: lambda array, shape, subok=False: f.broadcast_to(array, shape),
     np.concatenate: _concatenate, np.stack: _stack, np.vstack: _vstack, np.hstack: _hstack,
     np.atleast_1d: _atleast_nd(1), np.atleast_2d: _atleast_nd(2), np.atleast_3d: _atleast_nd(3),
-    np.where: _where, np.dot: _dot, np.inner: _inner, np.outer: _outer, np.tensordot: _tensordot,
+    np.where: _where, np.dot: dot, np.inner: _inner, np.outer: _outer, np.tensordot: _tensordot,
     np.clip: _clip, np.copy: _copy, np.linalg.norm: _norm, np.round: _round, np.around: _round,
-    np.diff: _diff, np.trace: _trace, np.pad: _pad, np.sort: _sort,
+    np.diff: _diff, np.trace: _trace, np.pad: _pad, np.sort: _sort, np.cumsum: _cumsum,
 }
 if hasattr(np, "amax"):
     FUNCS.update({np.amax: FUNCS[np.max], np.amin: FUNCS[np.min]})

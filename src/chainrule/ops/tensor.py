@@ -37,6 +37,17 @@ def _shape_args(args, opname):
 _DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
 
 
+def _exponent(x, o):
+    """An integer exponent array in x's float dtype: PyTorch keeps float32 ** int64 in float32, where
+    NumPy would widen it to float64."""
+    e = unwrap(o)
+    if isinstance(e, (np.ndarray, np.generic)) and e.dtype.kind in "iub":
+        dt = x._data.dtype
+        if dt.kind == "f":
+            return e.astype(dt)
+    return o
+
+
 class Size(tuple):
     """The shape, as PyTorch's `size()` gives it: a tuple, with `numel()`."""
 
@@ -81,6 +92,8 @@ class Tensor(TensorBase):
         return div(o, self)
 
     def __pow__(self, o):
+        if type(o) is not int and type(o) is not float:
+            o = _exponent(self, o)
         return power(self, o)
 
     def __rpow__(self, o):
@@ -212,7 +225,7 @@ class Tensor(TensorBase):
         def write(a):
             a[f._index(idx)] = v
 
-        return self._update("setitem", lambda: f.setitem(self, idx, value), write, value)
+        self._update("setitem", lambda: f.setitem(self, idx, value), write, value)
 
     def add_(self, other, alpha=1):
         return self._inplace(np.add, add, other if alpha == 1 else other * alpha, "add_")
@@ -450,12 +463,16 @@ class Tensor(TensorBase):
     clamp = clip
 
     def pow(self, exponent):
-        return power(self, exponent)
+        return self ** exponent
 
     def matmul(self, other):
         return matmul(self, other)
 
     mm = matmul
+
+    def dot(self, other):
+        """NumPy's dot (for 1-D tensors PyTorch's: the inner product)."""
+        return interop.dot(self, other)
 
     exp, log, sqrt, tanh, sigmoid, relu, abs = exp, log, sqrt, tanh, sigmoid, relu, abs  # t.exp() is exp(t)
     add, sub, mul, div, neg = add, sub, mul, div, neg
