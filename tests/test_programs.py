@@ -223,3 +223,27 @@ def test_micrograd_demo():
     want, _ = run("micrograd_demo", "torch", "float64", X=X, y=y)
     assert_same(got, want, 1e-8, atol=1e-12, what="micrograd demo")
     assert got["history"][-1][0] < 0.5 * got["history"][0][0] and got["history"][-1][1] > 0.8
+
+
+def _page_blocks():
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "from-pytorch.md").read_text(encoding="utf-8")
+    side = text[text.index("## Side by side"):text.index("## What carries over")]
+    return re.findall(r"```python\n(.*?)```", side, flags=re.S)
+
+
+def test_the_from_pytorch_pages_side_by_side_example_runs_under_both():
+    torch_src, numpy_first = _page_blocks()
+    outputs = {}
+    for lib, src in (("torch", torch_src), ("chainrule", chainrule_source(torch_src))):
+        torch.manual_seed(0)
+        cr.manual_seed(0)
+        with default_dtype(lib, "float32"), contextlib.redirect_stdout(io.StringIO()) as out:
+            exec(compile(src, "docs/from-pytorch.md", "exec"), {})
+        outputs[lib] = out.getvalue()
+    assert chainrule_source(torch_src).splitlines()[1:] == torch_src.splitlines()[1:]
+    for text in outputs.values():  # (different random starts: each fits the cubic)
+        coef = [float(v) for v in re.findall(r"-?\d+\.\d+", text)]
+        np.testing.assert_allclose(coef, [0.0, 0.85, 0.0, -0.09], atol=0.06)
+    ns = {}
+    exec(compile(numpy_first, "docs/from-pytorch.md", "exec"), ns)
+    assert ns["loss"].item() < 20

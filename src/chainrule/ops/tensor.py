@@ -193,6 +193,8 @@ class Tensor(TensorBase):
                                  f"of shape {np.shape(unwrap(other))}: {e}") from None
             except TypeError as e:
                 raise TypeError(f"{opname}: {e} (the tensor has dtype {self.dtype})") from None
+            except IndexError as e:
+                raise IndexError(f"{opname}: {e} (the tensor has shape {self.shape})") from None
             self._data = a[()] if not a.shape else a
         self.bump_version()
         return self
