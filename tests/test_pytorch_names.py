@@ -147,6 +147,8 @@ METHODS = {  # name: (our call, PyTorch's call, inputs)
     "dot": (lambda x, y: x[0].dot(y[1]), lambda x, y: x[0].dot(y[1]), [A, B]),
     "all any": (lambda x: ((x > -5).all(), (x > 1).any(), (x > 0).all(dim=1)),
                 lambda x: ((x > -5).all(), (x > 1).any(), (x > 0).all(dim=1)), [A]),
+    "add sub alpha": (lambda x, y: (x.add(y, alpha=2), x.sub(y, alpha=0.5), x.mul(y), x.div(y)),
+                      lambda x, y: (x.add(y, alpha=2), x.sub(y, alpha=0.5), x.mul(y), x.div(y)), [A, P]),
     "exp abs sqrt": (lambda x: (x.exp(), x.abs(), x.abs().sqrt()), lambda x: (x.exp(), x.abs(), x.abs().sqrt()),
                      [A]),
     "getitem bool tensor": (lambda x: x[x > 0], lambda x: x[x > 0], [A]),

@@ -277,4 +277,4 @@ def accumulate(leaf, gi, maybe_shared, create_graph):
         gi = gi.astype(dtype)
     old = leaf._grad
     new = gi if old is None else old + gi
-    leaf._grad = np.asarray(new).view(layer.grad_type) if isinstance(new, (np.ndarray, np.generic)) else new
+    leaf._grad = np.asarray(new) if isinstance(new, np.generic) else new

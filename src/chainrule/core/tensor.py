@@ -80,15 +80,19 @@ class TensorBase:
 
     @property
     def grad(self):
-        """The accumulated gradient: None, or an array of this tensor's shape (the layer above
-        provides its type, `engine.provide`); a Tensor under create_graph."""
-        return self._grad
+        """The accumulated gradient: None, or an array of this tensor's shape, of the type the layer
+        above provides (`engine.provide`); a Tensor under create_graph. (The engine stores a plain
+        array, which becomes that type when first read here: the optimizers read `_grad`.)"""
+        g = self._grad
+        if type(g) is np.ndarray:
+            g = self._grad = g.view(layer.grad_type)
+        return g
 
     @grad.setter
     def grad(self, g):
         if g is not None:
             if not isinstance(g, TensorBase):
-                g = np.asarray(g).view(layer.grad_type)
+                g = np.asarray(g)
             if g.shape != self._data.shape:
                 raise ShapeError(f"grad: cannot assign a gradient of shape {g.shape} to a tensor of shape "
                                  f"{self._data.shape}")

@@ -85,8 +85,8 @@ def _extreme(x, dim, keepdim, axis, keepdims, opname, prim, arg, binary):
         return binary(x, dim)
     s = _shape(x)
     _nonempty(s, axis, opname)
-    if dim is not None and axis is None:  # PyTorch's max(input, dim): (values, indices); the gradient goes
-        d = _one_axis(dim, len(s), opname)  # to the index picked, as PyTorch's
+    if dim is not None and axis is None and keepdims is None:  # PyTorch's max(input, dim): (values,
+        d = _one_axis(dim, len(s), opname)  # indices); the gradient goes to the index picked, as PyTorch's
         idx = arg(x, d, keepdim=True)
         values = getitem(x, _along(s, d, idx._data))
         if not keepdim:
@@ -104,9 +104,9 @@ def _along(shape, d, idx):
 
 
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """Max over all elements or over axes (NumPy's axis=: the values; tied maxima share the gradient
-    equally); `max(x, dim)` is PyTorch's: (values, indices), the gradient going to the index;
-    `max(x, other)` is the elementwise maximum."""
+    """Max over all elements or over axes (NumPy's axis= and keepdims=: the values; tied maxima share
+    the gradient equally); `max(x, dim)` is PyTorch's: (values, indices), the gradient going to the
+    index; `max(x, other)` is the elementwise maximum."""
     return _extreme(x, dim, keepdim, axis, keepdims, "max", _rd.max, argmax, _ew.maximum)
 
 

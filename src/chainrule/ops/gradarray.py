@@ -26,10 +26,8 @@ class GradArray(np.ndarray):
     """An ndarray with PyTorch's in-place methods (`zero_`, `fill_`, `add_`, `sub_`, `mul_`, `div_`,
     `copy_`, `clamp_`) and `.data`, `.numpy()`, `.clone()`, `.detach()`, `.numel()`, `.dim()`, `.norm()`."""
 
-    def __array_wrap__(self, arr, context=None, return_scalar=False):
-        if return_scalar:
-            return arr[()]
-        return arr if arr is self or type(arr) is np.ndarray else arr.view(np.ndarray)
+    __slots__ = ()
+    __array_wrap__ = None  # NumPy then returns ufunc and reduction results as plain arrays and scalars
 
     def __repr__(self):
         return repr(self.view(np.ndarray))

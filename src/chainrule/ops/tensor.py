@@ -35,6 +35,7 @@ def _shape_args(args, opname):
 
 
 _DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
+_ufunc_op = interop.UFUNC_OPS.get
 
 
 def _exponent(x, o):
@@ -141,10 +142,9 @@ class Tensor(TensorBase):
 
     # -- NumPy's protocols: functions and ufuncs record, or refuse (ops/interop.py) ----------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__" and not kwargs:
-            op = interop.UFUNC_OPS.get(ufunc)
-            if op is not None:
-                return op(*inputs)
+        op = _ufunc_op(ufunc)  # (ndarray * Tensor comes here: kept short)
+        if op is not None and not kwargs and method == "__call__":
+            return op(*inputs)
         return interop.ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -477,7 +477,13 @@ class Tensor(TensorBase):
         return interop.dot(self, other)
 
     exp, log, sqrt, tanh, sigmoid, relu, abs = exp, log, sqrt, tanh, sigmoid, relu, abs  # t.exp() is exp(t)
-    add, sub, mul, div, neg = add, sub, mul, div, neg
+    mul, div, neg = mul, div, neg
+
+    def add(self, other, alpha=1):
+        return add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return sub(self, other if alpha == 1 else other * alpha)
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None, device=None):
