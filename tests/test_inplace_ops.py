@@ -174,6 +174,8 @@ def test_in_place_errors_name_the_op():
         x += np.ones((3, 2))
     with pytest.raises(IndexError, match="setitem"):
         cr.tensor([1.0, 2.0])[5] = 1.0
+    with pytest.raises(TypeError, match="setitem: a tensor of dtype int64 cannot take a value that requires grad"):
+        cr.zeros(3, dtype=cr.long)[0] = cr.tensor(1.0, requires_grad=True)
 
 
 def test_grad_zero_then_accumulate_as_pytorch():

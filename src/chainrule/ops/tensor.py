@@ -172,6 +172,9 @@ class Tensor(TensorBase):
                     f"{opname}: a leaf tensor that requires grad{name} is used in an in-place operation; its "
                     "gradient would have nothing to refer to. Update parameters under `with cr.no_grad():` (the "
                     "training-loop idiom), or compute a new tensor (y = x + 1).")
+            if self._data.dtype.kind not in "fc":
+                raise TypeError(f"{opname}: a tensor of dtype {self.dtype} cannot take a value that requires grad "
+                                "(cast it first: x = x.float())")
             out = recorded()
             if out.shape != self.shape:
                 raise ShapeError(f"{opname}: the result has shape {out.shape}, the tensor updated in place "
