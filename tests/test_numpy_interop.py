@@ -188,6 +188,10 @@ def test_converting_a_tensor_that_requires_grad_to_an_array_raises():
     with cr.no_grad():
         np.testing.assert_array_equal(np.asarray(x), X)
     np.testing.assert_array_equal(np.asarray(cr.tensor(X)), X)
+    t = cr.tensor([1.0, 2.0])
+    np.array(t)[0] = 9.0  # a copy, as for an ndarray
+    np.asarray(t)[1] = 7.0  # a view
+    assert t.tolist() == [1.0, 7.0]
 
 
 def test_ndarray_in_place_with_a_tensor_that_requires_grad_raises():

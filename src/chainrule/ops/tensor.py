@@ -154,7 +154,9 @@ class Tensor(TensorBase):
         if self.requires_grad and state.grad_enabled:
             raise TypeError(interop.conversion_error(self))
         a = self.data
-        return a if dtype is None else a.astype(dtype)
+        if dtype is not None:
+            return a.astype(dtype)
+        return a.copy() if copy else a  # (np.array(t) copies, np.asarray(t) does not)
 
     def __format__(self, spec):
         if spec and self._data.ndim == 0:
