@@ -166,8 +166,8 @@ def test_every_layer_imports_alone_in_order():
     code = ("import sys, importlib\n"
             "for layer in sys.argv[1:]:\n"
             "    importlib.import_module('chainrule.' + layer)\n")
-    for layer in ["core", "ops", "transforms", "autograd", "debug", "viz", "nn", "optim", "data", "utils", "io", "train",
-                  "cli"]:
+    for layer in ["core", "ops", "transforms", "autograd", "debug", "viz", "nn", "optim", "data", "utils", "io",
+                  "train", "cli"]:
         if importlib.util.find_spec(f"chainrule.{layer}") is None:
             pytest.fail(f"chainrule.{layer} is missing")
         r = subprocess.run([sys.executable, "-c", code, layer], capture_output=True, text=True, timeout=120,

@@ -32,6 +32,15 @@ torch = pytest.importorskip("torch")
 
 PROGRAMS = pathlib.Path(__file__).parent / "programs"
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small programs: PyTorch's thread pool only contends with the other test worker."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 _IMPORTS = [
     (re.compile(r"^import torch$"), "import chainrule as torch"),
     (re.compile(r"^import torch\.([\w.]+) as (\w+)$"), r"import chainrule.\1 as \2"),

@@ -4,6 +4,7 @@ behaviour on the same input (values, dtypes, shapes, and gradients where there a
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -550,13 +551,14 @@ LOSSES = {  # name: (our module, PyTorch's, input, target)
     "BCEWithLogitsLoss pos_weight": (nn.BCEWithLogitsLoss(pos_weight=cr.tensor(WEIGHT)),
                                      torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(WEIGHT)), LOGITS, TARGET01),
     "MultiMarginLoss": (nn.MultiMarginLoss(margin=0.5), torch.nn.MultiMarginLoss(margin=0.5), LOGITS, CLASSES),
-    "legacy size_average=False": (nn.MSELoss(size_average=False), torch.nn.MSELoss(size_average=False), LOGITS,
-                                  PROBS),
-    "legacy reduce=False": (nn.L1Loss(reduce=False), torch.nn.L1Loss(reduce=False), LOGITS, PROBS),
 }
+with warnings.catch_warnings():  # (PyTorch warns that these arguments are deprecated)
+    warnings.simplefilter("ignore")
+    LOSSES["legacy size_average=False"] = (nn.MSELoss(size_average=False), torch.nn.MSELoss(size_average=False),
+                                           LOGITS, PROBS)
+    LOSSES["legacy reduce=False"] = (nn.L1Loss(reduce=False), torch.nn.L1Loss(reduce=False), LOGITS, PROBS)
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_modules_match_pytorch(name):
     ours, theirs, x, target = LOSSES[name]
