@@ -28,6 +28,8 @@ WORKLOADS = {
     "deep_chain": "2000 ops on a (1000,) array, forward + backward",
     "mlp_small": "10 SGD steps of a 64-64-10 MLP, batch 32, softmax cross-entropy",
     "no_grad_ops": "1000 additions of a constant (16,) array and a float, nothing recorded",
+    "mlp_optim": "10 steps of nn.Linear 64-64-10 (float32), batch 32, cross-entropy, optim.SGD(momentum=0.9)",
+    "ndarray_left": "1000 ops with an ndarray on the left ((16,) arrays: a * x, a + x), forward + backward",
 }
 
 _RUNNER = r'''
@@ -75,6 +77,27 @@ def build(name):
                 with cr.no_grad():
                     for p in (W1, b1, W2, b2):
                         p.data = p.data - 0.01 * p.grad
+        return f
+    if name == "mlp_optim":
+        model = cr.nn.Sequential(cr.nn.Linear(64, 64), cr.nn.ReLU(), cr.nn.Linear(64, 10))
+        opt = cr.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        X, Y = rng.standard_normal((32, 64)).astype(np.float32), rng.integers(0, 10, 32)
+        F = cr.nn.functional
+        def f():
+            for _ in range(10):
+                opt.zero_grad()
+                F.cross_entropy(model(X), Y).backward()
+                opt.step()
+        return f
+    if name == "ndarray_left":
+        a, m = rng.uniform(0.0, 0.05, size=16), rng.uniform(0.9, 1.1, size=16)
+        x = cr.tensor(rng.normal(0.0, 0.5, size=16), requires_grad=True)
+        def f():
+            x.grad = None
+            h = x
+            for i in range(1000):
+                h = m * h if i % 2 else a + h
+            h.sum().backward()
         return f
     if name == "no_grad_ops":
         c = cr.tensor(np.ones(16))

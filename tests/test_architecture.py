@@ -2,8 +2,12 @@
 
 Layers, bottom to top; a module may import its own layer and the layers below, never above:
 
-    core < ops < transforms < debug < viz < nn < optim < data < io < distributed < (train, lecture)
-         < chainrule/__init__ (the facade) < cli, __main__
+    core < ops < (transforms, autograd) < debug < viz < nn < optim < (data, utils) < io < distributed
+         < (train, lecture) < chainrule/__init__ (the facade) < cli, __main__
+
+`autograd` and `utils` are PyTorch's places for names that live in `transforms` and `data`
+(`from chainrule.autograd import Function`, `from chainrule.utils.data import DataLoader`): import
+lines need real modules there, each at the rank of the layer it re-exports.
 
 Within the core: errors < node < engine < tensor < primitive. Every import of a chainrule module
 sits at the top of its module (none inside a function: they are not there to dodge a cycle), and
@@ -23,8 +27,8 @@ import pytest
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "chainrule"
 ROOT = SRC.parents[1]
 
-LAYERS = ["core", "ops", "transforms", "debug", "viz", "nn", "optim", "data", "io", "distributed",
-          ("train", "lecture"), "__init__", ("cli", "__main__")]
+LAYERS = ["core", "ops", ("transforms", "autograd"), "debug", "viz", "nn", "optim", ("data", "utils"), "io",
+          "distributed", ("train", "lecture"), "__init__", ("cli", "__main__")]
 RANK = {}
 for rank, names in enumerate(LAYERS):
     for name in (names,) if isinstance(names, str) else names:
@@ -162,7 +166,8 @@ def test_every_layer_imports_alone_in_order():
     code = ("import sys, importlib\n"
             "for layer in sys.argv[1:]:\n"
             "    importlib.import_module('chainrule.' + layer)\n")
-    for layer in ["core", "ops", "transforms", "debug", "viz", "nn", "optim", "data", "io", "train", "cli"]:
+    for layer in ["core", "ops", "transforms", "autograd", "debug", "viz", "nn", "optim", "data", "utils", "io",
+                  "train", "cli"]:
         if importlib.util.find_spec(f"chainrule.{layer}") is None:
             pytest.fail(f"chainrule.{layer} is missing")
         r = subprocess.run([sys.executable, "-c", code, layer], capture_output=True, text=True, timeout=120,

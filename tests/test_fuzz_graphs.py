@@ -75,7 +75,7 @@ BINARY = {
 
 REDUCTIONS = ["sum", "mean", "max", "min", "logsumexp"]
 SOFTMAXES = ["softmax", "log_softmax"]
-INDEXING = ["int", "slice", "repeat", "mask", "ellipsis"]
+INDEXING = ["int", "slice", "repeat", "mask", "ellipsis", "assign"]
 JOINS = ["concatenate", "stack"]
 RESHAPES = ["reshape", "transpose", "broadcast_to", "swapaxes"]
 NN = ["linear", "linear_nobias", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -180,12 +180,15 @@ def programs(draw):
                 key = slice(a, draw(st.integers(a + 1, n0)))
             elif idx == "repeat":  # integer array with repeats: gradients must add up
                 key = np.array(draw(st.lists(st.integers(0, n0 - 1), min_size=1, max_size=4)))
+            elif idx == "assign":  # x[slice] = a value computed from x: setitem's two gradients
+                a = draw(st.integers(0, n0 - 1))
+                key = slice(a, draw(st.integers(a + 1, n0)))
             elif idx == "mask":
                 key = np.array(draw(st.lists(st.booleans(), min_size=n0, max_size=n0)))
             else:
                 key = (Ellipsis, draw(st.integers(0, si[-1] - 1)))
             ops.append(("index", idx, i, None, key))
-            shapes.append(np.zeros(si)[key].shape)
+            shapes.append(si if idx == "assign" else np.zeros(si)[key].shape)
         elif kind == "join" and nd and si == sj:
             name = draw(st.sampled_from(JOINS))
             axis = draw(st.integers(0, nd - 1 if name == "concatenate" else nd))
@@ -331,6 +334,10 @@ def _apply(backend, op, pool, params=None):
         key = param
         if t and isinstance(key, np.ndarray):
             key = torch.from_numpy(key)
+        if name == "assign":
+            out = a.clone()
+            out[key] = a[key] * a[key]
+            return out
         return a[key]
     if kind == "join":
         if t:
@@ -472,7 +479,7 @@ def test_the_fuzzer_reaches_every_family_and_every_registered_primitive():
 
         prim.fwd = spy
 
-    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=500, deadline=None, database=None, derandomize=True)
     @given(programs())
     def collect(prog):
         leaves, ops, seed = prog

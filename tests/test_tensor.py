@@ -37,7 +37,7 @@ def test_requires_grad_on_integers_is_refused():
 
 def test_properties_and_methods():
     x = cr.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
-    assert (x.shape, x.ndim, x.size, len(x)) == ((2, 3), 2, 6, 2)
+    assert (x.shape, x.ndim, x.size(), x.numel(), len(x)) == ((2, 3), 2, (2, 3), 6, 2)
     assert x.T.shape == (3, 2) and x.transpose().shape == (3, 2) and x.transpose(1, 0).shape == (3, 2)
     assert x.reshape(3, 2).shape == (3, 2) and x.reshape((6,)).shape == (6,) and x.reshape(-1, 2).shape == (3, 2)
     assert x.sum().item() == 15.0 and x.sum(axis=0).shape == (3,) and x.sum(axis=1, keepdims=True).shape == (2, 1)
@@ -64,11 +64,12 @@ def test_operators_with_scalars_and_reflections():
     assert isinstance(np.ones(3) * x, cr.Tensor), "ndarray on the left defers to the Tensor"
 
 
-def test_comparisons_return_plain_boolean_arrays():
+def test_comparisons_return_boolean_tensors_without_gradient():
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    for c in (x > 2, x >= 2, x < 2, x <= 2, x == 2, x != 2):
-        assert type(c) is np.ndarray and c.dtype == bool
+    for c in (x > 2, x >= 2, x < 2, x <= 2, x == 2, x != 2, np.ones(3) > x, np.ones(3) == x):
+        assert isinstance(c, cr.Tensor) and c.dtype == bool and not c.requires_grad
     assert (x > cr.tensor([0.0, 5.0, 1.0])).tolist() == [True, False, True]
+    assert (x == 2).tolist() == [False, True, False] and (np.ones(3) == x).tolist() == [True, False, False]
 
 
 def test_data_and_grad_are_assignable():

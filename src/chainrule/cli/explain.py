@@ -63,7 +63,7 @@ def _run_explain(args):
             raise _usage(f"explain: {e}") from None
         if not out.requires_grad:
             raise _usage("explain: the expression does not depend on any NAME=VALUE given")
-        if out.size != 1:
+        if out.numel() != 1:
             raise _usage(f"explain: the expression has shape {out.shape}; the backward pass starts from a "
                          "single number: reduce it, e.g. sum(...)")
         labels = {k: t for k, t in labels.items() if t is not out and k not in leaves}

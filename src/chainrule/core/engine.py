@@ -25,6 +25,7 @@ class _Layer:
     """What the layer above provides (see `provide`)."""
 
     tensor_type = None    # the Tensor class: TensorBase with operators and methods
+    grad_type = np.ndarray  # the type of `.grad`: an ndarray subclass
     tensor_ns = None      # the operations on Tensors: `xp` of backward rules under create_graph
     array_ns = None       # the same names on arrays: `xp` of backward rules otherwise
 
@@ -32,10 +33,11 @@ class _Layer:
 layer = _Layer()
 
 
-def provide(tensor_type, tensor_ns, array_ns):
+def provide(tensor_type, tensor_ns, array_ns, grad_type=np.ndarray):
     """Set what the core needs from the layer above and does not import: the Tensor class it makes
-    tensors of, and the two namespaces backward rules are written against."""
+    tensors of, the two namespaces backward rules are written against, and the array type of `.grad`."""
     layer.tensor_type, layer.tensor_ns, layer.array_ns = tensor_type, tensor_ns, array_ns
+    layer.grad_type = grad_type
 
 
 class _State:
@@ -273,5 +275,6 @@ def accumulate(leaf, gi, maybe_shared, create_graph):
             gi = gi.copy()  # never hand out memory another gradient (or a saved array) can see
     if gi.dtype != dtype:
         gi = gi.astype(dtype)
-    old = leaf.grad
-    leaf.grad = gi if old is None else old + gi
+    old = leaf._grad
+    new = gi if old is None else old + gi
+    leaf._grad = np.asarray(new) if isinstance(new, np.generic) else new

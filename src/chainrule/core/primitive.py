@@ -137,8 +137,8 @@ class Primitive:
                 else:
                     parents.append(None)
             else:
-                d = a if isinstance(a, _OPERANDS) and (type(a) is not np.ndarray or a.dtype.kind not in "OUSV") \
-                    else operand(a, self.name)
+                t = type(a)
+                d = a if (a.dtype.kind not in "OUSV" if t is np.ndarray else t in _SCALARS) else operand(a, self.name)
                 parents.append(None)
             datas.append(d)
             if type(d) is np.ndarray:
@@ -205,7 +205,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
             f(prim, datas, out, params)
     t = new_tensor(layer.tensor_type)  # (tensor.wrap, inlined: this runs once per op)
     t._data = out
-    t.grad = t.name = None
+    t._grad = t.name = None
     t._ver = 0
     if not needs or not state.grad_enabled:
         t._node = None
@@ -256,12 +256,13 @@ def _keep(prim, datas, out, residuals, parents):
 
 new_tensor = new_node = object.__new__
 _NP_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex128}
-_OPERANDS = (float, int, bool, np.generic, np.ndarray)
+_SCALARS = frozenset({float, int, bool, *_NP_SCALARS})
 
 
 def operand(a, opname):
-    """A non-Tensor input as an array or number; object and string data are refused, naming the op."""
-    if isinstance(a, _OPERANDS[:4]) or (type(a) is np.ndarray and a.dtype.kind not in "OUSV"):
+    """A non-Tensor input as a plain array or number (an ndarray subclass, such as `.grad`, is viewed as
+    an ndarray); object and string data are refused, naming the op."""
+    if isinstance(a, (float, int, bool, np.generic)) or (type(a) is np.ndarray and a.dtype.kind not in "OUSV"):
         return a
     try:
         arr = np.asarray(a)

@@ -44,7 +44,7 @@ def _to_array(data, dtype):
 class TensorBase:
     """An n-dimensional array that records the operations applied to it (the core of `Tensor`)."""
 
-    __slots__ = ("_data", "_node", "requires_grad", "grad", "name", "_ver", "__weakref__")
+    __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
@@ -55,7 +55,7 @@ class TensorBase:
         self._data = arr
         self._node = None
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self.name = name
         self._ver = 0
 
@@ -78,6 +78,26 @@ class TensorBase:
         self._data = value[()] if not value.shape else value
         self._ver = state.last_write = next(clock)  # (bump_version, inlined)
 
+    @property
+    def grad(self):
+        """The accumulated gradient: None, or an array of this tensor's shape, of the type the layer
+        above provides (`engine.provide`); a Tensor under create_graph. (The engine stores a plain
+        array, which becomes that type when first read here: the optimizers read `_grad`.)"""
+        g = self._grad
+        if type(g) is np.ndarray:
+            g = self._grad = g.view(layer.grad_type)
+        return g
+
+    @grad.setter
+    def grad(self, g):
+        if g is not None:
+            if not isinstance(g, TensorBase):
+                g = np.asarray(g)
+            if g.shape != self._data.shape:
+                raise ShapeError(f"grad: cannot assign a gradient of shape {g.shape} to a tensor of shape "
+                                 f"{self._data.shape}")
+        self._grad = g
+
     def bump_version(self):
         """Mark the data as changed in place: nodes that saved it before now refuse to use it."""
         self._ver = state.last_write = next(clock)
@@ -86,7 +106,6 @@ class TensorBase:
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: self._data.dtype)
     ndim = property(lambda self: self._data.ndim)
-    size = property(lambda self: self._data.size)
     is_leaf = property(lambda self: self._node is None)
 
     def __len__(self):
@@ -116,7 +135,7 @@ class TensorBase:
         return self
 
     def zero_grad(self):
-        self.grad = None
+        self._grad = None
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Fill `.grad` of every leaf this tensor depends on (d self / d leaf, times `grad`)."""
@@ -178,7 +197,7 @@ def wrap(arr, node):
     t._data = arr
     t._node = node
     t.requires_grad = node is not None
-    t.grad = None
+    t._grad = None
     t.name = None
     t._ver = 0
     return t

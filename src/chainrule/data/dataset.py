@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from ..core import unwrap, wrap
+from ..ops.dtypes import rng
 
 
 class Dataset:
@@ -133,28 +134,141 @@ def default_collate(items):
     return wrap(np.stack([_as_array(it) for it in items]), None)
 
 
-class DataLoader:
-    """Iterate over a dataset in batches.
+class Sampler:
+    """An iterable of dataset indices (PyTorch's Sampler); subclasses define __iter__ and __len__."""
 
-    shuffle: a new order every epoch (every `iter(loader)`), drawn from a generator seeded once
-    with `seed`, so a run with the same seed sees the same batches in the same order.
-    drop_last: skip the last batch when it is smaller than `batch_size`.
-    """
+    def __init__(self, data_source=None):
+        pass
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None):
-        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self.seed = seed
-        self.collate_fn = collate_fn
-        self._rng = np.random.default_rng(seed)
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1."""
+
+    def __init__(self, data_source):
+        self.data_source = data_source
+
+    def __iter__(self):
+        return iter(range(len(self.data_source)))
 
     def __len__(self):
-        n = len(self.dataset)
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A new permutation of the indices at every iteration, drawn from `generator` (a chainrule or
+    NumPy generator), else from the one `cr.manual_seed` seeds (so runs repeat)."""
+
+    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        self.data_source, self.replacement, self.generator = data_source, bool(replacement), generator
+        self._num = num_samples
+        if num_samples is not None and (not isinstance(num_samples, numbers.Integral) or num_samples <= 0):
+            raise ValueError(f"RandomSampler: num_samples must be a positive integer, got {num_samples!r}")
+
+    @property
+    def num_samples(self):
+        return len(self.data_source) if self._num is None else int(self._num)
+
+    def __iter__(self):
+        r = rng(self.generator)
+        n = len(self.data_source)
+        if self.replacement:
+            return iter(r.integers(0, n, size=self.num_samples).tolist())
+        k, out = self.num_samples, []
+        while len(out) < k:
+            out += r.permutation(n).tolist()
+        return iter(out[:k])
+
+    def __len__(self):
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Groups the indices of `sampler` into lists of `batch_size`."""
+
+    def __init__(self, sampler, batch_size, drop_last):
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"BatchSampler: batch_size must be a positive integer, got {batch_size!r}")
+        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), bool(drop_last)
+
+    def __iter__(self):
+        batch = []
+        for i in self.sampler:
+            batch.append(int(i))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self):
+        n = len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class _SeededOrder(Sampler):
+    """A permutation per epoch from a generator seeded once with `seed` (chainrule's `seed=`)."""
+
+    def __init__(self, data_source, seed):
+        self.data_source, self.rng = data_source, np.random.default_rng(seed)
+
+    def __iter__(self):
+        return iter(self.rng.permutation(len(self.data_source)).tolist())
+
+    def __len__(self):
+        return len(self.data_source)
+
+
+class DataLoader:
+    """Iterate over a dataset in batches (PyTorch's DataLoader and arguments).
+
+    shuffle: a new order every epoch (every `iter(loader)`), drawn from `generator`, or from the
+    generator `cr.manual_seed` seeds, or (chainrule's `seed=`) from one seeded once with `seed`: a run
+    with the same seed sees the same batches in the same order.
+    sampler / batch_sampler: any iterable of indices / of lists of indices.
+    drop_last: skip the last batch when it is smaller than `batch_size`.
+    Batches are loaded in the calling process: num_workers, pin_memory and the worker options are
+    accepted and have no effect.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True, seed=None):
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler "
+                                 "and drop_last")
+            batch_size = None
+        elif batch_size is not None and (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
+                                         or batch_size < 1):
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler is mutually exclusive with shuffle")
+        if not isinstance(num_workers, numbers.Integral) or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got {num_workers!r}")
+        self.dataset = dataset
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed, self.generator, self.num_workers = seed, generator, int(num_workers)
+        self.collate_fn = collate_fn
+        if sampler is None:
+            if not self.shuffle:
+                sampler = SequentialSampler(dataset)
+            elif seed is not None:
+                sampler = _SeededOrder(dataset, seed)
+            else:
+                sampler = RandomSampler(dataset, generator=generator)
+        self.sampler = sampler
+        if batch_sampler is None and self.batch_size is not None:
+            batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
+        self.batch_sampler = batch_sampler
+
+    def __len__(self):
+        return len(self.batch_sampler)
 
     def _fetch(self, idx):
         if self.collate_fn is None and hasattr(self.dataset, "__getitems__"):
@@ -163,10 +277,8 @@ class DataLoader:
         return (self.collate_fn or default_collate)(items)
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
-        for b in range(len(self)):
-            yield self._fetch(order[b * self.batch_size:(b + 1) * self.batch_size])
+        for batch in self.batch_sampler:
+            yield self._fetch(np.asarray(batch, dtype=np.intp))
 
     def __repr__(self):
         return (f"DataLoader({len(self.dataset)} examples, batch_size={self.batch_size}, "

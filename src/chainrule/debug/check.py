@@ -187,15 +187,15 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, *, fast_mode=False, rai
                                     f"rel. error {rel_error(a, n):.1e}. Rerun with fast_mode=False for the "
                                     "failing elements.")
     else:
-        jac_a = [[np.zeros((o.size, v.size)) for v in values] for o in outs]
+        jac_a = [[np.zeros((o.numel(), v.size)) for v in values] for o in outs]
         for j, o in enumerate(outs):
-            for r in range(o.size):
-                e = np.zeros(o.size)
+            for r in range(o.numel()):
+                e = np.zeros(o.numel())
                 e[r] = 1.0
                 for k, gk in enumerate(analytic(j, e.reshape(o.shape))):
                     jac_a[j][k][r] = gk.reshape(-1)
         for k, (p, v) in enumerate(zip(diff, values)):
-            jac_n = [np.zeros((o.size, v.size)) for o in outs]
+            jac_n = [np.zeros((o.numel(), v.size)) for o in outs]
             for c in range(v.size):
                 e = np.zeros(v.size)
                 e[c] = 1.0

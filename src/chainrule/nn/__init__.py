@@ -1,8 +1,11 @@
-"""Neural networks: Module, Parameter, layers, initializers and `functional` (activations, losses)."""
+"""Neural networks: Module, Parameter, layers, loss modules, initializers and `functional`
+(activations, losses)."""
 
 from . import functional, init
 from .init import manual_seed
 from .layers import (
+                     AdaptiveAvgPool2d,
+                     AvgPool2d,
                      BatchNorm1d,
                      Conv2d,
                      Dropout,
@@ -17,8 +20,19 @@ from .layers import (
                      Softmax,
                      Tanh,
 )
+from .loss import (
+                     BCELoss,
+                     BCEWithLogitsLoss,
+                     CrossEntropyLoss,
+                     GaussianNLLLoss,
+                     L1Loss,
+                     MSELoss,
+                     MultiMarginLoss,
+                     NLLLoss,
+)
 from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout", "BatchNorm1d", "Conv2d", "MaxPool2d",
-           "functional", "init", "manual_seed"]
+           "AvgPool2d", "AdaptiveAvgPool2d", "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
+           "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "manual_seed"]

@@ -18,7 +18,7 @@ from .init import _default_rng
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "elu", "silu",
-    "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "flatten",
+    "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
     "l1_penalty", "l2_penalty",
@@ -148,8 +148,10 @@ def flatten(x, start_dim=1, end_dim=-1):
     return ops.reshape(x, s[:a] + (int(np.prod(s[a:b + 1])),) + s[b + 1:])
 
 
-def dropout(x, p=0.5, training=True, rng=None):
-    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+def dropout(x, p=0.5, training=True, inplace=False, rng=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training).
+    The mask is drawn from `rng`, else from the generator `cr.manual_seed` seeds. (`inplace` is
+    accepted for PyTorch's signature; the result is a new tensor either way.)"""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
@@ -266,6 +268,51 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"max_pool2d: padding {padding} should be at most half of kernel_size {kernel}")
     return conv.max_pool2d(x, kernel=kernel, stride=stride, padding=padding)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Average over windows of (N, C, H, W): im2col windows, then their mean (PyTorch's semantics:
+    zero padding counts towards the average unless count_include_pad=False)."""
+    kernel = _pair(kernel_size, "kernel_size", "avg_pool2d")
+    stride = kernel if stride is None else _pair(stride, "stride", "avg_pool2d")
+    padding = _pair(padding, "padding", "avg_pool2d")
+    if ceil_mode:
+        raise NotImplementedError("avg_pool2d: ceil_mode=True is not supported (windows end inside the input)")
+    xs = _data(input).shape
+    _window_args(xs, kernel, stride, padding, "avg_pool2d")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"avg_pool2d: padding {padding} should be at most half of kernel_size {kernel}")
+    window = dict(kernel=kernel, stride=stride, padding=padding)
+    total = ops.sum(conv.im2col(input, shape=xs, **window), axis=(2, 3))
+    if divisor_override is not None:
+        return total / divisor_override
+    if count_include_pad or padding == (0, 0):
+        return total / (kernel[0] * kernel[1])
+    ones = np.ones((1, 1) + xs[2:], dtype=_data(input).dtype)
+    counts = conv.im2col(ones, shape=ones.shape, **window)._data.sum(axis=(2, 3))
+    return total / counts
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average over the adaptive bins of (N, C, H, W): bin i of an axis of n covers
+    [floor(i n / out), ceil((i + 1) n / out)), as PyTorch's."""
+    xs = _data(input).shape
+    if len(xs) != 4:
+        raise ShapeError(f"adaptive_avg_pool2d: expected input of shape (N, C, H, W), got {xs}")
+    oh, ow = (output_size, output_size) if isinstance(output_size, numbers.Integral) else tuple(output_size)
+    oh, ow = xs[2] if oh is None else int(oh), xs[3] if ow is None else int(ow)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {output_size}")
+    if (oh, ow) == (1, 1):
+        return ops.mean(input, axis=(2, 3), keepdims=True)
+
+    def bins(n, out):
+        return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+    rows = [ops.stack([ops.mean(input[:, :, a:b, c:d], axis=(2, 3)) for c, d in bins(xs[3], ow)], axis=-1)
+            for a, b in bins(xs[2], oh)]
+    return ops.stack(rows, axis=-2)
 
 
 # -- classification losses --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Weight initialization (PyTorch's `torch.nn.init` names), in place on a Tensor's data.
 
-The random generator is module-wide: `manual_seed(n)` makes layer construction and dropout
-repeatable.
+The random generator is chainrule's one generator (`cr.manual_seed(n)`, also `nn.manual_seed`):
+seeding it makes layer construction, dropout and shuffling repeatable.
 """
 
 from __future__ import annotations
@@ -11,20 +11,13 @@ import math
 import numpy as np
 
 from ..core import TensorBase
+from ..ops.dtypes import manual_seed, rng
 
 __all__ = ["manual_seed", "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
 
-_state = {"rng": np.random.default_rng()}
-
-
-def manual_seed(seed):
-    """Seed the generator used by initializers and dropout."""
-    _state["rng"] = np.random.default_rng(seed)
-
-
 def _default_rng():
-    return _state["rng"]
+    return rng()
 
 
 def _set(t, values):

@@ -1,5 +1,6 @@
-"""Layers (PyTorch's names and parameter shapes). Parameters default to float32, as PyTorch;
-pass dtype=np.float64 (or call .double()) for gradient checking."""
+"""Layers (PyTorch's names, arguments and parameter shapes). Parameters default to float32, as
+PyTorch's (or to the dtype `cr.set_default_dtype` set); pass dtype=np.float64 (or call .double())
+for gradient checking. `device=` is accepted ("cpu" is the only device)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,27 @@ import math
 
 import numpy as np
 
+from ..ops.dtypes import check_device, defaults, to_dtype
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 
 
+def _dtype(dtype, device, opname):
+    check_device(device, opname)
+    return defaults.param if dtype is None else to_dtype(dtype, opname)
+
+
 def _empty(shape, dtype):
-    return Parameter(np.zeros(shape, dtype=np.dtype(dtype)))
+    return Parameter(np.zeros(shape, dtype=dtype))
 
 
 class Linear(Module):
     """The affine layer y = x @ weight.T + bias, weight of shape (out_features, in_features)."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        dtype = _dtype(dtype, device, "Linear")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = _empty((self.out_features, self.in_features), dtype)
         self.bias = _empty((self.out_features,), dtype) if bias else None
@@ -41,14 +49,18 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    def __init__(self, inplace=False):  # (inplace: PyTorch's argument; the result is a new tensor either way)
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return F.relu(x)
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -101,11 +113,11 @@ class Flatten(Module):
 class Dropout(Module):
     """Zeroes elements with probability p in training mode (scaling the rest by 1/(1-p))."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
@@ -118,11 +130,11 @@ class BatchNorm1d(Module):
     """Normalizes each feature over the batch (input (N, C) or (N, C, L)); running stats for eval."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 dtype=np.float32):
+                 device=None, dtype=None):
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        dtype = np.dtype(dtype)
+        dtype = _dtype(dtype, device, "BatchNorm1d")
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dtype))
             self.bias = Parameter(np.zeros(num_features, dtype=dtype))
@@ -153,8 +165,9 @@ class Conv2d(Module):
     """2-D convolution (cross-correlation) over (N, C, H, W); weight (out, in, kh, kw)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 dtype=np.float32):
+                 device=None, dtype=None):
         super().__init__()
+        dtype = _dtype(dtype, device, "Conv2d")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = F._pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = F._pair(stride, "stride", "Conv2d")
@@ -188,3 +201,30 @@ class MaxPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

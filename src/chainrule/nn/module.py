@@ -10,8 +10,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..core import unwrap
-from ..ops import Tensor
+from ..core import TensorBase, unwrap
+from ..ops import Tensor, dtypes
+
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
 
 
 class Parameter(Tensor):
@@ -127,11 +129,27 @@ class Module:
             p.requires_grad_(flag)
         return self
 
-    def to(self, dtype):
-        """Cast every floating-point parameter and buffer to `dtype` (e.g. np.float32)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, dtype=None, non_blocking=False, **kwargs):
+        """to(dtype), to(device), to(device, dtype), to(tensor), as PyTorch's: cast every floating-point
+        parameter and buffer to the dtype (e.g. cr.float64); "cpu" is the only device."""
+        device = kwargs.pop("device", None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.to: unexpected arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, TensorBase):
+                dtype = a.dtype
+            elif isinstance(a, dtypes.device) or isinstance(a, str) and a.partition(":")[0] in _DEVICES:
+                device = a
+            else:
+                dtype = a
+        dtypes.check_device(device, f"{type(self).__name__}.to")
+        if dtype is None:
+            return self
+        dtype = dtypes.to_dtype(dtype, f"{type(self).__name__}.to")
+        if dtype.kind not in "fc":
+            raise TypeError(f"{type(self).__name__}.to: parameters need a floating-point dtype, got {dtype}")
         for p in self.parameters():
-            if p._data.dtype.kind == "f":
+            if p._data.dtype.kind == "f" and p._data.dtype != dtype:
                 p._data = p._data.astype(dtype)
                 p.grad = None
                 p.bump_version()
@@ -141,11 +159,20 @@ class Module:
                     m._buffers[name] = b.astype(dtype)
         return self
 
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        dtypes.check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda")
+
     def float(self):
         return self.to(np.float32)
 
     def double(self):
         return self.to(np.float64)
+
+    def type(self, dst_type):
+        return self.to(dst_type)
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self):

@@ -12,19 +12,20 @@ from ..core import unwrap
 from . import functions as f
 from .elementwise import abs, add, cos, div, exp, log, maximum, mul, neg, power, relu, sigmoid, sin, sqrt, sub, tanh
 from .linalg import matmul
-from .shape import scatter_add_array
+from .shape import scatter_add_array, setitem_array
 
 ARRAY_NS = types.SimpleNamespace(
     sum=lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),
     reshape=lambda x, shape: x.reshape(shape), broadcast_to=np.broadcast_to, transpose=np.transpose,
     swapaxes=lambda x, a, b: x.swapaxes(a, b), exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, sign=np.sign,
-    where=np.where, maximum=np.maximum, astype=lambda x, dtype: x.astype(dtype), scatter_add=scatter_add_array)
+    where=np.where, maximum=np.maximum, astype=lambda x, dtype: x.astype(dtype), scatter_add=scatter_add_array,
+    setitem=setitem_array)
 
 TENSOR_NS = types.SimpleNamespace(
     add=add, sub=sub, mul=mul, div=div, neg=neg, power=power, matmul=matmul, abs=abs, exp=exp, log=log,
     sqrt=sqrt, sin=sin, cos=cos, tanh=tanh, sigmoid=sigmoid, relu=relu, maximum=maximum,
     sum=f.sum, mean=f.mean, max=f.max, min=f.min, clip=f.clip, astype=f.astype, where=f.where,
     reshape=f.reshape, transpose=f.transpose, swapaxes=f.swapaxes, broadcast_to=f.broadcast_to,
-    getitem=f.getitem, scatter_add=f.scatter_add,
+    getitem=f.getitem, scatter_add=f.scatter_add, setitem=f.setitem,
     sign=lambda x: np.sign(unwrap(x)),  # piecewise constant: no gradient
 )

@@ -1,5 +1,5 @@
 """Primitives that move elements without arithmetic: reshape, transpose, broadcast_to,
-indexing (and its adjoint, scatter_add), concatenate, stack."""
+indexing (and its adjoint, scatter_add), indexed assignment (setitem), concatenate, stack."""
 
 from __future__ import annotations
 
@@ -54,6 +54,23 @@ getitem = Primitive("getitem", lambda x, idx, shape: np.asarray(x)[idx],
 scatter_add = Primitive("scatter_add", scatter_add_array, lambda xp, need, g, ans, u, idx, shape: (g[idx],),
                         inputs="u", local=("upstream[idx]",),
                         doc="zeros(shape) with u added at idx: the adjoint of indexing")
+
+
+def setitem_array(x, idx, v):
+    """A copy of x with x[idx] = v."""
+    out = np.array(x, copy=True)
+    out[idx] = v
+    return out
+
+
+def _setitem_vjp(xp, need, g, ans, x, v, idx):
+    return (xp.setitem(g, idx, 0) if need[0] is not None else None, g[idx] if need[1] is not None else None)
+
+
+setitem = Primitive("setitem", lambda x, v, idx: setitem_array(x, idx, v), _setitem_vjp, inputs="x v",
+                    broadcasts=True, gate="routes", symbol="[ ]=",
+                    local=("upstream with zeros where v was written", "upstream[idx]"),
+                    doc="x with x[idx] replaced by v (what `x[idx] = v` records on a tensor that needs a gradient)")
 
 
 def _concat_vjp(xp, need, g, ans, *xs, axis, sizes):

@@ -2,6 +2,6 @@
 
 from . import lr_scheduler
 from .optimizer import Optimizer
-from .optimizers import SGD, Adam, AdamW, RMSprop
+from .optimizers import SGD, Adadelta, Adam, AdamW, RMSprop
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adadelta", "lr_scheduler"]

@@ -61,9 +61,9 @@ class Optimizer:
 
     def _params_with_grad(self, group):
         for p in group["params"]:
-            if p.grad is None:
+            g = p._grad  # (the array as the engine stored it: no GradArray view on the update path)
+            if g is None:
                 continue
-            g = p.grad
             g = g._data if isinstance(g, TensorBase) else np.asarray(g)
             if g.shape != p._data.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for a parameter of shape "

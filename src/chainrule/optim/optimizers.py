@@ -1,4 +1,4 @@
-"""SGD, RMSprop, Adam and AdamW with PyTorch's update rules (same hyper-parameter names)."""
+"""SGD, RMSprop, Adam, AdamW and Adadelta with PyTorch's update rules (same hyper-parameter names)."""
 
 from __future__ import annotations
 
@@ -138,3 +138,37 @@ class AdamW(Adam):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler), PyTorch's update: v = rho v + (1 - rho) g², d = sqrt(u + eps) / sqrt(v + eps) g,
+    u = rho u + (1 - rho) d², p -= lr d; weight_decay adds wd * p to the gradient."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+        if not 0 <= rho <= 1:
+            raise ValueError(f"Adadelta: rho must be in [0, 1], got {rho}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"Adadelta: eps and weight_decay must be >= 0, got {eps}, {weight_decay}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
+            for p, g, st in self._params_with_grad(group):
+                if not st:
+                    st["step"] = 0
+                    st["square_avg"] = np.zeros_like(p._data)
+                    st["acc_delta"] = np.zeros_like(p._data)
+                st["step"] += 1
+                if group["maximize"]:
+                    g = -g
+                if wd:
+                    g = g + wd * p._data
+                v, u = st["square_avg"], st["acc_delta"]
+                v *= rho
+                v += (1 - rho) * g * g
+                delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+                u *= rho
+                u += (1 - rho) * delta * delta
+                p._data -= lr * delta
+                self._bump(p)

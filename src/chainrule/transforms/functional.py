@@ -394,8 +394,8 @@ def jacobian(f, argnums=0):
                 raise TypeError(f"jacobian: output {j} of {_fname(f)} has dtype {o.dtype}; "
                                 "it has no Jacobian")
             rows = [[] for _ in xs]
-            for k in range(o.size):
-                e = np.zeros(o.size, o.dtype)
+            for k in range(o.numel()):
+                e = np.zeros(o.numel(), o.dtype)
                 e[k] = 1.0
                 cts = [e.reshape(o.shape) if jj == j else np.zeros(oo.shape, oo.dtype)
                        for jj, oo in enumerate(outs)]
