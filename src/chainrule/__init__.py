@@ -31,6 +31,7 @@ from .ops import bool as bool, float as float, int as int  # PyTorch's dtype nam
 
 # transforms, custom functions, PyTorch's torch.autograd
 from .transforms import Function, FunctionCtx, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .transforms.compile import compile as compile  # record-and-replay (not in __all__: shadows a builtin)
 from . import autograd
 
 # checking and debugging
