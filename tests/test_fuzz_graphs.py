@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.nn import functional as F
+from chainrule.transforms.compile import CompileError
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -498,3 +499,61 @@ def test_the_fuzzer_reaches_every_family_and_every_registered_primitive():
     assert {n for _, n in seen} >= set(UNARY) | set(BINARY) | set(NN)
     not_fuzzed = sorted(set(cr.REGISTRY) - reached - {"astype"})
     assert not not_fuzzed, f"registered primitives the graph fuzzer never builds (add them to it): {not_fuzzed}"
+
+
+def _loss_fn(ops, seed, n_leaves):
+    """The program as a function of its leaves (its nn weights, made inside, collected in `params`)."""
+    params = []
+
+    def f(*ins):
+        pool = list(ins)
+        for op in ops:
+            pool.append(_apply("cr", op, pool, params))
+        weights = np.random.default_rng(seed + 1).uniform(-1, 1, size=len(pool))
+        loss = None
+        for w, v in zip(weights, pool):
+            term = v.sum() * float(w)
+            loss = term if loss is None else loss + term
+        return loss
+    return f, params
+
+
+def test_random_graphs_compiled_equal_eager():
+    """Every random graph run eagerly and through cr.compile (recorded, then replayed twice): the
+    same operations in the same order, so values and gradients are bitwise equal."""
+    checked = []
+
+    @settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(programs())
+    def check(prog):
+        leaves, ops, seed = prog
+        with np.errstate(all="ignore"):
+            assume(_sane(leaves, ops, seed))
+        arrays = [np.random.default_rng(seed).uniform(-2, 2, size=s) for s in leaves]
+        f, params = _loss_fn(ops, seed, len(leaves))
+        ins = [cr.tensor(a, requires_grad=True) for a in arrays]
+        with np.errstate(all="ignore"):
+            eager = f(*ins)
+        if params:  # nn weights made inside the function: not arguments, so compile refuses them
+            with pytest.raises(CompileError, match="not an argument"):
+                cr.compile(_loss_fn(ops, seed, len(leaves))[0])(*ins)
+            return
+        eager.backward()
+        want = [x.grad.copy() for x in ins]
+        cf = cr.compile(f)
+        for _ in range(3):
+            for x in ins:
+                x.grad = None
+            got = cf(*ins)
+            got.backward()
+            where = _describe(leaves, ops)
+            assert np.array_equal(np.asarray(got.data), np.asarray(eager.data)), where
+            for k, (x, w) in enumerate(zip(ins, want)):
+                assert np.array_equal(x.grad, w), f"gradient of leaf {k} of {where}"
+        assert cf.recordings == 1
+        checked.append(len(ops))
+
+    with np.errstate(all="ignore"):
+        check()
+    print(f"{len(checked)} random graphs compared compiled and eager")
+    assert len(checked) >= 0.5 * (EXAMPLES // 2), f"only {len(checked)} graphs compared compiled and eager"

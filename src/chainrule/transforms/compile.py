@@ -78,7 +78,7 @@ class _Recording:
             raw = prim.array_rule(need, go, out, *xs, *res, **params)
             if type(raw) is not tuple:
                 raw = (raw,)
-            for (k, v), gi, x, nd in zip(ins, raw, xs, need):
+            for (_, v), gi, x, nd in zip(ins, raw, xs, need):
                 if not nd or gi is None:
                     continue
                 gi = unbroadcast(np.asarray(gi), np.shape(x), prim.name) if np.shape(gi) != np.shape(x) else gi
