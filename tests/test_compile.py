@@ -99,3 +99,12 @@ def test_create_graph_through_replay_raises_clearly():
 def test_non_tensor_argument_is_refused():
     with pytest.raises(TypeError, match="Tensors only"):
         cr.compile(lambda a: a)(3.0)
+
+
+def test_dropout_while_recording_raises_instead_of_baking_the_mask():
+    x, W, b = _params()
+    cf = cr.compile(lambda x, W, b: cr.nn.functional.dropout(x @ W + b, p=0.5).sum())
+    with pytest.raises(CompileError, match="dropout"):
+        cf(x, W, b)
+    assert cf.recordings == 0
+    cr.nn.functional.dropout(x, p=0.5)  # eager dropout still works after the failed recording

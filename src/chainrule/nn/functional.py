@@ -14,6 +14,7 @@ import numpy as np
 from .. import ops
 from ..core import ShapeError, TensorBase, unwrap, wrap
 from ..ops import conv, losses
+from ..transforms.compile import refuse_while_recording
 from .init import _default_rng
 
 __all__ = [
@@ -159,6 +160,7 @@ def dropout(x, p=0.5, training=True, inplace=False, rng=None):
     xd = _data(x)
     if p == 1:
         return x * np.zeros((), dtype=xd.dtype)
+    refuse_while_recording("dropout draws its mask in Python")
     r = (rng or _default_rng()).random(xd.shape, dtype=np.float32 if xd.dtype == np.float32 else np.float64)
     mask = (r >= p).astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
     return x * mask

@@ -8,7 +8,8 @@ wrap the result as ONE node whose backward runs the recorded rules in reverse.
 Limits of this first version (checked, not silent): a Tensor that needs a gradient and is read
 from outside the arguments makes recording raise; pass it as an argument. Arrays and Python
 numbers that `fn` captures, and Tensors without gradient read from outside, are constants of the
-recording. `fn` must return one Tensor.
+recording. `fn` must return one Tensor. Random masks drawn in Python (dropout) raise while
+recording rather than being replayed as the same numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from ..core import Observer, TensorBase, install, state
 from ..core.engine import unbroadcast
 from .function import Function
 
-__all__ = ["compile"]
+__all__ = ["compile", "refuse_while_recording"]
+
+_recording = []  # the recorders at work (a recording inside a recording is refused by the first)
+
+
+def refuse_while_recording(what):
+    """Raise if a recording is under way: for work a replay could not repeat (a random draw made
+    in Python would be replayed as the same numbers)."""
+    if _recording:
+        raise CompileError(f"cr.compile: {what} while recording: a replay would repeat the same values; "
+                           "call this function uncompiled")
 
 
 class CompileError(RuntimeError):
@@ -124,9 +135,11 @@ class compile:
             return _Replay.apply(rec, *args)
         recorder = _Recorder(args)
         prev = install(*state.observers, recorder)
+        _recording.append(recorder)
         try:
             out = self.fn(*args)
         finally:
+            _recording.pop()
             install(*prev)
         if not isinstance(out, TensorBase) or id(out._data) not in recorder.slot:
             raise CompileError("cr.compile: the function must return one Tensor computed from its arguments")
