@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Observer, TensorBase, install, state
+from ..core import Node, Observer, TensorBase, install, state
 from ..core.engine import unbroadcast
 from .function import Function
 
@@ -41,7 +41,8 @@ class _Recorder(Observer):
     def __init__(self, args):
         self.slot = {id(t._data): i for i, t in enumerate(args)}
         self.grad = [t.requires_grad for t in args]
-        self.args = {id(t) for t in args}
+        self.args = {id(t): i for i, t in enumerate(args)}
+        self.nodes = {}
         self.tape, self.keep = [], []
 
     def applied(self, prim, inputs, out, params):
@@ -56,10 +57,21 @@ class _Recorder(Observer):
         self.tape.append((prim, tuple(ins), n, params))
 
     def recorded(self, node):
-        for p in node.parents:
-            if isinstance(p, TensorBase) and id(p) not in self.args:
+        """Route the gradient inputs by the graph itself, not by array identity (an op may return
+        its input array unchanged: a scalar's transpose)."""
+        prim, ins, n, params = self.tape[-1]
+        ins = list(ins)
+        for i, p in enumerate(node.parents):
+            if p is None:
+                continue
+            s = self.nodes.get(p) if type(p) is Node else self.args.get(id(p))
+            if s is None:
                 raise CompileError(f"cr.compile: '{node.prim.name}' reads a Tensor that needs a gradient and "
                                    "is not an argument of the compiled function; pass it as an argument")
+            ins[i] = ("s", s)
+        self.nodes[node] = n
+        self.grad[n] = True
+        self.tape[-1] = (prim, tuple(ins), n, params)
 
 
 class _Recording:
