@@ -2,7 +2,8 @@
 
 dtypes are NumPy dtypes under PyTorch's names (`cr.float32 is np.dtype("float32")`, `cr.float` is
 float32 and `cr.long` int64, as in PyTorch). chainrule computes with NumPy on the CPU: `cpu` is the
-only device, `cr.device("cuda")` can be named but not used, and `cr.accelerator.is_available()` and
+only device, `cr.device("cuda")` can be named but not used (the error says why: no CuPy, or
+no backend yet), and `cr.accelerator.is_available()` and
 `cr.cuda.is_available()` say False.
 
 The default dtype: Python floats (and the float factories, `cr.randn`, `cr.zeros`, ...) give float64,
