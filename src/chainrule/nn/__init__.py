@@ -9,8 +9,10 @@ from .layers import (
                      BatchNorm1d,
                      Conv2d,
                      Dropout,
+                     Embedding,
                      Flatten,
                      Identity,
+                     LayerNorm,
                      LeakyReLU,
                      Linear,
                      LogSoftmax,
@@ -34,5 +36,5 @@ from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout", "BatchNorm1d", "Conv2d", "MaxPool2d",
-           "AvgPool2d", "AdaptiveAvgPool2d", "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
+           "AvgPool2d", "AdaptiveAvgPool2d", "LayerNorm", "Embedding", "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
            "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "manual_seed"]
