@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 
 
 @settings(max_examples=15, deadline=None)
-@given(lead=st.lists(st.integers(1, 3), min_size=1, max_size=2), norm=st.lists(st.integers(1, 4), min_size=1, max_size=2),
+@given(lead=st.lists(st.integers(1, 3), min_size=1, max_size=2),
+       norm=st.lists(st.integers(1, 4), min_size=1, max_size=2),
        affine=st.booleans(), bias=st.booleans(), seed=st.integers(0, 10**6))
 def test_layernorm_matches_torch(lead, norm, affine, bias, seed):
     r = np.random.default_rng(seed)

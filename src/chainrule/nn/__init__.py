@@ -36,5 +36,6 @@ from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout", "BatchNorm1d", "Conv2d", "MaxPool2d",
-           "AvgPool2d", "AdaptiveAvgPool2d", "LayerNorm", "Embedding", "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
+           "AvgPool2d", "AdaptiveAvgPool2d", "LayerNorm", "Embedding", "L1Loss", "MSELoss", "CrossEntropyLoss",
+           "NLLLoss", "BCELoss",
            "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "manual_seed"]
