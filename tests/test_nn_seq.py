@@ -86,3 +86,30 @@ def test_one_hot_matches_torch():
     np.testing.assert_array_equal(F.one_hot(c, 6).data, torch.nn.functional.one_hot(torch.tensor(c), 6).numpy())
     with pytest.raises(IndexError, match="one_hot"):
         F.one_hot(c, 3)
+
+
+@pytest.mark.parametrize("max_norm,norm_type", [(0.5, 2.0), (100.0, 2.0), (0.3, 1.0), (0.2, float("inf"))])
+def test_clip_grad_norm_matches_torch(max_norm, norm_type):
+    r = np.random.default_rng(3)
+    grads = [r.standard_normal((3, 2)), r.standard_normal(4)]
+    ps = [nn.Parameter(np.zeros_like(g)) for g in grads]
+    tps = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, tp, g in zip(ps, tps, grads):
+        p.grad, tp.grad = g.copy(), torch.tensor(g)
+    total = nn.utils.clip_grad_norm_(ps, max_norm, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, max_norm, norm_type)
+    np.testing.assert_allclose(total, ttotal.item(), rtol=1e-12)
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-12)
+    if max_norm < 1:  # clipped: the new total norm is max_norm
+        assert abs(nn.utils.clip_grad_norm_(ps, 1e9, norm_type) - max_norm) < 1e-5
+
+
+def test_clip_grad_value_and_nonfinite():
+    p = nn.Parameter(np.zeros(4))
+    p.grad = np.array([-3.0, -0.1, 0.2, 5.0])
+    nn.utils.clip_grad_value_([p], 1.0)
+    np.testing.assert_array_equal(p.grad, [-1.0, -0.1, 0.2, 1.0])
+    p.grad = np.array([np.inf, 1.0, 0.0, 0.0])
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm"):
+        nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)

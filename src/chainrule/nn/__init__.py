@@ -1,7 +1,7 @@
 """Neural networks: Module, Parameter, layers, loss modules, initializers and `functional`
 (activations, losses)."""
 
-from . import functional, init
+from . import functional, init, utils
 from .init import manual_seed
 from .layers import (
                      AdaptiveAvgPool2d,
@@ -38,4 +38,5 @@ __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", 
            "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout", "BatchNorm1d", "Conv2d", "MaxPool2d",
            "AvgPool2d", "AdaptiveAvgPool2d", "LayerNorm", "Embedding", "L1Loss", "MSELoss", "CrossEntropyLoss",
            "NLLLoss", "BCELoss",
-           "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "manual_seed"]
+           "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "utils",
+           "manual_seed"]
