@@ -113,3 +113,27 @@ def test_clip_grad_value_and_nonfinite():
     p.grad = np.array([np.inf, 1.0, 0.0, 0.0])
     with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm"):
         nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
+
+
+@pytest.mark.filterwarnings("ignore:reduction. .mean. divides:UserWarning")  # torch: mean is not batchmean
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", "batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_matches_torch(reduction, log_target):
+    r = np.random.default_rng(5)
+    x = np.log(r.dirichlet(np.ones(4), size=3))
+    t = r.dirichlet(np.ones(4), size=3)
+    t[0, 1] = 0.0  # a zero-probability target contributes 0
+    t = np.log(t + 1e-3) if log_target else t
+    u = r.standard_normal((3, 4)) if reduction == "none" else np.array(1.0)
+    xt, tx = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    tt, ttt = cr.tensor(t, requires_grad=log_target), torch.tensor(t, requires_grad=log_target)
+    y = F.kl_div(xt, tt, reduction=reduction, log_target=log_target)
+    ty = torch.nn.functional.kl_div(tx, ttt, reduction=reduction, log_target=log_target)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-12)
+    y.backward(u)
+    ty.backward(torch.tensor(u))
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), atol=1e-12)
+    if log_target:
+        np.testing.assert_allclose(tt.grad, ttt.grad.numpy(), atol=1e-12)
+    with pytest.raises(cr.ShapeError, match="kl_div: input of shape"):
+        F.kl_div(xt, t[:2])

@@ -21,7 +21,7 @@ __all__ = [
     "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
-    "l1_penalty", "l2_penalty", "layer_norm", "embedding", "one_hot",
+    "l1_penalty", "l2_penalty", "layer_norm", "embedding", "one_hot", "kl_div",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -651,3 +651,23 @@ def one_hot(tensor, num_classes=-1):
         raise ValueError(f"one_hot: num_classes must be -1 or >= 0, got {num_classes}")
     idx = _indices(idx, n, "one_hot")
     return _const((idx[..., None] == np.arange(n)).astype(np.int64))
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target || q) with `input` = log q, pointwise target * (log target - input) (0 where
+    target is 0), as PyTorch; reduction "batchmean" divides the sum by the batch size."""
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
+    xd = _data(input)
+    _same_shape(input, target, "kl_div")
+    t = _float_like(target, input, "kl_div")
+    if log_target:
+        pointwise = ops.exp(t) * (t - input)
+    else:
+        td = _data(t)
+        if (td < 0).any():
+            raise ValueError("kl_div: target probabilities must be >= 0 (pass log_target=True for log-probabilities)")
+        pointwise = t * (ops.log(t + _const((td == 0).astype(td.dtype))) - input)  # log 1 = 0 where t = 0
+    if reduction == "batchmean":
+        return ops.sum(pointwise) / (xd.shape[0] if xd.ndim else 1)
+    return _reduce(pointwise, reduction, "kl_div")
