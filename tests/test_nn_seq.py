@@ -137,3 +137,30 @@ def test_kl_div_matches_torch(reduction, log_target):
         np.testing.assert_allclose(tt.grad, ttt.grad.numpy(), atol=1e-12)
     with pytest.raises(cr.ShapeError, match="kl_div: input of shape"):
         F.kl_div(xt, t[:2])
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), data=st.data())
+def test_pad_matches_torch(shape, data):
+    k = data.draw(st.integers(1, len(shape)))
+    amounts = []
+    for axis in range(len(shape) - 1, len(shape) - 1 - k, -1):
+        lo = data.draw(st.integers(-(shape[axis] // 2), 3))
+        amounts += [lo, data.draw(st.integers(-(shape[axis] // 2), 3))]
+    value = data.draw(st.sampled_from([0.0, -1.5]))
+    r = np.random.default_rng(len(shape))
+    x = r.standard_normal(shape)
+    xt, tx = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, ty = F.pad(xt, amounts, value=value), torch.nn.functional.pad(tx, amounts, value=value)
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    u = r.standard_normal(y.shape)
+    y.backward(u)
+    ty.backward(torch.tensor(u))
+    np.testing.assert_array_equal(xt.grad, tx.grad.numpy())
+
+
+def test_pad_bad_input():
+    with pytest.raises(cr.ShapeError, match="pad: expected an even number"):
+        F.pad(cr.tensor(np.ones((2, 2))), (1,))
+    with pytest.raises(NotImplementedError, match="pad: only mode='constant'"):
+        F.pad(cr.tensor(np.ones((2, 2))), (1, 1), mode="reflect")

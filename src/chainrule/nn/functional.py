@@ -21,7 +21,7 @@ __all__ = [
     "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
-    "l1_penalty", "l2_penalty", "layer_norm", "embedding", "one_hot", "kl_div",
+    "l1_penalty", "l2_penalty", "layer_norm", "embedding", "one_hot", "kl_div", "pad",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -671,3 +671,33 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if reduction == "batchmean":
         return ops.sum(pointwise) / (xd.shape[0] if xd.ndim else 1)
     return _reduce(pointwise, reduction, "kl_div")
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    """Constant padding as PyTorch: `pad` = (left, right) for the last axis, then for the one before,
+    ...; a negative amount crops. Built from slicing and concatenation, so the gradient is the
+    unpadded part of the upstream gradient."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is supported, got mode={mode!r}")
+    amounts = [int(a) for a in pad]
+    x = _tensor(input)
+    shape = list(_data(x).shape)
+    if len(amounts) % 2 or len(amounts) // 2 > len(shape):
+        raise ShapeError(f"pad: expected an even number of amounts, at most 2 per axis of the input of shape "
+                         f"{tuple(shape)}, got pad={tuple(amounts)}")
+    for i in range(len(amounts) // 2):
+        axis, (lo, hi) = len(shape) - 1 - i, amounts[2 * i:2 * i + 2]
+        if shape[axis] + min(lo, 0) + min(hi, 0) < 0:
+            raise ShapeError(f"pad: cropping {-min(lo, 0)} + {-min(hi, 0)} exceeds size {shape[axis]} of axis {axis}")
+        crop = [slice(None)] * len(shape)
+        crop[axis] = slice(max(-lo, 0), shape[axis] - max(-hi, 0))
+        x = x[tuple(crop)]
+        parts = []
+        for n in (max(lo, 0), max(hi, 0)):
+            block = list(_data(x).shape)
+            block[axis] = n
+            parts.append(_const(np.full(block, value, dtype=_data(x).dtype)) if n else None)
+        if parts[0] is not None or parts[1] is not None:
+            x = ops.concatenate([b for b in (parts[0], x, parts[1]) if b is not None], axis=axis)
+        shape = list(_data(x).shape)
+    return x
