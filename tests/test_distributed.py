@@ -105,3 +105,27 @@ def test_under_mpirun_without_mpi4py_says_how_to_install():
     env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert "mpi4py is not installed" in r.stdout and "apt-get install openmpi-bin" in r.stdout, r.stderr
+
+
+class _CountingComm(dist.LocalComm):
+    """Two 'ranks' whose other rank holds the same gradients: counts Allreduce calls and buffer sizes."""
+
+    size = 2
+
+    def __init__(self):
+        self.sizes = []
+
+    def Allreduce(self, sendbuf, recvbuf, op=None):
+        self.sizes.append(sendbuf.nbytes)
+        recvbuf[...] = 2 * sendbuf
+
+
+def test_allreduce_gradients_packs_tensors_into_few_buckets():
+    params = [cr.nn.Parameter(np.ones((64, 64))) for _ in range(20)]   # 32 KiB each
+    for i, p in enumerate(params):
+        p.grad = np.full((64, 64), float(i))
+    comm = _CountingComm()
+    calls = dist.allreduce_gradients(params, comm=comm, bucket_bytes=256 << 10)
+    assert calls == len(comm.sizes) == 3 and comm.sizes == [256 << 10, 256 << 10, 4 * 32 << 10]
+    for i, p in enumerate(params):
+        np.testing.assert_array_equal(np.asarray(p.grad), np.full((64, 64), float(i)))   # (2 * g) / 2

@@ -176,7 +176,7 @@ def allreduce_gradients(params, comm=None, bucket_bytes=4 << 20):
         flat = np.concatenate([(_grad_array(p) if _grad_array(p) is not None else np.zeros(p.shape, dtype))
                                .astype(dtype, copy=False).ravel() for p in bucket])
         out = np.empty_like(flat)
-        comm.Allreduce(flat, out, op=MPI.SUM)
+        comm.Allreduce(flat, out)  # (op defaults to SUM)
         out /= comm.size
         off = 0
         for p in bucket:
@@ -204,7 +204,7 @@ def allreduce_mean(value, comm=None, weight=1.0):
         return float(value)
     buf = np.array([float(value) * weight, float(weight)])
     out = np.empty_like(buf)
-    comm.Allreduce(buf, out, op=MPI.SUM)
+    comm.Allreduce(buf, out)
     return float(out[0] / out[1])
 
 
