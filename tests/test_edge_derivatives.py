@@ -39,3 +39,13 @@ def test_power_with_a_tensor_exponent_that_is_zero_where_the_base_is_zero():
     (tx ** ty).sum().backward()
     np.testing.assert_array_equal(x.grad, tx.grad.numpy())
     np.testing.assert_array_equal(y.grad, ty.grad.numpy())
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("values", [[1.0, float("nan"), 3.0], [[float("nan"), 1.0], [2.0, 5.0]]])
+def test_max_and_min_route_the_gradient_to_a_nan_as_pytorch(op, values):
+    x = cr.tensor(values, requires_grad=True)
+    getattr(x, op)().backward()
+    tx = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    getattr(tx, op)().backward()
+    np.testing.assert_array_equal(x.grad, tx.grad.numpy())
