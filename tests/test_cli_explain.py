@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import chainrule as cr
 from chainrule.cli import main
 from chainrule.cli.exprparse import MAX_LENGTH, ExprError, evaluate, evaluate_labelled, parse
+from chainrule.viz.table import table
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -331,3 +332,33 @@ def test_cli_sigmoid_neuron_with_indexing_and_unused_name(capsys):
     assert "not used in the expression: zz" in err
     with pytest.raises(ExprError, match="not used"):
         evaluate_labelled("x", {"x": 1.0, "y": 2.0}, strict=True)
+
+
+@pytest.mark.parametrize("columns", [70, 80, 100])
+def test_table_fits_columns(monkeypatch, columns):
+    expr = "sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])"
+    monkeypatch.delenv("COLUMNS", raising=False)
+    r = subprocess.run([sys.executable, "-m", "chainrule", "explain", expr, "w=[2,-3,-3]", "x=[-1,-2]"],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC})
+    wide = r.stdout.splitlines()
+    assert r.returncode == 0 and max(map(len, wide)) > columns   # unlimited when piped and no $COLUMNS
+    r = subprocess.run([sys.executable, "-m", "chainrule", "explain", expr, "w=[2,-3,-3]", "x=[-1,-2]"],
+                       capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": SRC, "COLUMNS": str(columns)})
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines and max(map(len, lines)) <= columns, r.stdout
+    assert "0.73" in r.stdout and "downstream"[:4] in lines[1]
+    assert len(lines) >= len(wide)
+
+
+def test_table_width_on_a_vector_mlp():
+    rng = np.random.default_rng(0)
+    W1 = cr.tensor(rng.normal(size=(3, 4)), requires_grad=True, name="W1")
+    W2 = cr.tensor(rng.normal(size=(2, 3)), requires_grad=True, name="W2")
+    x = cr.tensor(rng.normal(size=4), name="x")
+    loss = cr.ops.sum(cr.ops.relu(W2 @ cr.ops.relu(W1 @ x)) ** 2)
+    tr = cr.explain(loss)
+    full = table(tr)
+    assert max(map(len, full.splitlines())) > 120
+    fitted = table(tr, width=100)
+    assert max(map(len, fitted.splitlines())) <= 100 and "…" in fitted
