@@ -11,7 +11,8 @@ are the lecture's max / min gates (`maximum` / `minimum`); with one they reduce.
 be indexed by integer constants (`w[0]`, `W[1, 2]`, `x[-1]`). With `strict=True` (what
 `chainrule explain` uses) a given name that the expression never uses is an error.
 Nothing is ever passed to eval/exec; the evaluation is our own walk of the tree, on Tensors,
-in float64. The length, the size and depth of the tree and constant exponents are bounded, so that no input can make it hang.
+in float64. The length, the size and depth of the tree and constant exponents are bounded, so
+that no input can make it hang.
 """
 
 from __future__ import annotations
