@@ -9,6 +9,7 @@ import os
 
 from ..core import UsageError
 from ..data import DATASETS
+from ..ops.dtypes import check_device
 from ..train import DEFAULTS, MODELS, OPTIMIZERS, blas_threads, evaluate_checkpoint, load_data, parse_hidden, train
 
 
@@ -63,6 +64,7 @@ def add_train_parser(sub):
     p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--device", default="cpu", help="device to train on (default cpu, the only one available)")
     p.set_defaults(run=_cmd_train)
 
 
@@ -74,6 +76,10 @@ def _cmd_train(args):
     if args.model == "cnn" and args.dataset not in ("digits", "fashion_mnist"):
         raise UsageError(f"chainrule train: error: --model cnn needs an image data set "
                          f"(digits, fashion_mnist), not {args.dataset}")
+    try:
+        check_device(args.device, "chainrule train --device")
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise UsageError(f"chainrule train: error: {e}") from None
     try:
         split = load_data(args.dataset, args.model, seed=0)
     except (FileNotFoundError, ImportError) as e:

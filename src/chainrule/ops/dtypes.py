@@ -2,7 +2,8 @@
 
 dtypes are NumPy dtypes under PyTorch's names (`cr.float32 is np.dtype("float32")`, `cr.float` is
 float32 and `cr.long` int64, as in PyTorch). chainrule computes with NumPy on the CPU: `cpu` is the
-only device, `cr.device("cuda")` can be named but not used, and `cr.accelerator.is_available()` and
+only device, `cr.device("cuda")` can be named but not used (the error says why: no CuPy, or
+no backend yet), and `cr.accelerator.is_available()` and
 `cr.cuda.is_available()` say False.
 
 The default dtype: Python floats (and the float factories, `cr.randn`, `cr.zeros`, ...) give float64,
@@ -17,6 +18,7 @@ PyTorch's.
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import types
 
 import numpy as np
@@ -136,9 +138,19 @@ def check_device(d, opname):
         return CPU
     dev = d if isinstance(d, device) else device(d)
     if dev.type != "cpu":
-        raise RuntimeError(f"{opname}: device '{dev}' is not available: chainrule computes with NumPy on the CPU "
-                           "('cpu' is its only device; cr.accelerator.is_available() is False)")
+        raise RuntimeError(f"{opname}: device '{dev}' is not available: {_why_unavailable(dev)}; chainrule "
+                           "computes with NumPy on the CPU ('cpu' is its only device; "
+                           "cr.accelerator.is_available() is False)")
     return dev
+
+
+def _why_unavailable(dev):
+    """The exact reason a non-CPU device cannot be used here, for the error message."""
+    if dev.type != "cuda":
+        return f"chainrule has no '{dev.type}' backend"
+    if importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed (install the CuPy package for your CUDA version)"
+    return "chainrule's CuPy backend is not implemented yet (CuPy is installed, but arrays stay on the host)"
 
 
 def _false():
