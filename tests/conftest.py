@@ -1,9 +1,7 @@
 """Shared test setup."""
 
-import pytest
+import os
 
-
-@pytest.fixture(autouse=True)
-def _no_terminal_width(monkeypatch):
-    # `print(tr)` fits $COLUMNS; tests compare full tables, so a shell's COLUMNS must not leak in.
-    monkeypatch.delenv("COLUMNS", raising=False)
+# `print(tr)` fits $COLUMNS; tests compare full tables, so a shell's COLUMNS must not leak in
+# (removed for the whole session: tests that monkeypatch.undo() would otherwise restore it).
+os.environ.pop("COLUMNS", None)
