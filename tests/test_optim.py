@@ -24,6 +24,9 @@ CONFIGS = [
     ("Adam", dict(lr=0.01, amsgrad=True)),
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.01, weight_decay=0.3, amsgrad=True)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2, eps=1e-6)),
+    ("Adagrad", dict(lr=0.05, maximize=True)),
 ]
 
 
@@ -161,3 +164,11 @@ def test_schedulers_match_torch(make, tmake):
         {"step_size": 2, "gamma": 0.5} if "step_size" in state else {"T_max": 5, "eta_min": 0.01}))
     again.load_state_dict(state)
     assert again.last_epoch == 8
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -1.0, "0.1"])
+def test_optimizers_refuse_a_learning_rate_that_is_not_a_finite_number(name, lr):
+    p = cr.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match=rf"{name}: invalid learning rate"):
+        getattr(cr.optim, name)([p], lr=lr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from heapq import heappop, heappush
 
 import numpy as np
@@ -40,7 +41,10 @@ def provide(tensor_type, tensor_ns, array_ns, grad_type=np.ndarray):
     layer.grad_type = grad_type
 
 
-class _State:
+class _State(threading.local):
+    """Grad mode and `keep_values` are per thread (set on the instance, as in PyTorch); the rest is
+    process-wide, read through the instance but written on the class (`shared`)."""
+
     grad_enabled = True
     keep_up_to = 256       # forward values of nodes this small are kept for traces (see keep_values)
     observers = ()         # installed for the whole process (anomaly mode), see `observe`
@@ -48,7 +52,7 @@ class _State:
     last_write = -1        # clock stamp of the latest in-place write to a tensor
 
 
-state = _State()
+state, shared = _State(), _State
 
 
 class no_grad:
@@ -116,9 +120,9 @@ def _hooks(observers, name):
 def install(*observers):
     """Set the observers installed for the whole process (anomaly mode uses this); returns the old
     ones, to put back."""
-    prev = state.observers
-    state.observers = observers
-    state.on_apply, state.on_record = _hooks(observers, "applied"), _hooks(observers, "recorded")
+    prev = shared.observers
+    shared.observers = observers
+    shared.on_apply, shared.on_record = _hooks(observers, "applied"), _hooks(observers, "recorded")
     return prev
 
 

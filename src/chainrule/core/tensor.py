@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import accumulate, layer, run_backward, state
+from .engine import accumulate, layer, run_backward, shared
 from .errors import ShapeError
 from .node import clock
 
@@ -76,7 +76,7 @@ class TensorBase:
             what = "a tensor that requires grad" if self.requires_grad else "a tensor"
             raise TypeError(f"data: cannot set the data of {what} to an array of dtype {value.dtype}")
         self._data = value[()] if not value.shape else value
-        self._ver = state.last_write = next(clock)  # (bump_version, inlined)
+        self._ver = shared.last_write = next(clock)  # (bump_version, inlined)
 
     @property
     def grad(self):
@@ -100,7 +100,7 @@ class TensorBase:
 
     def bump_version(self):
         """Mark the data as changed in place: nodes that saved it before now refuse to use it."""
-        self._ver = state.last_write = next(clock)
+        self._ver = shared.last_write = next(clock)
 
     _version = property(lambda self: self._ver)
     shape = property(lambda self: self._data.shape)

@@ -1,7 +1,7 @@
 """Neural networks: Module, Parameter, layers, loss modules, initializers and `functional`
 (activations, losses)."""
 
-from . import functional, init
+from . import functional, init, utils
 from .init import manual_seed
 from .layers import (
                      AdaptiveAvgPool2d,
@@ -9,8 +9,10 @@ from .layers import (
                      BatchNorm1d,
                      Conv2d,
                      Dropout,
+                     Embedding,
                      Flatten,
                      Identity,
+                     LayerNorm,
                      LeakyReLU,
                      Linear,
                      LogSoftmax,
@@ -34,5 +36,7 @@ from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout", "BatchNorm1d", "Conv2d", "MaxPool2d",
-           "AvgPool2d", "AdaptiveAvgPool2d", "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
-           "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "manual_seed"]
+           "AvgPool2d", "AdaptiveAvgPool2d", "LayerNorm", "Embedding", "L1Loss", "MSELoss", "CrossEntropyLoss",
+           "NLLLoss", "BCELoss",
+           "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "utils",
+           "manual_seed"]

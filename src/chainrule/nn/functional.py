@@ -21,7 +21,7 @@ __all__ = [
     "linear", "dropout", "batch_norm", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "flatten",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
-    "l1_penalty", "l2_penalty",
+    "l1_penalty", "l2_penalty", "layer_norm", "embedding", "one_hot", "kl_div", "pad",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -594,3 +594,110 @@ def l2_penalty(params):
         total = total + ops.sum(p * p)
     return total
 
+
+
+# -- sequence-model building blocks (composites of existing primitives) ---------------------------------
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalizes over the trailing `normalized_shape` axes of each sample (biased variance), then
+    scales by `weight` and shifts by `bias` (both of shape `normalized_shape`), as PyTorch."""
+    ns = (int(normalized_shape),) if isinstance(normalized_shape, numbers.Integral) else \
+        tuple(int(n) for n in normalized_shape)
+    xs = tuple(_data(input).shape)
+    if not ns or len(ns) > len(xs) or xs[len(xs) - len(ns):] != ns:
+        raise ShapeError(f"layer_norm: normalized_shape {ns} must match the trailing axes of the input, "
+                         f"got input of shape {xs}")
+    x = _tensor(input)
+    axes = tuple(range(len(xs) - len(ns), len(xs)))
+    xc = x - ops.mean(x, axis=axes, keepdims=True)
+    out = xc / ops.sqrt(ops.mean(xc * xc, axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def _indices(input, n, opname):
+    idx = _data(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{opname}: expected integer indices, got dtype {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"{opname}: indices must lie in [0, {n}), got values in "
+                         f"[{idx.min()}, {idx.max()}]")
+    return idx
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of `weight` (num_embeddings, embedding_dim) picked by the integer `input`; the gradient
+    adds into the rows that were picked (a scatter-add), except into `padding_idx`'s row."""
+    wshape = _data(weight).shape
+    if len(wshape) != 2:
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got {wshape}")
+    idx = _indices(input, wshape[0], "embedding")
+    out = _tensor(weight)[idx]
+    if padding_idx is not None:
+        pad = int(padding_idx) % wshape[0]
+        keep = (idx != pad)[..., None].astype(out.dtype)
+        out = out * keep + _const(_data(out) * (1 - keep))  # same values; no gradient into the pad row
+    return out
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer classes to one-hot rows (int64, a constant: nothing flows back through classes)."""
+    idx = _data(tensor)
+    n = int(idx.max()) + 1 if num_classes == -1 and idx.size else int(num_classes)
+    if n < 0:
+        raise ValueError(f"one_hot: num_classes must be -1 or >= 0, got {num_classes}")
+    idx = _indices(idx, n, "one_hot")
+    return _const((idx[..., None] == np.arange(n)).astype(np.int64))
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target || q) with `input` = log q, pointwise target * (log target - input) (0 where
+    target is 0), as PyTorch; reduction "batchmean" divides the sum by the batch size."""
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
+    xd = _data(input)
+    _same_shape(input, target, "kl_div")
+    t = _float_like(target, input, "kl_div")
+    if log_target:
+        pointwise = ops.exp(t) * (t - input)
+    else:
+        td = _data(t)
+        if (td < 0).any():
+            raise ValueError("kl_div: target probabilities must be >= 0 (pass log_target=True for log-probabilities)")
+        pointwise = t * (ops.log(t + _const((td == 0).astype(td.dtype))) - input)  # log 1 = 0 where t = 0
+    if reduction == "batchmean":
+        return ops.sum(pointwise) / (xd.shape[0] if xd.ndim else 1)
+    return _reduce(pointwise, reduction, "kl_div")
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    """Constant padding as PyTorch: `pad` = (left, right) for the last axis, then for the one before,
+    ...; a negative amount crops. Built from slicing and concatenation, so the gradient is the
+    unpadded part of the upstream gradient."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is supported, got mode={mode!r}")
+    amounts = [int(a) for a in pad]
+    x = _tensor(input)
+    shape = list(_data(x).shape)
+    if len(amounts) % 2 or len(amounts) // 2 > len(shape):
+        raise ShapeError(f"pad: expected an even number of amounts, at most 2 per axis of the input of shape "
+                         f"{tuple(shape)}, got pad={tuple(amounts)}")
+    for i in range(len(amounts) // 2):
+        axis, (lo, hi) = len(shape) - 1 - i, amounts[2 * i:2 * i + 2]
+        if shape[axis] + min(lo, 0) + min(hi, 0) < 0:
+            raise ShapeError(f"pad: cropping {-min(lo, 0)} + {-min(hi, 0)} exceeds size {shape[axis]} of axis {axis}")
+        crop = [slice(None)] * len(shape)
+        crop[axis] = slice(max(-lo, 0), shape[axis] - max(-hi, 0))
+        x = x[tuple(crop)]
+        parts = []
+        for n in (max(lo, 0), max(hi, 0)):
+            block = list(_data(x).shape)
+            block[axis] = n
+            parts.append(_const(np.full(block, value, dtype=_data(x).dtype)) if n else None)
+        if parts[0] is not None or parts[1] is not None:
+            x = ops.concatenate([b for b in (parts[0], x, parts[1]) if b is not None], axis=axis)
+        shape = list(_data(x).shape)
+    return x

@@ -72,7 +72,13 @@ def _pow_vjp(xp, need, g, ans, x, y):
         logx = xp.log(xp.where(safe, 1.0, x)) if np.any(safe) else xp.log(x)
         return g * ans * logx
 
-    return _grads(need, lambda: g * y * x ** (y - 1), dy)
+    def dx():
+        # y x**(y-1), and 0 where y == 0 (as PyTorch): at x = 0 that would be 0 * inf. This is also
+        # what makes every higher derivative of x**n at 0 right, as each is again a power.
+        zero = np.asarray(unwrap(y)) == 0
+        return g * y * x ** (xp.where(zero, 1, y - 1) if np.any(zero) else y - 1)
+
+    return _grads(need, dx, dy)
 
 
 power = Primitive("power", np.power, _pow_vjp, inputs="x y", reads={"x": "x y", "y": "x y out"}, broadcasts=True,

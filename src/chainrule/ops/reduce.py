@@ -51,6 +51,8 @@ def _extreme_vjp(xp, need, g, ans, x, axis, keepdims, shape):
     gk = _expand(xp, g, axis, keepdims, shape)
     ak = np.reshape(unwrap(ans), keepdims_shape(shape, axis))
     mask = unwrap(x) == ak
+    if np.isnan(ak).any():  # a NaN is the extreme (NumPy propagates it): it gets the gradient, as in PyTorch
+        mask |= np.isnan(unwrap(x)) & np.isnan(ak)
     share = mask / mask.sum(axis=axis, keepdims=True)
     return (gk * share.astype(g.dtype, copy=False),)
 

@@ -2,6 +2,6 @@
 
 from . import lr_scheduler
 from .optimizer import Optimizer
-from .optimizers import SGD, Adadelta, Adam, AdamW, RMSprop
+from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, RMSprop
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adadelta", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adadelta", "Adagrad", "lr_scheduler"]

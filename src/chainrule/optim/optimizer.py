@@ -48,8 +48,9 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check(self, group):
-        if group.get("lr", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']}")
+        lr = group.get("lr", 0)
+        if not (isinstance(lr, (int, float, np.number)) and np.isfinite(lr) and lr >= 0):  # refuses nan too
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r} (must be a finite number >= 0)")
 
     def zero_grad(self, set_to_none=True):
         for g in self.param_groups:

@@ -172,3 +172,32 @@ class Adadelta(Optimizer):
                 u += (1 - rho) * delta * delta
                 p._data -= lr * delta
                 self._bump(p)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), PyTorch's update: s += g², p -= lr_t g / (sqrt(s) + eps), with
+    lr_t = lr / (1 + (t - 1) lr_decay); s starts at initial_accumulator_value; weight_decay adds wd * p."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10, maximize=False):
+        if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
+            raise ValueError(f"Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value and eps must be "
+                             f">= 0, got {lr}, {lr_decay}, {weight_decay}, {initial_accumulator_value}, {eps}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                                      initial_accumulator_value=initial_accumulator_value, maximize=maximize))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
+            for p, g, st in self._params_with_grad(group):
+                if not st:
+                    st["step"] = 0
+                    st["sum"] = np.full_like(p._data, group["initial_accumulator_value"])
+                st["step"] += 1
+                if group["maximize"]:
+                    g = -g
+                if wd:
+                    g = g + wd * p._data
+                st["sum"] += g * g
+                p._data -= lr / (1 + (st["step"] - 1) * decay) * g / (np.sqrt(st["sum"]) + eps)
+                self._bump(p)

@@ -1,0 +1,131 @@
+"""chainrule.distributed: 2-rank runs under mpirun from pytest, plus the size-1 fallback."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.distributed as dist
+
+WORKER = os.path.join(os.path.dirname(__file__), "mpi_worker.py")
+MPIRUN = shutil.which("mpirun")
+needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun (Open MPI) is not installed")
+
+
+def _mpirun(tmp_path, mode, np_=2):
+    cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", str(np_), sys.executable, WORKER,
+           str(tmp_path), mode]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+@needs_mpirun
+def test_two_ranks_identical_every_step_and_equal_single_process(tmp_path):
+    pytest.importorskip("mpi4py")
+    r = _mpirun(tmp_path, "train")
+    assert r.returncode == 0, r.stderr
+    single = subprocess.run([sys.executable, WORKER, str(tmp_path), "train"], capture_output=True, text=True,
+                            timeout=60)
+    assert single.returncode == 0, single.stderr
+    a = np.load(tmp_path / "params_rank0_size2.npz")
+    b = np.load(tmp_path / "params_rank1_size2.npz")
+    s = np.load(tmp_path / "params_rank0_size1.npz")
+    assert sorted(a.files) == sorted(b.files) == sorted(s.files) and len(a.files) > 4
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)          # (a) ranks identical after every step
+        np.testing.assert_allclose(a[k], s[k], rtol=1e-10, atol=1e-12, err_msg=k)  # (b) == single process
+    # the run moved the weights (so equality above is not trivially of the initial values)
+    assert not np.allclose(a["0/0.weight"], a["3/0.weight"])
+
+
+@needs_mpirun
+def test_exception_on_one_rank_ends_job_with_its_error(tmp_path):
+    pytest.importorskip("mpi4py")
+    r = _mpirun(tmp_path, "fail")
+    assert r.returncode != 0
+    assert "[rank 1]" in r.stderr + r.stdout and "deliberate failure on rank 1" in r.stderr + r.stdout
+
+
+@needs_mpirun
+def test_model_mismatch_detected_at_broadcast(tmp_path):
+    pytest.importorskip("mpi4py")
+    r = _mpirun(tmp_path, "mismatch")
+    assert r.returncode != 0
+    assert "rank 1's model differs from rank 0's at parameter #0" in r.stderr + r.stdout
+    assert "(6, 5)" in r.stderr and "(7, 5)" in r.stderr
+
+
+def test_single_process_fallback():
+    comm = dist.init()
+    assert comm.size == 1 and comm.rank == 0 and dist.is_primary()
+    m = cr.nn.Linear(3, 2, dtype=cr.float64)
+    before = m.weight._data.copy()
+    dist.broadcast_parameters(m)
+    np.testing.assert_array_equal(m.weight._data, before)
+    assert dist.allreduce_mean(2.5) == 2.5
+
+
+def test_sampler_covers_every_index_once_per_epoch():
+    data = range(10)
+    for shuffle in (False, True):
+        parts = [dist.DistributedSampler(data, num_replicas=3, rank=r, shuffle=shuffle, seed=1) for r in range(3)]
+        for s in parts:
+            s.set_epoch(2)
+        idx = [i for s in parts for i in s]
+        assert all(len(s) == 4 for s in parts) and len(idx) == 12
+        assert set(idx) == set(range(10))      # every sample seen; 2 padded repeats to equalize ranks
+    a = dist.DistributedSampler(data, num_replicas=2, rank=0, seed=1)
+    a.set_epoch(0)
+    e0 = list(a)
+    a.set_epoch(1)
+    assert list(a) != e0
+    loader = cr.data.DataLoader(cr.data.TensorDataset(cr.arange(10)), batch_size=2, sampler=a)
+    assert sum(len(b[0]) for b in loader) == 5
+    with pytest.raises(ValueError, match="rank 2 not in"):
+        dist.DistributedSampler(data, num_replicas=2, rank=2)
+
+
+def test_require_without_mpi_world_says_how_to_install():
+    saved = dist._comm
+    dist._comm = None
+    try:
+        with pytest.raises(RuntimeError, match="not started by mpirun.*pip install mpi4py"):
+            dist.init(require=True)
+    finally:
+        dist._comm = saved
+
+
+def test_under_mpirun_without_mpi4py_says_how_to_install():
+    code = ("import sys; sys.modules['mpi4py'] = None\n"   # as if mpi4py were not installed
+            "import chainrule.distributed as d\n"
+            "try:\n    d.init()\nexcept RuntimeError as e:\n    print(e)\n")
+    env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert "mpi4py is not installed" in r.stdout and "apt-get install openmpi-bin" in r.stdout, r.stderr
+
+
+class _CountingComm(dist.LocalComm):
+    """Two 'ranks' whose other rank holds the same gradients: counts Allreduce calls and buffer sizes."""
+
+    size = 2
+
+    def __init__(self):
+        self.sizes = []
+
+    def Allreduce(self, sendbuf, recvbuf, op=None):
+        self.sizes.append(sendbuf.nbytes)
+        recvbuf[...] = 2 * sendbuf
+
+
+def test_allreduce_gradients_packs_tensors_into_few_buckets():
+    params = [cr.nn.Parameter(np.ones((64, 64))) for _ in range(20)]   # 32 KiB each
+    for i, p in enumerate(params):
+        p.grad = np.full((64, 64), float(i))
+    comm = _CountingComm()
+    calls = dist.allreduce_gradients(params, comm=comm, bucket_bytes=256 << 10)
+    assert calls == len(comm.sizes) == 3 and comm.sizes == [256 << 10, 256 << 10, 4 * 32 << 10]
+    for i, p in enumerate(params):
+        np.testing.assert_array_equal(np.asarray(p.grad), np.full((64, 64), float(i)))   # (2 * g) / 2
