@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import chainrule as cr
 from chainrule.cli import main
 from chainrule.cli.exprparse import MAX_LENGTH, ExprError, evaluate, evaluate_labelled, parse
+from chainrule.viz.table import table
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -277,3 +278,87 @@ if __name__ == "__main__":  # regenerate the tutorial's outputs
     os.chdir(tempfile.mkdtemp())
     TUTORIAL.write_text(render_tutorial(TUTORIAL.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"rewrote {TUTORIAL}")
+
+
+# ---- issue 14: max/min gates, indexing, unused names -------------------------------------------
+
+def test_two_argument_max_min_are_the_gates():
+    torch = pytest.importorskip("torch")
+    z, w = cr.tensor(3.0, requires_grad=True), cr.tensor(-1.0, requires_grad=True)
+    out = evaluate("max(z, w) * 2 + min(z, w)", {"z": z, "w": w})
+    out.backward()
+    tz, tw = torch.tensor(3.0, dtype=torch.float64, requires_grad=True), torch.tensor(
+        -1.0, dtype=torch.float64, requires_grad=True)
+    (torch.maximum(tz, tw) * 2 + torch.minimum(tz, tw)).backward()
+    assert out.item() == pytest.approx(5.0)
+    assert (z.grad.item(), w.grad.item()) == (tz.grad.item(), tw.grad.item()) == (2.0, 1.0)
+    with pytest.raises(ExprError, match=r"max\(\) takes 1 argument \(or 2"):
+        evaluate("max(z, w, z)", {"z": z, "w": w})
+
+
+def test_indexing_the_lecture_sigmoid_neuron():
+    w = cr.tensor(np.array([2.0, -3.0, -3.0]), requires_grad=True)
+    x = cr.tensor(np.array([-1.0, -2.0]), requires_grad=True)
+    out = evaluate("sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])", {"w": w, "x": x})
+    out.backward()
+    assert out.item() == pytest.approx(0.7310585786)
+    s = 0.7310585786 * (1 - 0.7310585786)   # the lecture's 0.2 at the sigmoid
+    np.testing.assert_allclose(w.grad, [-s, -2 * s, s], rtol=1e-8)
+    np.testing.assert_allclose(x.grad, [2 * s, -3 * s], rtol=1e-8)
+    W = cr.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert evaluate("W[1, -1]", {"W": W}).item() == 5.0
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("w[5]", r"w\[5\]: index 5 is out of range for axis 0 of size 3"),
+    ("w[0, 1]", r"too many indices for shape \(3,\)"),
+    ("w[0.5]", "must be integer constants"),
+    ("w[True]", "only numbers"),
+    ("w[1:]", "must be integer constants"),
+    ("(w + w)[0]", "only a given name can be indexed"),
+])
+def test_bad_indexing_is_a_clear_error(expr, message):
+    with pytest.raises(ExprError, match=message):
+        evaluate(expr, {"w": np.array([1.0, 2.0, 3.0])})
+
+
+def test_cli_sigmoid_neuron_with_indexing_and_unused_name(capsys):
+    code, out, _ = run(capsys, "explain", "sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])", "w=[2,-3,-3]", "x=[-1,-2]")
+    assert code == 0 and "0.73" in out and "w[0]" in out
+    code, out, err = run(capsys, "explain", "max(z, w)", "z=2", "w=-1")
+    assert code == 0 and "max" in out
+    code, out, err = run(capsys, "explain", "x * y", "x=2", "y=3", "zz=4")
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "not used in the expression: zz" in err
+    with pytest.raises(ExprError, match="not used"):
+        evaluate_labelled("x", {"x": 1.0, "y": 2.0}, strict=True)
+
+
+@pytest.mark.parametrize("columns", [70, 80, 100])
+def test_table_fits_columns(monkeypatch, columns):
+    expr = "sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])"
+    monkeypatch.delenv("COLUMNS", raising=False)
+    r = subprocess.run([sys.executable, "-m", "chainrule", "explain", expr, "w=[2,-3,-3]", "x=[-1,-2]"],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC})
+    wide = r.stdout.splitlines()
+    assert r.returncode == 0 and max(map(len, wide)) > columns   # unlimited when piped and no $COLUMNS
+    r = subprocess.run([sys.executable, "-m", "chainrule", "explain", expr, "w=[2,-3,-3]", "x=[-1,-2]"],
+                       capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": SRC, "COLUMNS": str(columns)})
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines and max(map(len, lines)) <= columns, r.stdout
+    assert "0.73" in r.stdout and "downstream"[:4] in lines[1]
+    assert len(lines) >= len(wide)
+
+
+def test_table_width_on_a_vector_mlp():
+    rng = np.random.default_rng(0)
+    W1 = cr.tensor(rng.normal(size=(3, 4)), requires_grad=True, name="W1")
+    W2 = cr.tensor(rng.normal(size=(2, 3)), requires_grad=True, name="W2")
+    x = cr.tensor(rng.normal(size=4), name="x")
+    loss = cr.ops.sum(cr.ops.relu(W2 @ cr.ops.relu(W1 @ x)) ** 2)
+    tr = cr.explain(loss)
+    full = table(tr)
+    assert max(map(len, full.splitlines())) > 120
+    fitted = table(tr, width=100)
+    assert max(map(len, fitted.splitlines())) <= 100 and "…" in fitted

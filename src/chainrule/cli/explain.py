@@ -58,7 +58,7 @@ def _run_explain(args):
     def run(expand):
         leaves = {k: tensor(v, requires_grad=True, name=k) for k, v in values.items()}
         try:
-            out, labels = evaluate_labelled(args.expr, leaves, expand=expand)
+            out, labels = evaluate_labelled(args.expr, leaves, expand=expand, strict=True)
         except ExprError as e:
             raise _usage(f"explain: {e}") from None
         if not out.requires_grad:

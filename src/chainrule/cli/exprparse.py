@@ -5,10 +5,14 @@
 The expression is parsed by Python's `ast` and walked against a whitelist: numbers, the given
 names, `+ - * / ** @`, unary minus and plus, and calls of the chainrule functions in FUNCTIONS
 (with the keyword arguments `axis` and `keepdims` only). Every other construct (attributes,
-subscripts, other calls, lambdas, comprehensions, strings, comparisons, ...) is refused with a
-one-line `ExprError` before anything is evaluated. Nothing is ever passed to eval/exec; the
-evaluation is our own walk of the tree, on Tensors, in float64. The length, the size and depth
-of the tree and constant exponents are bounded, so that no input can make it hang.
+other calls, lambdas, comprehensions, strings, comparisons, slices, ...) is refused with a
+one-line `ExprError` before anything is evaluated. `max(a, b)` / `min(a, b)` with two arguments
+are the lecture's max / min gates (`maximum` / `minimum`); with one they reduce. A given name may
+be indexed by integer constants (`w[0]`, `W[1, 2]`, `x[-1]`). With `strict=True` (what
+`chainrule explain` uses) a given name that the expression never uses is an error.
+Nothing is ever passed to eval/exec; the evaluation is our own walk of the tree, on Tensors,
+in float64. The length, the size and depth of the tree and constant exponents are bounded, so
+that no input can make it hang.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ EXPANDED = {"sigmoid": "sigmoid_composite", "softmax": "softmax_composite",
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
 
 _REFUSED = {
-    ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "lambda",
+    ast.Attribute: "attribute access", ast.Lambda: "lambda",
     ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
     ast.GeneratorExp: "comprehensions", ast.Compare: "comparisons", ast.BoolOp: "and/or",
     ast.IfExp: "conditional expressions", ast.Dict: "dicts", ast.Set: "sets", ast.JoinedStr: "f-strings",
@@ -114,12 +118,17 @@ def _check(tree):
             if type(node.op) not in (ast.USub, ast.UAdd):
                 raise ExprError(f"operator {type(node.op).__name__} is not allowed (only unary - and +)")
             stack.append((node.operand, depth + 1))
+        elif kind is ast.Subscript:
+            _index(node)
         elif kind is ast.Call:
             fname = _call_name(node)
             _, nargs, kws = FUNCTIONS[fname]
+            if fname in _GATES and len(node.args) == 2:
+                fname, nargs, kws = _GATES[fname], 2, ()
             if len(node.args) != nargs:
                 plural = "s" if nargs > 1 else ""
-                raise ExprError(f"{fname}() takes {nargs} argument{plural}, got {len(node.args)}")
+                also = " (or 2, the max/min gate)" if fname in _GATES else ""
+                raise ExprError(f"{fname}() takes {nargs} argument{plural}{also}, got {len(node.args)}")
             for kw in node.keywords:
                 if kw.arg not in kws:
                     allowed = ", ".join(kws) or "none"
@@ -131,6 +140,30 @@ def _check(tree):
             what = _REFUSED.get(kind, f"'{kind.__name__}'")
             raise ExprError(f"{what} not allowed in an expression (only numbers, the given names, "
                             "+ - * / ** @ and calls of chainrule functions such as sigmoid(...))")
+
+
+#: two-argument max / min: the lecture's max gate, as in `python -m chainrule`'s labels
+_GATES = {"max": "maximum", "min": "minimum"}
+
+
+def _index(node):
+    """The integer index tuple of `name[i]` / `name[i, j]`; anything else is refused."""
+    if type(node.value) is not ast.Name:
+        raise ExprError("only a given name can be indexed, e.g. w[0]")
+    items = node.slice.elts if type(node.slice) is ast.Tuple else [node.slice]
+    out = []
+    for it in items:
+        c = _constant_value(it)
+        if c is None or type(_strip_sign(it).value) is not int:
+            raise ExprError(f"index of {node.value.id} must be integer constants, e.g. {node.value.id}[0]")
+        out.append(int(c))
+    return tuple(out)
+
+
+def _strip_sign(node):
+    while type(node) is ast.UnaryOp and type(node.op) in (ast.USub, ast.UAdd):
+        node = node.operand
+    return node
 
 
 def _number(node):
@@ -192,9 +225,10 @@ def evaluate(expr, names, expand=False):
     return evaluate_labelled(expr, names, expand)[0]
 
 
-def evaluate_labelled(expr, names, expand=False, max_label=16):
+def evaluate_labelled(expr, names, expand=False, max_label=16, strict=False):
     """As `evaluate`, and also {source text: Tensor} for the subexpressions whose source text
-    has at most `max_label` characters: labels for a trace (the node of `x + y` is 'x + y')."""
+    has at most `max_label` characters: labels for a trace (the node of `x + y` is 'x + y').
+    `strict=True` refuses names given but not used (a typo in the CLI would go unnoticed)."""
     tree = parse(expr)
     if not isinstance(names, dict):
         raise ExprError(f"names must be a dict of name -> value, got {type(names).__name__}")
@@ -204,6 +238,11 @@ def evaluate_labelled(expr, names, expand=False, max_label=16):
             env[k] = v if isinstance(v, Tensor) else tensor(np.asarray(v, dtype=np.float64))
         except (TypeError, ValueError) as e:
             raise ExprError(f"value of {k!s:.40}: {e}") from None
+    used = {n.id for n in ast.walk(tree) if type(n) is ast.Name and n.id in env}
+    unused = [k for k in env if k not in used]
+    if strict and unused:
+        raise ExprError(f"name{'s' if len(unused) > 1 else ''} given but not used in the expression: "
+                        f"{', '.join(map(str, unused))}")
     labels = {}
     ev = _Evaluator(env, expand, labels, expr.strip(), max_label)
     try:
@@ -224,7 +263,7 @@ class _Evaluator:
 
     def __call__(self, node):
         out = self._eval(node)
-        if type(node) in (ast.BinOp, ast.UnaryOp, ast.Call) and out._node is not None:
+        if type(node) in (ast.BinOp, ast.UnaryOp, ast.Call, ast.Subscript) and out._node is not None:
             text = ast.get_source_segment(self.source, node)
             if text and len(text) <= self.max_label and text not in self.labels:
                 self.labels[text] = out
@@ -258,8 +297,20 @@ class _Evaluator:
             if op is ast.Pow:
                 return a ** b
             return a @ b
+        if kind is ast.Subscript:
+            base, idx = self(node.value), _index(node)
+            if len(idx) > base.ndim:
+                raise ExprError(f"{node.value.id}[{', '.join(map(str, idx))}]: too many indices for "
+                                f"shape {tuple(base.shape)}")
+            for i, (k, n) in enumerate(zip(idx, base.shape)):
+                if not -n <= k < n:
+                    raise ExprError(f"{node.value.id}[{', '.join(map(str, idx))}]: index {k} is out of "
+                                    f"range for axis {i} of size {n} (shape {tuple(base.shape)})")
+            return base[idx if len(idx) > 1 else idx[0]]
         if kind is ast.Call:
             name = node.func.id
+            if name in _GATES and len(node.args) == 2:
+                name = _GATES[name]
             if self.expand and name in EXPANDED:
                 name = EXPANDED[name]
             fn = FUNCTIONS[name][0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..debug.trace import fmt_value, record
 from . import dot, html
-from .table import table
+from .table import table, terminal_width
 
 __all__ = ["explain", "Trace"]
 
@@ -50,7 +50,7 @@ class Trace:
                 f"{len(self.leaves)} leaves>")
 
     def __str__(self):
-        return table(self)
+        return table(self, width=terminal_width())
 
     def to_dot(self, rankdir="LR"):
         return dot.to_dot(self, rankdir=rankdir)

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import textwrap
+
 import numpy as np
 
 from ..debug.trace import d, fmt_value, shape_text
 
-__all__ = ["table", "step_notes", "Comparison", "compare"]
+__all__ = ["table", "step_notes", "Comparison", "compare", "terminal_width"]
+
+MIN_COLUMN = 4   # an abbreviated column keeps this many characters (the table fits 66 columns or more)
+
+
+def terminal_width():
+    """The width `print(tr)` fits: $COLUMNS if set, else the terminal's; None (no limit) when
+    writing to a file or pipe, so that saved output is complete."""
+    try:
+        cols = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        cols = 0
+    if cols >= 20:
+        return cols
+    if sys.stdout is not None and sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _fit(widths, width, sep=2):
+    """Shrink the widest columns, one character at a time, until the row fits `width`."""
+    widths = list(widths)
+    while sum(widths) + sep * (len(widths) - 1) > width:
+        j = max(range(len(widths)), key=lambda k: widths[k])
+        if widths[j] <= MIN_COLUMN:
+            break
+        widths[j] -= 1
+    return widths
+
+
+def _cut(text, w):
+    return text if len(text) <= w else text[:max(w - 1, 0)] + "…"
 
 
 def _value_text(v, shape):
@@ -15,8 +51,11 @@ def _value_text(v, shape):
     return fmt_value(v)
 
 
-def table(tr):
-    """The trace as a text table: one row per input of each step, then the leaves' gradients."""
+def table(tr, width=None):
+    """The trace as a text table: one row per input of each step, then the leaves' gradients.
+
+    With `width` (characters), the widest columns are abbreviated (ending in …) and the notes
+    wrapped so that every line fits; `print(tr)` passes the terminal's width."""
     head = ["#", "node", "op", "gate", "value", "upstream", "│", "input", "shape", "input value", "local",
             "downstream"]
     rows = []
@@ -41,20 +80,32 @@ def table(tr):
             first = False
         notes[len(rows)] = step_notes(s)
     widths = [max(len(r[c]) for r in [head] + rows) for c in range(len(head))]
+    if width is not None:
+        widths = _fit(widths, width)
     right = {0, 4, 5, 9, 10, 11}
 
     def line(r):
-        cells = [c.rjust(w) if j in right else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))]
+        cells = [_cut(c, w).rjust(w) if j in right else _cut(c, w).ljust(w)
+                 for j, (c, w) in enumerate(zip(r, widths))]
         return "  ".join(cells).rstrip()
 
+    def wrap(text, indent=""):
+        if width is None:
+            return [text]
+        return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "    ",
+                             break_on_hyphens=False) or [text]
+
     leaves = "1 leaf" if len(tr.leaves) == 1 else f"{len(tr.leaves)} leaves"
-    out = [f"backward pass of {tr.output_name} = {fmt_value(tr.output_value)}: {len(tr.steps)} nodes in "
-           f"backward order, {leaves}", line(head)]
+    out = wrap(f"backward pass of {tr.output_name} = {fmt_value(tr.output_value)}: {len(tr.steps)} nodes in "
+               f"backward order, {leaves}") + [line(head)]
     for k, r in enumerate(rows, 1):
         out.append(line(r))
         for n in notes.get(k, []):
-            out.append(" " * (widths[0] + 2) + "  · " + n)
-    out.append("leaves: " + ";  ".join(
+            if width is None:
+                out.append(" " * (widths[0] + 2) + "  · " + n)
+            else:
+                out += wrap("· " + n, " " * min(widths[0] + 4, 8))
+    out += wrap("leaves: " + ";  ".join(
         f"{lf.name} = {fmt_value(lf.value)}  dL/d{d(lf.name)} = {fmt_value(lf.grad)}"
         + (f" (sum of {len(lf.sources)}: {' + '.join(fmt_value(g) for _, g in lf.sources)})"
            if lf.accumulates else "")
