@@ -1,5 +1,6 @@
 """chainrule.distributed: 2-rank runs under mpirun from pytest, plus the size-1 fallback."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -129,3 +130,53 @@ def test_allreduce_gradients_packs_tensors_into_few_buckets():
     assert calls == len(comm.sizes) == 3 and comm.sizes == [256 << 10, 256 << 10, 4 * 32 << 10]
     for i, p in enumerate(params):
         np.testing.assert_array_equal(np.asarray(p.grad), np.full((64, 64), float(i)))   # (2 * g) / 2
+
+
+def _train_cmd(out, *extra):
+    return [sys.executable, "-m", "chainrule", "train", "--distributed", "--dataset", "digits", "--hidden", "64",
+            "--epochs", "3", "--no-progress", "--out", str(out), *extra]
+
+
+@needs_mpirun
+def test_cli_train_distributed_two_ranks(tmp_path):
+    pytest.importorskip("mpi4py")
+    out = tmp_path / "run"
+    r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", *_train_cmd(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # only rank 0 prints and writes
+    assert r.stdout.count("chainrule train:") == 1 and r.stdout.count("final:") == 1, r.stdout
+    assert r.stdout.count("wrote ") == 1 and "world size 2 (batch 32 a rank)" in r.stdout, r.stdout
+    assert sorted(os.listdir(out)) == ["history.png", "model.safetensors", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["options"]["distributed"] is True
+    assert len(summary["epochs"]) == 3
+    assert summary["final"]["test_accuracy"] > 0.8, summary["final"]
+    assert 0.0 <= summary["final"]["train_accuracy"] <= 1.0
+    # the checkpoint rank 0 wrote evaluates to the test accuracy the summary reports
+    ev = subprocess.run([sys.executable, "-m", "chainrule", "evaluate", str(out / "model.safetensors"), "--json"],
+                        capture_output=True, text=True, timeout=60)
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["accuracy"] == pytest.approx(summary["final"]["test_accuracy"])
+
+
+@needs_mpirun
+def test_cli_train_distributed_batch_not_divisible_is_a_usage_error(tmp_path):
+    pytest.importorskip("mpi4py")
+    r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2",
+                        *_train_cmd(tmp_path / "run", "--batch-size", "63")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0
+    assert "--batch-size 63 is not divisible by the world size 2" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_train_distributed_without_mpirun_is_world_size_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
+                                                             "MPI_LOCALNRANKS")}
+    out = tmp_path / "run"
+    r = subprocess.run(_train_cmd(out, "--epochs", "1"), capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 1 and summary["options"]["distributed"] is True
+    assert "world size 1 (batch 64 a rank)" in r.stdout

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from . import data, nn, optim
+from . import distributed as dist
 from .core import no_grad, unwrap
 from .io import load, save
 from .nn import functional as F
@@ -181,12 +182,17 @@ def evaluate(model, dataset, task, batch_size=256, target_stats=None):
 
 
 def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0, target_stats=None,
-        progress=True, desc="train", scheduler=None):
+        progress=True, desc="train", scheduler=None, sampler=None, comm=None):
     """Train for `epochs`; returns the per-epoch history (train and test metrics, seconds).
 
-    A learning-rate scheduler, if given, steps once after each epoch.
+    A learning-rate scheduler, if given, steps once after each epoch. Data parallel: `sampler` (a
+    `dist.DistributedSampler`) gives this rank's share of each epoch, and with `comm` the train
+    metrics are averaged across ranks (every rank evaluates the whole test set with the same weights).
     """
-    loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
+    if sampler is None:
+        loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
+    else:
+        loader = data.DataLoader(train_set, batch_size=batch_size, sampler=sampler)
     bar = _progress_bar(epochs * len(loader), desc) if progress else None
     history = []
     try:
@@ -194,7 +200,11 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
             t0 = time.perf_counter()
             if bar is not None:
                 bar.set_description(f"{desc} epoch {epoch}/{epochs}")
+            if sampler is not None:
+                sampler.set_epoch(epoch)
             tr = run_epoch(model, loader, task, optimizer, target_stats, bar)
+            if comm is not None:
+                tr = {k: dist.allreduce_mean(v, comm, weight=len(sampler)) for k, v in tr.items()}
             if scheduler is not None:
                 scheduler.step()
             te = evaluate(model, test_set, task, target_stats=target_stats) if len(test_set) else {}
@@ -279,14 +289,25 @@ def load_data(name, model="mlp", seed=0):
 
 
 def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3, optimizer="adam",
-          weight_decay=0.0, seed=0, out=None, progress=True, split=None, log=print):
+          weight_decay=0.0, seed=0, out=None, progress=True, split=None, log=print, distributed=False):
     """Train a model on a bundled data set and write checkpoint, plot and summary into `out`.
 
+    distributed=True: data parallel over the MPI world (world size 1 when not under mpirun). Every rank
+    starts from rank 0's weights, trains on its `DistributedSampler` share with batch_size / world_size
+    examples a step, and averages gradients before each step, so a step sees the same global batch of
+    `batch_size` examples as a single process. Only rank 0 logs and writes files.
     Returns the run summary (the dict written to summary.json).
     """
     t_start = time.perf_counter()
+    comm = dist.init() if distributed else None
+    world = comm.size if comm is not None else 1
+    primary = comm is None or comm.rank == 0
+    if batch_size % world:
+        raise ValueError(f"train: --batch-size {batch_size} is not divisible by the world size {world}")
+    if not primary:
+        log, progress = (lambda *a, **k: None), False
     options = dict(dataset=dataset, model=model, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
-                   optimizer=optimizer, weight_decay=weight_decay, seed=seed)
+                   optimizer=optimizer, weight_decay=weight_decay, seed=seed, distributed=distributed)
     hidden_t = parse_hidden(hidden) if isinstance(hidden, str) else tuple(hidden)
     out = out or os.path.join("runs", f"{dataset}-{model}")
     split = split or load_data(dataset, model, seed=0)
@@ -306,13 +327,20 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     seed_everything(seed)
     net = build_model(model, split.input_shape, num_outputs, hidden_t, image_shape)
     opt = make_optimizer(optimizer, net.parameters(), lr, weight_decay)
+    sampler = None
+    if comm is not None:
+        dist.broadcast_parameters(net, comm=comm)
+        opt = dist.DistributedOptimizer(opt, comm=comm)
+        sampler = dist.DistributedSampler(split.train, num_replicas=world, rank=comm.rank, seed=seed)
     n_params = int(sum(p.data.size for p in net.parameters()))
     log(f"chainrule train: {model} {list(hidden_t)} on {split.name} ({len(split.train)} train / "
         f"{len(split.test)} test, {n_params:,} parameters), {optimizer} lr={lr:g}, {epochs} epochs, "
-        f"batch {batch_size}, seed {seed}")
-    history = fit(net, opt, split.train, split.test, task, epochs, batch_size, seed=seed,
-                  target_stats=target_stats, progress=progress)
+        f"batch {batch_size}, seed {seed}" + (f", world size {world} (batch {batch_size // world} a rank)" if comm else ""))
+    history = fit(net, opt, split.train, split.test, task, epochs, batch_size // world, seed=seed,
+                  target_stats=target_stats, progress=progress, sampler=sampler, comm=comm)
     final = {k: v for k, v in history[-1].items() if k.startswith(("train_", "test_"))}
+    if not primary:
+        return None
 
     os.makedirs(out, exist_ok=True)
     paths = {"checkpoint": os.path.join(out, CHECKPOINT), "plot": os.path.join(out, PLOT),
@@ -322,7 +350,7 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     summary = {"command": "train", "options": options, "architecture": arch, "parameters": n_params,
                "data": {"name": split.name, "train": len(split.train), "test": len(split.test),
                         "task": split.task},
-               "epochs": history, "final": final, "files": paths,
+               "epochs": history, "final": final, "files": paths, "world_size": world,
                "time_seconds": time.perf_counter() - t_start}
     with open(paths["summary"], "w") as f:
         json.dump(summary, f, indent=2)

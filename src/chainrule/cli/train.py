@@ -7,6 +7,7 @@ import json
 import math
 import os
 
+from .. import distributed as dist
 from ..core import UsageError
 from ..data import DATASETS
 from ..ops.dtypes import check_device
@@ -65,6 +66,9 @@ def add_train_parser(sub):
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", default="cpu", help="device to train on (default cpu, the only one available)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data parallel over MPI: start with `mpirun -np N chainrule train --distributed`; "
+                        "--batch-size is the global batch, split across the N ranks (world size 1 without mpirun)")
     p.set_defaults(run=_cmd_train)
 
 
@@ -80,13 +84,22 @@ def _cmd_train(args):
         check_device(args.device, "chainrule train --device")
     except (RuntimeError, TypeError, ValueError) as e:
         raise UsageError(f"chainrule train: error: {e}") from None
+    if args.distributed:
+        try:
+            world = dist.init().size
+        except RuntimeError as e:
+            raise UsageError(f"chainrule train: error: {e}") from None
+        if args.batch_size % world:
+            raise UsageError(f"chainrule train: error: --batch-size {args.batch_size} is not divisible by the "
+                             f"world size {world}")
     try:
         split = load_data(args.dataset, args.model, seed=0)
     except (FileNotFoundError, ImportError) as e:
         raise UsageError(f"chainrule train: error: {str(e).splitlines()[0]}") from None
     with blas_threads(args.threads):
         train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
-              args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split)
+              args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split,
+              distributed=args.distributed)
     return 0
 
 
