@@ -3,6 +3,7 @@
     chainrule train                         # MLP + softmax cross-entropy + Adam on digits
     chainrule train --dataset fashion_mnist --model cnn --epochs 3
     chainrule evaluate runs/digits-mlp/model.safetensors --dataset digits
+    mpirun -np 2 chainrule train --distributed    # data parallel: same global batch, rank 0 writes
 
 A run writes into its output folder the checkpoint (`model.safetensors`: the model's
 parameters plus its architecture, so `evaluate` can rebuild it), a plot of loss and accuracy per
@@ -335,7 +336,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     n_params = int(sum(p.data.size for p in net.parameters()))
     log(f"chainrule train: {model} {list(hidden_t)} on {split.name} ({len(split.train)} train / "
         f"{len(split.test)} test, {n_params:,} parameters), {optimizer} lr={lr:g}, {epochs} epochs, "
-        f"batch {batch_size}, seed {seed}" + (f", world size {world} (batch {batch_size // world} a rank)" if comm else ""))
+        f"batch {batch_size}, seed {seed}"
+        + (f", world size {world} (batch {batch_size // world} a rank)" if comm else ""))
     history = fit(net, opt, split.train, split.test, task, epochs, batch_size // world, seed=seed,
                   target_stats=target_stats, progress=progress, sampler=sampler, comm=comm)
     final = {k: v for k, v in history[-1].items() if k.startswith(("train_", "test_"))}
