@@ -344,7 +344,8 @@ _RUNNER = textwrap.dedent("""
 MAY_EVALUATE = {"9 ** 9 ** 9 ** 9", "10 ** 10 ** 10", "(2 ** 2) ** 1e9", "1e999999", "x @ y", "matmul(x, y)",
                 "x / 0", "log(0 * x)", "sqrt(-1 + 0 * x)", "ｘ + ｙ", "x \\\n + y", "x # comment", "\ufeffx",
                 "(" * 100 + "x" + ")" * 100, "x" + "+x" * 300, "+".join(["x"] * 2000), "-" * 5000 + "x",
-                "0 .real", "2 ** 1000000"}
+                "0 .real", "2 ** 1000000",
+                "x[0]"}  # integer indexing of a given name is part of the language (issue 14)
 
 
 def test_hostile_corpus_is_refused_without_running_anything(tmp_path):
