@@ -60,18 +60,15 @@ def no_data(monkeypatch):
     monkeypatch.setattr(cli_train, "load_data", load_data)
 
 
+# (--seed 1.5 and --lr nan / inf / 0 were refused before issue 12: test_train.py covers those)
 @pytest.mark.parametrize("opts, words", [
     (["--seed", "-1"], "--seed"),
     (["--seed", str(2**70)], "--seed"),
-    (["--seed", "1.5"], "--seed"),
     (["--hidden", "100000000"], "--hidden"),
     (["--hidden", ",".join(["4096"] * 4)], "--hidden"),
     (["--hidden", ",".join(["8"] * 40)], "--hidden"),
     (["--epochs", "10000000000"], "--epochs"),
     (["--batch-size", "10000000000"], "--batch-size"),
-    (["--lr", "nan"], "--lr"),
-    (["--lr", "inf"], "--lr"),
-    (["--lr", "0"], "--lr"),
 ])
 def test_bad_options_fail_before_loading_data(opts, words, tmp_path, no_data, capsys):
     out = tmp_path / "run"
