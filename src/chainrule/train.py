@@ -8,7 +8,12 @@
 A run writes into its output folder the checkpoint (`model.safetensors`: the model's
 parameters plus its architecture, so `evaluate` can rebuild it), a plot of loss and accuracy per
 epoch (`history.png`) and a run summary (`summary.json`: options, per-epoch metrics, final
-metrics, time). The same options and seed give the same numbers.
+metrics, time, and `status`). The same options and seed give the same numbers.
+
+Checkpoint and summary are rewritten after every completed epoch, so a run that stops early keeps
+its last complete epoch: at a non-finite training loss it stops before that step's update
+(`TrainingStopped`, status "diverged"); Ctrl-C stops it with status "interrupted"
+(`TrainingInterrupted`). summary.json is strict JSON: a non-finite number in it is written as null.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 from . import data, nn, optim
 from . import distributed as dist
 from .core import no_grad, unwrap
+from .core.errors import TrainingInterrupted, TrainingStopped
 from .io import load, save
 from .nn import functional as F
 
@@ -133,14 +139,25 @@ def _batch_stats(task, out, y, target_stats):
     return {"correct": int((o.argmax(axis=1) == y.data).sum())}
 
 
+class _NonFiniteLoss(ArithmeticError):
+    def __init__(self, step, loss):
+        super().__init__(step, loss)
+        self.step, self.loss = step, loss
+
+
 def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None):
-    """Train for one epoch (when an optimizer is given) or evaluate; returns {"loss", "accuracy" | "r2"}."""
+    """Train for one epoch (when an optimizer is given) or evaluate; returns {"loss", "accuracy" | "r2"}.
+
+    Training stops at the first batch whose loss is not finite, before its update.
+    """
     total, n, sums, ys = 0.0, 0, {}, []
     model.train(optimizer is not None)
-    for x, y in loader:
+    for step, (x, y) in enumerate(loader, 1):
         if optimizer is not None:
             out = model(x)
             loss = _loss(task, out, y, target_stats)
+            if not math.isfinite(float(loss.item())):
+                raise _NonFiniteLoss(step, float(loss.item()))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -183,12 +200,15 @@ def evaluate(model, dataset, task, batch_size=256, target_stats=None):
 
 
 def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0, target_stats=None,
-        progress=True, desc="train", scheduler=None, sampler=None, comm=None):
+        progress=True, desc="train", scheduler=None, sampler=None, comm=None, on_epoch=None):
     """Train for `epochs`; returns the per-epoch history (train and test metrics, seconds).
 
-    A learning-rate scheduler, if given, steps once after each epoch. Data parallel: `sampler` (a
-    `dist.DistributedSampler`) gives this rank's share of each epoch, and with `comm` the train
-    metrics are averaged across ranks (every rank evaluates the whole test set with the same weights).
+    A learning-rate scheduler, if given, steps once after each epoch; then `on_epoch(history)`, if
+    given, runs (`train` saves the run there). A non-finite training loss raises `TrainingStopped`
+    naming the epoch, step and loss; the exception's `history` holds the epochs completed before it.
+    Data parallel: `sampler` (a `dist.DistributedSampler`) gives this rank's share of each epoch, and
+    with `comm` the train metrics are averaged across ranks (every rank evaluates the whole test set
+    with the same weights).
     """
     if sampler is None:
         loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
@@ -203,7 +223,12 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
                 bar.set_description(f"{desc} epoch {epoch}/{epochs}")
             if sampler is not None:
                 sampler.set_epoch(epoch)
-            tr = run_epoch(model, loader, task, optimizer, target_stats, bar)
+            try:
+                tr = run_epoch(model, loader, task, optimizer, target_stats, bar)
+            except _NonFiniteLoss as e:
+                stop = TrainingStopped(f"the training loss is {e.loss} at epoch {epoch}, step {e.step}")
+                stop.history, stop.epoch, stop.step, stop.loss = history, epoch, e.step, e.loss
+                raise stop from None
             if comm is not None:
                 tr = {k: dist.allreduce_mean(v, comm, weight=len(sampler)) for k, v in tr.items()}
             if scheduler is not None:
@@ -215,6 +240,8 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
             if bar is not None:
                 bar.set_postfix({k.replace("accuracy", "acc"): f"{v:.4f}" for k, v in row.items()
                                  if k.startswith(("train_", "test_"))})
+            if on_epoch is not None:
+                on_epoch(history)
     finally:
         if bar is not None:
             bar.close()
@@ -280,6 +307,10 @@ def load_checkpoint(path):
 
 # -- the run behind `chainrule train` ------------------------------------------------------------------------
 
+# Bounds on the options, checked before any data is loaded: a typo must not allocate gigabytes.
+MAX_WIDTH, MAX_LAYERS, MAX_HIDDEN_WEIGHTS = 16384, 16, 2**25
+MAX_EPOCHS, MAX_BATCH_SIZE, MAX_SEED = 10**6, 10**6, 2**32 - 1  # NumPy's seeds are 32-bit
+
 DEFAULTS = dict(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3,
                 optimizer="adam", weight_decay=0.0, seed=0, out=None)
 
@@ -338,27 +369,67 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
         f"{len(split.test)} test, {n_params:,} parameters), {optimizer} lr={lr:g}, {epochs} epochs, "
         f"batch {batch_size}, seed {seed}"
         + (f", world size {world} (batch {batch_size // world} a rank)" if comm else ""))
-    history = fit(net, opt, split.train, split.test, task, epochs, batch_size // world, seed=seed,
-                  target_stats=target_stats, progress=progress, sampler=sampler, comm=comm)
-    final = {k: v for k, v in history[-1].items() if k.startswith(("train_", "test_"))}
-    if not primary:
-        return None
-
-    os.makedirs(out, exist_ok=True)
     paths = {"checkpoint": os.path.join(out, CHECKPOINT), "plot": os.path.join(out, PLOT),
              "summary": os.path.join(out, SUMMARY)}
-    save_checkpoint(paths["checkpoint"], net, arch)
-    plot_history(history, paths["plot"], f"{model} on {split.name}")
-    summary = {"command": "train", "options": options, "architecture": arch, "parameters": n_params,
-               "data": {"name": split.name, "train": len(split.train), "test": len(split.test),
-                        "task": split.task},
-               "epochs": history, "final": final, "files": paths, "world_size": world,
-               "time_seconds": time.perf_counter() - t_start}
-    with open(paths["summary"], "w") as f:
-        json.dump(summary, f, indent=2)
-    log(_final_line(final, task))
+    if primary:
+        os.makedirs(out, exist_ok=True)
+    saved = []  # the epochs whose checkpoint is on disk (cr.save replaces the file atomically)
+
+    def write_summary(status, **extra):
+        if not primary:  # only rank 0 writes files
+            return None
+        final = {k: v for k, v in saved[-1].items() if k.startswith(("train_", "test_"))} if saved else {}
+        summary = {"command": "train", "status": status, **extra, "options": options, "architecture": arch,
+                   "parameters": n_params,
+                   "data": {"name": split.name, "train": len(split.train), "test": len(split.test),
+                            "task": split.task},
+                   "epochs": list(saved), "final": final, "files": paths, "world_size": world,
+                   "time_seconds": time.perf_counter() - t_start}
+        summary = _strict_json(summary)
+        tmp = paths["summary"] + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(summary, f, indent=2, allow_nan=False)
+        os.replace(tmp, paths["summary"])
+        return summary
+
+    def save_epoch(history):
+        if primary:
+            save_checkpoint(paths["checkpoint"], net, arch)
+        saved.append(history[-1])
+        write_summary("running")
+
+    def kept():
+        return f"kept epoch {saved[-1]['epoch']} in {out}" if saved else "no epoch completed, nothing saved"
+
+    try:  # no NumPy overflow warnings: a non-finite loss stops the run with one message instead
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            fit(net, opt, split.train, split.test, task, epochs, batch_size // world, seed=seed,
+                target_stats=target_stats, progress=progress, sampler=sampler, comm=comm, on_epoch=save_epoch)
+    except TrainingStopped as e:
+        write_summary("diverged", stopped={"reason": "non-finite training loss", "epoch": e.epoch,
+                                           "step": e.step, "loss": repr(e.loss)})
+        raise TrainingStopped(f"stopped: {e}; {kept()}") from None
+    except KeyboardInterrupt:
+        write_summary("interrupted", stopped={"reason": "interrupted (SIGINT)"})
+        raise TrainingInterrupted(f"interrupted; {kept()}") from None
+    summary = write_summary("completed")
+    if not primary:
+        return None
+    plot_history(saved, paths["plot"], f"{model} on {split.name}")
+    log(_final_line({k: v for k, v in saved[-1].items() if k.startswith(("train_", "test_"))}, task))
     log(f"wrote {paths['checkpoint']}, {paths['plot']}, {paths['summary']}")
     return summary
+
+
+def _strict_json(obj):
+    """`obj` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _final_line(final, task):
@@ -396,4 +467,10 @@ def parse_hidden(s):
         raise ValueError(f"expected layer widths like 128 or 256,128, got {s!r}") from None
     if not sizes or min(sizes) < 1:
         raise ValueError(f"expected positive layer widths like 128 or 256,128, got {s!r}")
+    if max(sizes) > MAX_WIDTH or len(sizes) > MAX_LAYERS:
+        raise ValueError(f"expected at most {MAX_LAYERS} layer widths of at most {MAX_WIDTH}, got {s!r}")
+    between = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    if between > MAX_HIDDEN_WEIGHTS:
+        raise ValueError(f"hidden layers {s!r} would have {between:,} weights between them; "
+                         f"the limit is {MAX_HIDDEN_WEIGHTS:,}")
     return sizes

@@ -51,6 +51,9 @@ def main(argv=None):
     except UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and reports by itself)
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `chainrule | head`: the reader left; that is not an error
         sys.stderr = open(os.devnull, "w")
         return 0

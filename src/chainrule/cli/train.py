@@ -6,15 +6,29 @@ import argparse
 import json
 import math
 import os
+import sys
 
 from .. import distributed as dist
 from ..core import UsageError
+from ..core.errors import TrainingInterrupted, TrainingStopped
 from ..data import DATASETS
 from ..ops.dtypes import check_device
-from ..train import DEFAULTS, MODELS, OPTIMIZERS, blas_threads, evaluate_checkpoint, load_data, parse_hidden, train
+from ..train import (
+    DEFAULTS,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_SEED,
+    MODELS,
+    OPTIMIZERS,
+    blas_threads,
+    evaluate_checkpoint,
+    load_data,
+    parse_hidden,
+    train,
+)
 
 
-def _positive(kind):
+def _positive(kind, most=None):
     def conv(s):
         try:
             v = kind(s)
@@ -22,9 +36,35 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}") from None
         if not v > 0 or (kind is float and not math.isfinite(v)):
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {s!r}")
+        if most is not None and v > most:
+            raise argparse.ArgumentTypeError(f"expected at most {most:,}, got {s!r}")
         return v
     conv.__name__ = f"positive {kind.__name__}"
     return conv
+
+
+def _seed(s):
+    try:
+        v = int(s)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {s!r}")
+    return v
+
+
+def _check_out(out):
+    """Refuse an output folder that cannot be created or written, before anything is loaded or trained."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"chainrule train: error: --out {out} exists and is not a folder")
+    existing = os.path.abspath(out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"chainrule train: error: --out {out} cannot be created: {existing} is a file, "
+                         f"not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"chainrule train: error: --out {out} is not writable ({existing})")
 
 
 def _nonnegative_float(s):
@@ -55,13 +95,13 @@ def add_train_parser(sub):
     p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"], help=_D)
     p.add_argument("--hidden", type=_hidden, default=DEFAULTS["hidden"],
                    help="hidden layer widths, e.g. 256 or 256,128 (default 256)")
-    p.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"], help=_D)
-    p.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"], help=_D)
+    p.add_argument("--epochs", type=_positive(int, MAX_EPOCHS), default=DEFAULTS["epochs"], help=_D)
+    p.add_argument("--batch-size", type=_positive(int, MAX_BATCH_SIZE), default=DEFAULTS["batch_size"], help=_D)
     p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="learning rate " + _D)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
                    help="sgd runs with momentum 0.9 " + _D)
     p.add_argument("--weight-decay", type=_nonnegative_float, default=DEFAULTS["weight_decay"], help=_D)
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling " + _D)
+    p.add_argument("--seed", type=_seed, default=DEFAULTS["seed"], help="initialization and shuffling " + _D)
     p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,8 +115,7 @@ def add_train_parser(sub):
 def _cmd_train(args):
     hidden = args.hidden if isinstance(args.hidden, tuple) else parse_hidden(args.hidden)
     out = args.out or os.path.join("runs", f"{args.dataset}-{args.model}")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"chainrule train: error: --out {out} exists and is not a folder")
+    _check_out(out)
     if args.model == "cnn" and args.dataset not in ("digits", "fashion_mnist"):
         raise UsageError(f"chainrule train: error: --model cnn needs an image data set "
                          f"(digits, fashion_mnist), not {args.dataset}")
@@ -96,10 +135,18 @@ def _cmd_train(args):
         split = load_data(args.dataset, args.model, seed=0)
     except (FileNotFoundError, ImportError) as e:
         raise UsageError(f"chainrule train: error: {str(e).splitlines()[0]}") from None
-    with blas_threads(args.threads):
-        train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
-              args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split,
-              distributed=args.distributed)
+    try:
+        with blas_threads(args.threads):
+            train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
+                  args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split,
+                  distributed=args.distributed)
+    except TrainingInterrupted as e:
+        print(f"chainrule train: {e}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+    except TrainingStopped as e:
+        raise UsageError(f"chainrule train: {e}") from None
+    except OSError as e:  # a full disk or a folder that became unwritable while training
+        raise UsageError(f"chainrule train: error: cannot write into {out}: {e.strerror or e}") from None
     return 0
 
 

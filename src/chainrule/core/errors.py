@@ -30,3 +30,11 @@ class ExprError(ValueError):
 
 class UsageError(Exception):
     """A bad option or argument of the `chainrule` command: printed as one line, exit status 2."""
+
+
+class TrainingStopped(RuntimeError):
+    """A training run stopped early at a non-finite loss; the message says where and what was saved."""
+
+
+class TrainingInterrupted(TrainingStopped):
+    """A training run stopped by Ctrl-C (SIGINT) after saving its last completed epoch."""
