@@ -38,3 +38,7 @@ class TrainingStopped(RuntimeError):
 
 class TrainingInterrupted(TrainingStopped):
     """A training run stopped by Ctrl-C (SIGINT) after saving its last completed epoch."""
+
+
+class CompileError(RuntimeError):
+    """`cr.compile` cannot record or replay a function faithfully; the message says what to change."""

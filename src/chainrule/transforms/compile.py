@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core import Node, Observer, TensorBase, install, state
 from ..core.engine import unbroadcast
+from ..core.errors import CompileError
 from .function import Function
 
 __all__ = ["compile", "refuse_while_recording"]
@@ -31,10 +32,6 @@ def refuse_while_recording(what):
     if _recording:
         raise CompileError(f"cr.compile: {what} while recording: a replay would repeat the same values; "
                            "call this function uncompiled")
-
-
-class CompileError(RuntimeError):
-    pass
 
 
 class _Recorder(Observer):
