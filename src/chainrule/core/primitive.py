@@ -26,7 +26,7 @@ import types
 
 import numpy as np
 
-from .engine import layer, state
+from .engine import layer, shared, state
 from .errors import ShapeError
 from .node import Node, clock
 from .tensor import TensorBase, wrap
@@ -199,9 +199,9 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     elif t not in _NP_SCALARS:
         out = np.asarray(out)
         out = out[()] if not out.shape else out
-    observed = state.observers
+    observed = shared.observers  # process-wide: read from the class, not the thread-local instance
     if observed:
-        for f in state.on_apply:
+        for f in shared.on_apply:
             f(prim, datas, out, params)
     t = new_tensor(layer.tensor_type)  # (tensor.wrap, inlined: this runs once per op)
     t._data = out
@@ -231,7 +231,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     else:
         node.saved, node.ans = tuple(datas), out  # small: keep every value, for traces and drawings
     if observed:
-        for f in state.on_record:
+        for f in shared.on_record:
             f(node)
     t._node = node
     t.requires_grad = True
