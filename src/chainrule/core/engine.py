@@ -43,7 +43,7 @@ def provide(tensor_type, tensor_ns, array_ns, grad_type=np.ndarray):
 
 class _State(threading.local):
     """Grad mode and `keep_values` are per thread (set on the instance, as in PyTorch); the rest is
-    process-wide, read through the instance but written on the class (`shared`)."""
+    process-wide, written on the class (`shared`; `emit` reads them there too, the fast way)."""
 
     grad_enabled = True
     keep_up_to = 256       # forward values of nodes this small are kept for traces (see keep_values)
