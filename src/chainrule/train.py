@@ -156,8 +156,9 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
         if optimizer is not None:
             out = model(x)
             loss = _loss(task, out, y, target_stats)
-            if not math.isfinite(float(loss.item())):
-                raise _NonFiniteLoss(step, float(loss.item()))
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise _NonFiniteLoss(step, value)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -165,8 +166,9 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
             with no_grad():
                 out = model(x)
                 loss = _loss(task, out, y, target_stats)
+            value = float(loss.item())
         b = len(y)
-        total += float(loss.item()) * b
+        total += value * b
         n += b
         for k, v in _batch_stats(task, out, y, target_stats).items():
             sums[k] = sums.get(k, 0) + v

@@ -173,8 +173,9 @@ def allreduce_gradients(params, comm=None, bucket_bytes=4 << 20):
 
     def flush(bucket):
         dtype = bucket[0]._data.dtype
-        flat = np.concatenate([(_grad_array(p) if _grad_array(p) is not None else np.zeros(p.shape, dtype))
-                               .astype(dtype, copy=False).ravel() for p in bucket])
+        grads = [_grad_array(p) for p in bucket]
+        flat = np.concatenate([(g if g is not None else np.zeros(p.shape, dtype)).astype(dtype, copy=False).ravel()
+                               for p, g in zip(bucket, grads)])
         out = np.empty_like(flat)
         comm.Allreduce(flat, out)  # (op defaults to SUM)
         out /= comm.size
@@ -229,8 +230,8 @@ class DistributedSampler:
 
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
         self.n = len(dataset)
-        self.num_replicas = size() if num_replicas is None else int(num_replicas)
-        self.rank = globals()["rank"]() if rank is None else int(rank)
+        self.num_replicas = init().size if num_replicas is None else int(num_replicas)
+        self.rank = init().rank if rank is None else int(rank)
         if not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"DistributedSampler: rank {self.rank} not in [0, {self.num_replicas})")
         self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), bool(drop_last), 0
