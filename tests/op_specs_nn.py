@@ -4,7 +4,7 @@ test_primitives.py."""
 import numpy as np
 
 from chainrule.nn import functional as F
-from chainrule.ops import conv, losses
+from chainrule.ops import conv, losses, special
 from chainrule.ops import linear as _linear
 from opspec import OpSpec
 
@@ -86,4 +86,6 @@ SPECS = [
            torch=lambda t, x: t.nn.functional.max_pool2d(x, 2)),
     OpSpec("max_pool2d", lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [((1, 2, 5, 4),)], domain=distinct,
            torch=lambda t, x: t.nn.functional.max_pool2d(x, 3, stride=2, padding=1)),
+    OpSpec("erf", lambda x: special.erf(x), [((7,),), ((2, 3),), ((),)], domain=(-3.0, 3.0),
+           torch=lambda t, x: t.erf(x)),
 ]

@@ -19,7 +19,7 @@ _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 def _erf_fwd(x):
     x = np.asarray(x)
     dtype = x.dtype if x.dtype.kind == "f" else np.float64
-    out = _erf(x).astype(dtype)
+    out = np.asarray(_erf(x), dtype=dtype)
     return out[()] if out.ndim == 0 else out
 
 
