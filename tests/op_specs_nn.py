@@ -88,4 +88,6 @@ SPECS = [
            torch=lambda t, x: t.nn.functional.max_pool2d(x, 3, stride=2, padding=1)),
     OpSpec("erf", lambda x: special.erf(x), [((7,),), ((2, 3),), ((),)], domain=(-3.0, 3.0),
            torch=lambda t, x: t.erf(x)),
+    OpSpec("gelu", lambda x: special.gelu(x), [((7,),), ((2, 3),), ((),)], domain=(-4.0, 4.0),
+           torch=lambda t, x: t.nn.functional.gelu(x)),
 ]

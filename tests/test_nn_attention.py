@@ -108,6 +108,28 @@ def test_gelu_matches_torch(approximate):
     np.testing.assert_allclose(xt.grad, tx.grad.numpy(), atol=1e-13)
     with pytest.raises(ValueError, match="gelu: approximate"):
         F.gelu(xt, "fast")
+    with pytest.raises(TypeError, match="gelu: expected a floating-point input, got dtype int64"):
+        F.gelu(np.arange(3))
+
+
+def test_fused_gelu_matches_its_composite_twin():
+    """float64: the fused node equals 0.5 x (1 + erf(x/√2)) built from the erf primitive, value and
+    gradient; float32 (Abramowitz & Stegun's erf): within float32's rounding of the exact values."""
+    from chainrule.ops import special
+    x = np.linspace(-9, 9, 301)
+    a, b = cr.tensor(x, requires_grad=True), cr.tensor(x, requires_grad=True)
+    fused, twin = F.gelu(a), 0.5 * b * (1.0 + special.erf(b * (1 / np.sqrt(2))))
+    np.testing.assert_allclose(fused.data, twin.data, rtol=1e-15, atol=1e-15)
+    fused.sum().backward()
+    twin.sum().backward()
+    np.testing.assert_allclose(a.grad, b.grad, rtol=1e-14, atol=1e-15)
+    x32 = cr.tensor(x.astype(np.float32), requires_grad=True)
+    y32 = F.gelu(x32)
+    assert y32.dtype == np.float32
+    tol = 3e-7 * np.maximum(np.abs(x), 1)
+    assert np.all(np.abs(y32.data - fused.data) <= tol)
+    y32.sum().backward()
+    assert x32.grad.dtype == np.float32 and np.all(np.abs(x32.grad - a.grad) <= tol)
 
 
 # -- MultiheadAttention --------------------------------------------------------------------------------

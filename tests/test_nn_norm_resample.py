@@ -54,7 +54,7 @@ def test_batchnorm2d_matches_torch(N, C, H, W, affine, track, momentum, seed):
     tbn = torch.nn.BatchNorm2d(C, momentum=momentum, affine=affine, track_running_stats=track, dtype=torch.float64)
     randomize(tbn, r)
     load_from_torch(bn, tbn)
-    for step in range(3):   # running statistics over a few batches, then eval
+    for _ in range(3):   # running statistics over a few batches, then eval
         x, tx = pair(r.standard_normal((N, C, H, W)) * 2 + 1)
         y, ty = bn(x), tbn(tx)
         np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=ATOL)

@@ -323,11 +323,14 @@ def adaptive_avg_pool2d(input, output_size):
 # -- attention, normalization and resampling (issue 15: transformers, GroupNorm, ConvTranspose2d) ------
 
 def gelu(input, approximate="none"):
-    """x Φ(x), Φ the Gaussian CDF: 0.5 x (1 + erf(x / √2)); approximate="tanh" is PyTorch's tanh form
-    0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))). Both are composites of primitives."""
+    """x Φ(x), Φ the Gaussian CDF (one fused node, ops/special.py; its composite twin is
+    0.5 x (1 + erf(x / √2))); approximate="tanh" is PyTorch's tanh form
+    0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), a composite."""
     x = _tensor(input)
+    if _data(x).dtype.kind != "f":
+        raise TypeError(f"gelu: expected a floating-point input, got dtype {_data(x).dtype}")
     if approximate == "none":
-        return 0.5 * x * (1.0 + special.erf(x * (1 / math.sqrt(2))))
+        return special.gelu(x)
     if approximate == "tanh":
         return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))))
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
