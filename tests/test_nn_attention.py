@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
+from chainrule.ops import special
 
 torch = pytest.importorskip("torch")
 
@@ -115,10 +116,9 @@ def test_gelu_matches_torch(approximate):
 def test_fused_gelu_matches_its_composite_twin():
     """float64: the fused node equals 0.5 x (1 + erf(x/√2)) built from the erf primitive, value and
     gradient; float32 (Abramowitz & Stegun's erf): within float32's rounding of the exact values."""
-    from chainrule.ops import special
     x = np.linspace(-9, 9, 301)
     a, b = cr.tensor(x, requires_grad=True), cr.tensor(x, requires_grad=True)
-    fused, twin = F.gelu(a), 0.5 * b * (1.0 + special.erf(b * (1 / np.sqrt(2))))
+    fused, twin = F.gelu(a), special.gelu_composite(b)
     np.testing.assert_allclose(fused.data, twin.data, rtol=1e-15, atol=1e-15)
     fused.sum().backward()
     twin.sum().backward()
@@ -134,6 +134,7 @@ def test_fused_gelu_matches_its_composite_twin():
 
 # -- MultiheadAttention --------------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")   # torch's, on mixed types
 @settings(max_examples=20, deadline=None)
 @given(N=st.integers(1, 3), L=st.integers(1, 4), S=st.integers(1, 4), heads=st.sampled_from([1, 2]),
        head_dim=st.integers(1, 3), batch_first=st.booleans(), self_attn=st.booleans(), bias=st.booleans(),

@@ -4,8 +4,8 @@ NumPy has no erf ufunc. `erf` applies the standard library's `math.erf` (exact t
 element by element: the reference, and slow (~0.2 µs an element). `gelu` is fused for speed: on
 float32 its Φ comes from Abramowitz & Stegun's formula 7.1.26 (|error| < 1.5e-7 in erf, the size of
 float32's rounding), vectorized; on float64 from `math.erf`. Φ is kept from the forward pass, so
-the backward, Φ(x) + x φ(x), is one vectorized expression. Its twin is the composite
-0.5 x (1 + erf(x / √2)) (`nn.functional.gelu` on the reference path; see the tests).
+the backward, Φ(x) + x φ(x), is one vectorized expression. Its twin, `gelu_composite`, is
+0.5 x (1 + erf(x / √2)) built from primitives (the tests' oracle).
 """
 
 from __future__ import annotations
@@ -82,3 +82,8 @@ def _gelu_fast(need, g, ans, x, cdf):
 gelu = Primitive("gelu", _gelu_fwd, _gelu_vjp, fast=_gelu_fast, residuals="cdf", reads="x", fast_reads="x cdf",
                  elementwise=True, symbol="GELU", local=("Φ({x}) + {x} φ({x})",),
                  doc="x Φ(x), Φ the Gaussian CDF, fused (float32: A&S 7.1.26 erf); local gradient Φ + x φ")
+
+
+def gelu_composite(x):
+    """0.5 x (1 + erf(x / √2)) from mul, add and erf: the fused gelu's twin."""
+    return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))
