@@ -246,6 +246,8 @@ def test_conv_transpose2d_gradcheck_and_errors():
         F.conv_transpose2d(cr.tensor(x), w, dilation=2)
     with pytest.raises(ValueError, match="groups 4 must divide in_channels 2"):
         nn.ConvTranspose2d(2, 4, 3, groups=4)
+    with pytest.raises(NotImplementedError, match="ConvTranspose2d: only dilation=1 is supported, got 2"):
+        nn.ConvTranspose2d(2, 4, 3, dilation=2)
 
 
 def test_conv_transpose2d_is_the_adjoint_of_conv2d():

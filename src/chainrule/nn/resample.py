@@ -30,6 +30,8 @@ class ConvTranspose2d(Module):
         self.padding = F._pair(padding, "padding", "ConvTranspose2d")
         self.output_padding = F._pair(output_padding, "output_padding", "ConvTranspose2d")
         self.dilation = F._pair(dilation, "dilation", "ConvTranspose2d")
+        if self.dilation != (1, 1):
+            raise NotImplementedError(f"ConvTranspose2d: only dilation=1 is supported, got {dilation}")
         self.weight = _empty((self.in_channels, self.out_channels // self.groups) + self.kernel_size, dtype)
         self.bias = _empty((self.out_channels,), dtype) if bias else None
         self.reset_parameters()
