@@ -89,6 +89,52 @@ def test_sampler_covers_every_index_once_per_epoch():
         dist.DistributedSampler(data, num_replicas=2, rank=2)
 
 
+def _shares(n, replicas, epoch=0, **kw):
+    parts = [dist.DistributedSampler(range(n), num_replicas=replicas, rank=r, **kw) for r in range(replicas)]
+    for s in parts:
+        s.set_epoch(epoch)
+    return [list(s) for s in parts], parts
+
+
+@pytest.mark.parametrize("n,replicas", [(10, 4), (3, 4), (1, 5), (7, 7), (13, 2)])
+def test_sampler_uneven_sizes_give_equal_shares_covering_every_index(n, replicas):
+    for shuffle in (False, True):
+        shares, parts = _shares(n, replicas, epoch=3, shuffle=shuffle, seed=5)
+        per = -(-n // replicas)
+        assert [len(s) for s in shares] == [len(p) for p in parts] == [per] * replicas
+        flat = [i for s in shares for i in s]
+        assert set(flat) == set(range(n))                    # every sample seen in the epoch
+        counts = np.bincount(flat, minlength=n)
+        assert counts.max() - counts.min() <= 1              # padding repeats samples evenly (wrap-around)
+        if shuffle is False:
+            assert shares[0][0] == 0 and (replicas == 1 or shares[1][0] == 1 % n)
+
+
+@pytest.mark.parametrize("n,replicas", [(10, 4), (13, 2), (3, 4), (8, 4)])
+def test_sampler_drop_last_drops_the_tail_and_never_repeats(n, replicas):
+    shares, parts = _shares(n, replicas, epoch=1, drop_last=True, seed=2)
+    per = n // replicas
+    assert [len(s) for s in shares] == [len(p) for p in parts] == [per] * replicas
+    flat = [i for s in shares for i in s]
+    assert len(flat) == len(set(flat)) == per * replicas     # disjoint shares, n % replicas samples dropped
+    shares2, _ = _shares(n, replicas, epoch=2, drop_last=True, seed=2)
+    if per > 1:
+        assert shares2 != shares                             # a different epoch drops different samples
+
+
+def test_sampler_set_epoch_reshuffles_the_same_way_on_every_rank():
+    a, _ = _shares(20, 2, epoch=4, seed=9)
+    b, _ = _shares(20, 2, epoch=4, seed=9)
+    c, _ = _shares(20, 2, epoch=5, seed=9)
+    d, _ = _shares(20, 2, epoch=4, seed=10)
+    assert a == b                                            # ranks computing on their own agree
+    assert sorted(a[0] + a[1]) == list(range(20))
+    assert c != a and d != a and sorted(c[0] + c[1]) == list(range(20))
+    with pytest.raises(ValueError, match="num_replicas must be at least 1, not 0"):
+        dist.DistributedSampler(range(4), num_replicas=0, rank=0)
+    assert _shares(0, 3)[0] == [[], [], []]
+
+
 def test_require_without_mpi_world_says_how_to_install():
     saved = dist._comm
     dist._comm = None

@@ -232,6 +232,8 @@ class DistributedSampler:
         self.n = len(dataset)
         self.num_replicas = init().size if num_replicas is None else int(num_replicas)
         self.rank = init().rank if rank is None else int(rank)
+        if self.num_replicas < 1:
+            raise ValueError(f"DistributedSampler: num_replicas must be at least 1, not {self.num_replicas}")
         if not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"DistributedSampler: rank {self.rank} not in [0, {self.num_replicas})")
         self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), bool(drop_last), 0
@@ -250,7 +252,5 @@ class DistributedSampler:
         order = (np.random.default_rng(self.seed + self.epoch).permutation(self.n) if self.shuffle
                  else np.arange(self.n))
         total = self.per_rank * self.num_replicas
-        if total > self.n:
-            order = np.concatenate([order, order[:total - self.n]])
-        order = order[:total]
+        order = np.resize(order, total)  # drops the tail (drop_last) or pads by wrapping, as often as needed
         return iter(order[self.rank:total:self.num_replicas].tolist())
