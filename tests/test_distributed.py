@@ -42,6 +42,31 @@ def test_two_ranks_identical_every_step_and_equal_single_process(tmp_path):
     assert not np.allclose(a["0/0.weight"], a["3/0.weight"])
 
 
+def _worker_alone(tmp_path, mode):
+    r = subprocess.run([sys.executable, WORKER, str(tmp_path), mode], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+@needs_mpirun
+def test_resume_under_mpi_broadcasts_adam_state_and_matches_single_process(tmp_path):
+    pytest.importorskip("mpi4py")
+    _worker_alone(tmp_path, "save")            # a checkpoint: weights and Adam moments after 2 steps
+    r = _mpirun(tmp_path, "resume")            # only rank 0 reads it; rank 1 starts fresh, other weights
+    assert r.returncode == 0, r.stderr
+    a = np.load(tmp_path / "params_rank0_size2.npz")
+    b = np.load(tmp_path / "params_rank1_size2.npz")
+    _worker_alone(tmp_path, "resume")
+    s = np.load(tmp_path / "params_rank0_size1.npz")
+    moments = [k for k in a.files if k.startswith("start/") and k.endswith(("/exp_avg", "/exp_avg_sq", "/step"))]
+    assert len(moments) == 3 * 4                 # 4 parameters, each with Adam's 2 moments and step count
+    assert all(int(a[k]) == 2 for k in moments if k.endswith("/step"))
+    assert sorted(a.files) == sorted(b.files) == sorted(s.files)
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)           # equal on both ranks, every step
+        np.testing.assert_allclose(a[k], s[k], rtol=1e-10, atol=1e-12, err_msg=k)   # == one process
+    assert not np.allclose(a["start/0.weight/exp_avg"], a["4/0.weight/exp_avg"])
+
+
 @needs_mpirun
 def test_exception_on_one_rank_ends_job_with_its_error(tmp_path):
     pytest.importorskip("mpi4py")
