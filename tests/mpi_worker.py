@@ -26,19 +26,21 @@ cr.manual_seed(0)
 width = 7 if (mode == "mismatch" and comm.rank == 1) else 6
 model = cr.nn.Sequential(cr.nn.Linear(5, width, dtype=cr.float64), cr.nn.Tanh(),
                          cr.nn.Linear(width, 3, dtype=cr.float64))
+unused = cr.nn.Linear(5, 2, dtype=cr.float64)  # optimized, never in the forward: no rank has its gradient
+params = {**dict(model.named_parameters()), **{f"unused.{k}": p for k, p in unused.named_parameters()}}
 if comm.rank == 1:  # start the ranks from different weights: broadcast_parameters must fix that
-    for p in model.parameters():
+    for p in params.values():
         p._data[...] += 1.0
 if mode in ("save", "resume"):
     opt = cr.optim.Adam(model.parameters(), lr=0.05)
-else:
-    opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+else:  # (weight decay would move `unused` if it got a zero gradient instead of none)
+    opt = cr.optim.SGD(list(params.values()), lr=0.1, momentum=0.9, weight_decay=0.01)
 first_step, steps = {"save": (0, 2), "resume": (2, 3)}.get(mode, (0, 4))
 if mode == "resume" and comm.rank == 0:
     saved = cr.load(f"{outdir}/resume.safetensors")
     model.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optim"])
-dist.broadcast_parameters(model)
+dist.broadcast_parameters(params)
 if mode == "resume":
     dist.broadcast_optimizer_state(opt)
 opt = dist.DistributedOptimizer(opt)
@@ -53,7 +55,7 @@ snapshots = {}
 
 
 def snapshot(tag):
-    for i, (name, p) in enumerate(model.named_parameters()):
+    for name, p in params.items():
         snapshots[f"{tag}/{name}"] = p._data.copy()
         for k, v in opt.state.get(p, {}).items():
             snapshots[f"{tag}/{name}/{k}"] = np.array(v)

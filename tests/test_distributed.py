@@ -198,9 +198,21 @@ def test_allreduce_gradients_packs_tensors_into_few_buckets():
         p.grad = np.full((64, 64), float(i))
     comm = _CountingComm()
     calls = dist.allreduce_gradients(params, comm=comm, bucket_bytes=256 << 10)
-    assert calls == len(comm.sizes) == 3 and comm.sizes == [256 << 10, 256 << 10, 4 * 32 << 10]
+    flags = 8   # one float64 has-gradient flag per parameter in the bucket
+    assert calls == len(comm.sizes) == 3
+    assert comm.sizes == [(256 << 10) + 8 * flags, (256 << 10) + 8 * flags, (4 * 32 << 10) + 4 * flags]
     for i, p in enumerate(params):
         np.testing.assert_array_equal(np.asarray(p.grad), np.full((64, 64), float(i)))   # (2 * g) / 2
+
+
+def test_allreduce_gradients_keeps_none_where_no_rank_has_a_gradient():
+    params = [cr.nn.Parameter(np.ones(3)) for _ in range(3)]
+    params[0].grad, params[2].grad = np.full(3, 4.0), np.full(3, 6.0)
+    comm = _CountingComm()
+    assert dist.allreduce_gradients(params, comm=comm) == 1
+    assert params[1].grad is None          # the optimizer skips it, as it would in one process
+    np.testing.assert_array_equal(np.asarray(params[0].grad), np.full(3, 4.0))
+    np.testing.assert_array_equal(np.asarray(params[2].grad), np.full(3, 6.0))
 
 
 def _train_cmd(out, *extra):

@@ -163,7 +163,10 @@ def _grad_array(p):
 def allreduce_gradients(params, comm=None, bucket_bytes=4 << 20):
     """Average the gradients of `params` across ranks in place. Gradients are packed, by dtype, into
     buckets of about `bucket_bytes`; each bucket is one Allreduce. Returns the number of Allreduce calls.
-    A parameter with no gradient on this rank counts as a zero gradient (every rank must agree on layout)."""
+    Every rank must pass the same parameters (broadcast_parameters checks that). A parameter without a
+    gradient on some rank counts as a zero gradient there; one without a gradient on every rank keeps
+    None, so the optimizer skips it as it would in one process (each bucket carries a has-gradient flag
+    per parameter for that, summed in the same Allreduce)."""
     comm = comm or init()
     if comm.size == 1:
         return 0
@@ -174,15 +177,17 @@ def allreduce_gradients(params, comm=None, bucket_bytes=4 << 20):
     def flush(bucket):
         dtype = bucket[0]._data.dtype
         grads = [_grad_array(p) for p in bucket]
-        flat = np.concatenate([(g if g is not None else np.zeros(p.shape, dtype)).astype(dtype, copy=False).ravel()
-                               for p, g in zip(bucket, grads)])
+        parts = [(g if g is not None else np.zeros(p.shape, dtype)).astype(dtype, copy=False).ravel()
+                 for p, g in zip(bucket, grads)]
+        flat = np.concatenate(parts + [np.array([g is not None for g in grads], dtype)])
         out = np.empty_like(flat)
         comm.Allreduce(flat, out)  # (op defaults to SUM)
+        had_grad = out[-len(bucket):] > 0   # on some rank
         out /= comm.size
         off = 0
-        for p in bucket:
+        for p, anywhere in zip(bucket, had_grad):
             n = p._data.size
-            p._grad = out[off:off + n].reshape(p._data.shape)
+            p._grad = out[off:off + n].reshape(p._data.shape) if anywhere else None
             off += n
 
     for p in params:
