@@ -78,8 +78,11 @@ def init(require=False):
         return _comm
     try:
         from mpi4py import MPI as mpi_module
-    except ImportError:
-        raise RuntimeError(f"chainrule.distributed: mpi4py is not installed; {INSTALL_HINT}") from None
+    except ImportError as e:
+        if isinstance(e, ModuleNotFoundError) and e.name == "mpi4py":
+            raise RuntimeError(f"chainrule.distributed: mpi4py is not installed; {INSTALL_HINT}") from None
+        raise RuntimeError(f"chainrule.distributed: mpi4py cannot load the MPI library ({e}); "
+                           f"{INSTALL_HINT}") from None
     MPI = mpi_module
     _comm = MPI.COMM_WORLD
     _abort_on_uncaught(_comm)
