@@ -320,3 +320,20 @@ def test_cli_train_distributed_without_mpirun_is_world_size_one(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 1 and summary["options"]["distributed"] is True
     assert "world size 1 (batch 64 a rank)" in r.stdout
+
+
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "distributed_digits.py")
+
+
+@needs_mpirun
+def test_example_training_loop_runs_alone_and_under_mpirun_alike():
+    """examples/distributed_digits.py: a PyTorch-style loop with the `dist` lines; only rank 0 prints."""
+    pytest.importorskip("mpi4py")
+    alone = subprocess.run([sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=60)
+    two = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", sys.executable, EXAMPLE, "2"],
+                         capture_output=True, text=True, timeout=60)
+    assert alone.returncode == 0 and two.returncode == 0, alone.stderr + two.stderr
+    a, b = alone.stdout.splitlines(), two.stdout.splitlines()
+    assert len(a) == len(b) == 3 and a[-1].startswith("world size 1,") and b[-1].startswith("world size 2,")
+    assert a[:2] == b[:2] and a[0].startswith("epoch 1: train loss")     # same metrics, printed once
+    assert float(a[-1].split()[-1]) == pytest.approx(float(b[-1].split()[-1]), rel=1e-6)
