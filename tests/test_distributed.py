@@ -326,12 +326,14 @@ EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "distributed
 
 
 @needs_mpirun
-def test_example_training_loop_runs_alone_and_under_mpirun_alike():
-    """examples/distributed_digits.py: a PyTorch-style loop with the `dist` lines; only rank 0 prints."""
+def test_example_training_loop_runs_alone_and_under_mpirun_alike(tmp_path):
+    """examples/distributed_digits.py: a PyTorch-style loop with the `dist` lines; only rank 0 prints.
+    The ranks are placed by a hostfile, as the README's command across machines does (here: one host)."""
     pytest.importorskip("mpi4py")
+    (tmp_path / "hosts").write_text("localhost slots=2\n")
     alone = subprocess.run([sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=60)
-    two = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", sys.executable, EXAMPLE, "2"],
-                         capture_output=True, text=True, timeout=60)
+    two = subprocess.run([MPIRUN, "--allow-run-as-root", "--hostfile", str(tmp_path / "hosts"), "-np", "2",
+                          "-x", "PATH", sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=60)
     assert alone.returncode == 0 and two.returncode == 0, alone.stderr + two.stderr
     a, b = alone.stdout.splitlines(), two.stdout.splitlines()
     assert len(a) == len(b) == 3 and a[-1].startswith("world size 1,") and b[-1].startswith("world size 2,")
