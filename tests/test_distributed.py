@@ -333,7 +333,7 @@ def test_example_training_loop_runs_alone_and_under_mpirun_alike(tmp_path):
     (tmp_path / "hosts").write_text("localhost slots=2\n")
     alone = subprocess.run([sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=60)
     two = subprocess.run([MPIRUN, "--allow-run-as-root", "--hostfile", str(tmp_path / "hosts"), "-np", "2",
-                          "-x", "PATH", sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=60)
+                          "-x", "PATH", sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=120)
     assert alone.returncode == 0 and two.returncode == 0, alone.stderr + two.stderr
     a, b = alone.stdout.splitlines(), two.stdout.splitlines()
     assert len(a) == len(b) == 3 and a[-1].startswith("world size 1,") and b[-1].startswith("world size 2,")
