@@ -311,6 +311,20 @@ def test_cli_train_distributed_batch_not_divisible_is_a_usage_error(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@needs_mpirun
+def test_cli_train_failing_on_rank_0_only_ends_the_job(tmp_path):
+    """Only rank 0 writes, so only it fails when the checkpoint cannot be written; exiting normally (status
+    2) would leave it waiting in MPI's finalize and rank 1 in its next Allreduce, forever."""
+    pytest.importorskip("mpi4py")
+    out = tmp_path / "run"
+    (out / "model.safetensors").mkdir(parents=True)     # the checkpoint's path is taken by a folder
+    r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2",
+                        *_train_cmd(out, "--hidden", "16", "--epochs", "3")], capture_output=True, text=True,
+                       timeout=90)
+    assert r.returncode == 2, r.stderr
+    assert "[rank 0] chainrule train: error: cannot write into" in r.stderr
+
+
 def test_cli_train_distributed_without_mpirun_is_world_size_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
                                                              "MPI_LOCALNRANKS")}

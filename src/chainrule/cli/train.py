@@ -113,6 +113,21 @@ def add_train_parser(sub):
 
 
 def _cmd_train(args):
+    """Under mpirun, a rank whose run fails aborts the whole job: the other ranks would otherwise wait
+    in their next collective forever (rank 0 alone writes files, so only it can fail to)."""
+    if not args.distributed:
+        return _cmd_train_rank(args)
+    try:
+        code = _cmd_train_rank(args)
+    except UsageError as e:
+        if not dist.in_job():
+            raise
+        print(f"[rank {dist.rank()}] {str(e).splitlines()[0]}", file=sys.stderr)
+        code = 2
+    return dist.end_rank(code)
+
+
+def _cmd_train_rank(args):
     hidden = args.hidden if isinstance(args.hidden, tuple) else parse_hidden(args.hidden)
     out = args.out or os.path.join("runs", f"{args.dataset}-{args.model}")
     _check_out(out)

@@ -24,7 +24,7 @@ INSTALL_HINT = ("install Open MPI and mpi4py: `apt-get install openmpi-bin libop
 
 __all__ = ["init", "rank", "size", "is_primary", "broadcast_parameters", "broadcast_optimizer_state",
            "allreduce_gradients", "allreduce_mean", "DistributedOptimizer", "DistributedSampler",
-           "LocalComm", "INSTALL_HINT", "under_mpirun"]
+           "LocalComm", "INSTALL_HINT", "under_mpirun", "in_job", "end_rank"]
 
 
 class LocalComm:
@@ -102,6 +102,23 @@ def _abort_on_uncaught(comm):
         comm.Abort(1)
 
     sys.excepthook = hook
+
+
+def in_job():
+    """True once init() joined an MPI world of more than one rank."""
+    return _comm is not None and _comm.size > 1
+
+
+def end_rank(code):
+    """This rank's exit status. A rank that ends with a failure (non-zero status other than 130, the
+    interrupt mpirun sends every rank) while the others run on aborts the whole MPI job, as an uncaught
+    exception does: leaving normally would have it wait in MPI's finalize and the others in their next
+    collective, forever."""
+    if code and code != 130 and in_job():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _comm.Abort(code)
+    return code
 
 
 def rank():
