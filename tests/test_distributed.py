@@ -179,26 +179,31 @@ def test_under_mpirun_without_mpi4py_says_how_to_install():
     assert "mpi4py is not installed" in r.stdout and "apt-get install openmpi-bin" in r.stdout, r.stderr
 
 
-FAKE_MPI4PY = {  # what importing mpi4py does where it is missing, or where the MPI library is
-    "no mpi4py": ("__init__.py", "raise ModuleNotFoundError(\"No module named 'mpi4py'\", name='mpi4py')\n",
+NO_MPI = {  # what importing mpi4py.MPI does where mpi4py, or the MPI library, is missing
+    "no mpi4py": ({"__init__.py": "raise ModuleNotFoundError(\"No module named 'mpi4py'\", name='mpi4py')\n"}, {},
                   "mpi4py is not installed"),
-    "no MPI runtime": ("MPI.py", "raise ImportError('libmpi.so.40: cannot open shared object file')\n",
-                       "mpi4py cannot load the MPI library (libmpi.so.40: cannot open shared object file)"),
+    "no libmpi (source build)": ({"__init__.py": "", "MPI.py": "raise ImportError('libmpi.so.40: cannot open')\n"},
+                                 {}, "mpi4py cannot load the MPI library (libmpi.so.40: cannot open)"),
+    # the real mpi4py wheel, told to load a libmpi that is not there
+    "no libmpi (wheel)": ({}, {"MPI4PY_LIBMPI": "/nonexistent/libmpi.so.40"},
+                          "mpi4py cannot load the MPI library (cannot load MPI library; /nonexistent/libmpi.so.40"),
 }
 
 
-@pytest.mark.parametrize("case", sorted(FAKE_MPI4PY))
+@pytest.mark.parametrize("case", sorted(NO_MPI))
 def test_cli_train_distributed_without_mpi_says_how_to_install(tmp_path, case):
-    name, code, message = FAKE_MPI4PY[case]
-    (tmp_path / "mpi4py").mkdir()
-    (tmp_path / "mpi4py" / "__init__.py").write_text("")
-    (tmp_path / "mpi4py" / name).write_text(code)
-    env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2",   # as if started by mpirun
+    files, extra_env, message = NO_MPI[case]
+    if not files:
+        pytest.importorskip("mpi4py")
+    for name, code in files.items():
+        (tmp_path / "mpi4py").mkdir(exist_ok=True)
+        (tmp_path / "mpi4py" / name).write_text(code)
+    env = {**os.environ, **extra_env, "OMPI_COMM_WORLD_SIZE": "2",   # as if started by mpirun
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     r = subprocess.run(_train_cmd(tmp_path / "run", "--epochs", "1"), capture_output=True, text=True,
                        timeout=60, env=env)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert message in r.stderr and "apt-get install openmpi-bin libopenmpi-dev" in r.stderr
+    assert message in r.stderr and "apt-get install openmpi-bin libopenmpi-dev" in r.stderr, r.stderr
     assert "pip install mpi4py" in r.stderr and not (tmp_path / "run").exists()
 
 

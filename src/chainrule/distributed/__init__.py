@@ -78,10 +78,13 @@ def init(require=False):
         return _comm
     try:
         from mpi4py import MPI as mpi_module
-    except ImportError as e:
-        if isinstance(e, ModuleNotFoundError) and e.name == "mpi4py":
-            raise RuntimeError(f"chainrule.distributed: mpi4py is not installed; {INSTALL_HINT}") from None
-        raise RuntimeError(f"chainrule.distributed: mpi4py cannot load the MPI library ({e}); "
+    except ModuleNotFoundError as e:
+        if e.name != "mpi4py":
+            raise
+        raise RuntimeError(f"chainrule.distributed: mpi4py is not installed; {INSTALL_HINT}") from None
+    except (ImportError, RuntimeError, OSError) as e:  # a source build's libmpi.so, or a wheel's dlopen, failed
+        why = "; ".join(str(e).splitlines())
+        raise RuntimeError(f"chainrule.distributed: mpi4py cannot load the MPI library ({why}); "
                            f"{INSTALL_HINT}") from None
     MPI = mpi_module
     _comm = MPI.COMM_WORLD
