@@ -6,10 +6,12 @@ usage: python tests/mpi_worker.py OUTDIR MODE
 MODE: train     SGD with momentum from rank 0's weights
       fail      rank 1 raises in step 1 (the job must end, showing its error)
       mismatch  rank 1's model has another width (broadcast_parameters must name the difference)
-      save      (one process) 2 Adam steps, then OUTDIR/resume.safetensors: model and optimizer state
+      save      (one process) 2 Adam steps of the MLP with a BatchNorm1d, then OUTDIR/resume.safetensors:
+                model (with BatchNorm's running statistics) and optimizer state
       resume    rank 0 loads resume.safetensors, the other ranks start fresh; broadcast_parameters and
-                broadcast_optimizer_state must make every rank equal before 3 more Adam steps; the Adam
-                moments are written with the parameters"""
+                broadcast_optimizer_state must make every rank equal before 3 more Adam steps (in eval
+                mode: BatchNorm uses the running statistics); the Adam moments and the BatchNorm buffers
+                are written with the parameters"""
 
 import sys
 
@@ -24,7 +26,8 @@ GLOBAL_BATCH = 8
 
 cr.manual_seed(0)
 width = 7 if (mode == "mismatch" and comm.rank == 1) else 6
-model = cr.nn.Sequential(cr.nn.Linear(5, width, dtype=cr.float64), cr.nn.Tanh(),
+norm = [cr.nn.BatchNorm1d(width, dtype=cr.float64)] if mode in ("save", "resume") else []
+model = cr.nn.Sequential(cr.nn.Linear(5, width, dtype=cr.float64), *norm, cr.nn.Tanh(),
                          cr.nn.Linear(width, 3, dtype=cr.float64))
 unused = cr.nn.Linear(5, 2, dtype=cr.float64)  # optimized, never in the forward: no rank has its gradient
 params = {**dict(model.named_parameters()), **{f"unused.{k}": p for k, p in unused.named_parameters()}}
@@ -40,7 +43,10 @@ if mode == "resume" and comm.rank == 0:
     saved = cr.load(f"{outdir}/resume.safetensors")
     model.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optim"])
-dist.broadcast_parameters(params)
+if mode == "resume":  # BatchNorm normalizes with its running statistics, which only rank 0 read
+    model.eval()
+dist.broadcast_parameters(model)   # (and its buffers)
+dist.broadcast_parameters(unused)
 if mode == "resume":
     dist.broadcast_optimizer_state(opt)
 opt = dist.DistributedOptimizer(opt)
@@ -59,6 +65,8 @@ def snapshot(tag):
         snapshots[f"{tag}/{name}"] = p._data.copy()
         for k, v in opt.state.get(p, {}).items():
             snapshots[f"{tag}/{name}/{k}"] = np.array(v)
+    for name, b in model.named_buffers():
+        snapshots[f"{tag}/{name}"] = b.copy()
 
 
 if mode == "resume":

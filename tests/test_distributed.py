@@ -49,7 +49,7 @@ def _worker_alone(tmp_path, mode):
 
 
 @needs_mpirun
-def test_resume_under_mpi_broadcasts_adam_state_and_matches_single_process(tmp_path):
+def test_resume_under_mpi_broadcasts_adam_and_batchnorm_state_and_matches_single_process(tmp_path):
     _worker_alone(tmp_path, "save")            # a checkpoint: weights and Adam moments after 2 steps
     r = _mpirun(tmp_path, "resume")            # only rank 0 reads it; rank 1 starts fresh, other weights
     assert r.returncode == 0, r.stderr
@@ -58,8 +58,9 @@ def test_resume_under_mpi_broadcasts_adam_state_and_matches_single_process(tmp_p
     _worker_alone(tmp_path, "resume")
     s = np.load(tmp_path / "params_rank0_size1.npz")
     moments = [k for k in a.files if k.startswith("start/") and k.endswith(("/exp_avg", "/exp_avg_sq", "/step"))]
-    assert len(moments) == 3 * 4                 # 4 parameters, each with Adam's 2 moments and step count
+    assert len(moments) == 3 * 6                 # 6 parameters, each with Adam's 2 moments and step count
     assert all(int(a[k]) == 2 for k in moments if k.endswith("/step"))
+    assert int(a["start/1.num_batches_tracked"]) == 2 and not np.allclose(a["start/1.running_mean"], 0)
     assert sorted(a.files) == sorted(b.files) == sorted(s.files)
     for k in a.files:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)           # equal on both ranks, every step

@@ -146,11 +146,14 @@ def _params(module_or_params):
 
 
 def broadcast_parameters(module_or_params, root=0, comm=None):
-    """Copy root's parameter values into every rank's, in place; first check all ranks hold the same
-    parameter names and shapes, raising a ValueError naming the first difference."""
+    """Copy root's parameter values into every rank's, in place, and a Module's buffers too (BatchNorm's
+    running statistics: after a resume only root has them). First check that all ranks hold the same
+    names and shapes, raising a ValueError naming the first difference."""
     comm = comm or init()
-    named = _params(module_or_params)
-    layout = [(n, tuple(p.shape), str(p._data.dtype)) for n, p in named]
+    named = [(n, p, p._data) for n, p in _params(module_or_params)]
+    if isinstance(module_or_params, Module):
+        named += [(f"buffer {n}", None, b) for n, b in module_or_params.named_buffers()]
+    layout = [(n, tuple(a.shape), str(a.dtype)) for n, _, a in named]
     layouts = comm.allgather(layout)
     for r, other in enumerate(layouts):
         if other == layouts[root]:
@@ -161,12 +164,13 @@ def broadcast_parameters(module_or_params, root=0, comm=None):
             if a != b:
                 raise ValueError(f"broadcast_parameters: rank {r}'s model differs from rank {root}'s at parameter "
                                  f"#{i}: rank {root} has {a}, rank {r} has {b}")
-    for _, p in named:
-        buf = np.ascontiguousarray(p._data)
+    for _, p, arr in named:
+        buf = np.ascontiguousarray(arr)
         comm.Bcast(buf, root=root)
-        if buf is not p._data:
-            p._data[...] = buf
-        p.bump_version()
+        if buf is not arr:
+            arr[...] = buf
+        if p is not None:
+            p.bump_version()
 
 
 def broadcast_optimizer_state(optimizer, root=0, comm=None):
