@@ -113,11 +113,10 @@ def in_job():
 
 
 def end_rank(code):
-    """This rank's exit status. A rank that ends with a failure (non-zero status other than 130, the
-    interrupt mpirun sends every rank) while the others run on aborts the whole MPI job, as an uncaught
-    exception does: leaving normally would have it wait in MPI's finalize and the others in their next
-    collective, forever."""
-    if code and code != 130 and in_job():
+    """This rank's exit status. A rank that ends with a failure (any non-zero status, an interrupt of
+    this process alone too) aborts the whole MPI job, as an uncaught exception does: leaving normally
+    would have it wait in MPI's finalize and the others in their next collective, forever."""
+    if code and in_job():
         sys.stdout.flush()
         sys.stderr.flush()
         _comm.Abort(code)
