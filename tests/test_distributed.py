@@ -242,6 +242,25 @@ def test_allreduce_gradients_keeps_none_where_no_rank_has_a_gradient():
     np.testing.assert_array_equal(np.asarray(params[2].grad), np.full(3, 6.0))
 
 
+def test_distributed_optimizer_is_a_drop_in_for_the_optimizer_it_wraps():
+    """Two changed lines of a PyTorch-style loop: schedulers, zero_grad and state_dict see the wrapped one."""
+    m = cr.nn.Linear(3, 2, dtype=cr.float64)
+    inner = cr.optim.SGD(m.parameters(), lr=0.5, momentum=0.9)
+    opt = dist.DistributedOptimizer(inner, comm=_CountingComm())
+    sched = cr.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
+    before = m.weight._data.copy()
+    m(cr.tensor(np.ones((4, 3)))).sum().backward()
+    g = np.asarray(m.weight.grad).copy()
+    opt.step()                                            # averages (2 g / 2 here), then SGD
+    np.testing.assert_allclose(m.weight._data, before - 0.5 * g)
+    assert len(opt.comm.sizes) == 1                       # one bucket for weight and bias
+    sched.step()
+    assert inner.param_groups[0]["lr"] == pytest.approx(0.05) and opt.param_groups is inner.param_groups
+    assert opt.state_dict()["state"].keys() == inner.state_dict()["state"].keys() == {0, 1}
+    opt.zero_grad()
+    assert m.weight.grad is None
+
+
 def _train_cmd(out, *extra):
     return [sys.executable, "-m", "chainrule", "train", "--distributed", "--dataset", "digits", "--hidden", "64",
             "--epochs", "3", "--no-progress", "--out", str(out), *extra]
