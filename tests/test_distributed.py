@@ -17,12 +17,13 @@ MPIRUN = shutil.which("mpirun")
 # The only skip: no mpirun. Where mpirun is but mpi4py is not, these tests fail with init's message
 # saying how to install it (CI installs both).
 needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun (Open MPI) is not installed")
+TIMEOUT = 300   # seconds: only there to turn a hang into a failure; a 2-core machine under load is slow
 
 
 def _mpirun(tmp_path, mode, np_=2):
     cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", str(np_), sys.executable, WORKER,
            str(tmp_path), mode]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 @needs_mpirun
@@ -30,7 +31,7 @@ def test_two_ranks_identical_every_step_and_equal_single_process(tmp_path):
     r = _mpirun(tmp_path, "train")
     assert r.returncode == 0, r.stderr
     single = subprocess.run([sys.executable, WORKER, str(tmp_path), "train"], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=TIMEOUT)
     assert single.returncode == 0, single.stderr
     a = np.load(tmp_path / "params_rank0_size2.npz")
     b = np.load(tmp_path / "params_rank1_size2.npz")
@@ -44,7 +45,7 @@ def test_two_ranks_identical_every_step_and_equal_single_process(tmp_path):
 
 
 def _worker_alone(tmp_path, mode):
-    r = subprocess.run([sys.executable, WORKER, str(tmp_path), mode], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, WORKER, str(tmp_path), mode], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
 
 
@@ -174,7 +175,7 @@ def test_under_mpirun_without_mpi4py_says_how_to_install():
             "import chainrule.distributed as d\n"
             "try:\n    d.init()\nexcept RuntimeError as e:\n    print(e)\n")
     env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2"}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=env)
     assert "mpi4py is not installed" in r.stdout and "apt-get install openmpi-bin" in r.stdout, r.stderr
 
 
@@ -200,7 +201,7 @@ def test_cli_train_distributed_without_mpi_says_how_to_install(tmp_path, case):
     env = {**os.environ, **extra_env, "OMPI_COMM_WORLD_SIZE": "2",   # as if started by mpirun
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     r = subprocess.run(_train_cmd(tmp_path / "run", "--epochs", "1"), capture_output=True, text=True,
-                       timeout=60, env=env)
+                       timeout=TIMEOUT, env=env)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert message in r.stderr and "apt-get install openmpi-bin libopenmpi-dev" in r.stderr, r.stderr
     assert "pip install mpi4py" in r.stderr and not (tmp_path / "run").exists()
@@ -270,7 +271,7 @@ def _train_cmd(out, *extra):
 def test_cli_train_distributed_two_ranks(tmp_path):
     out = tmp_path / "run"
     r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2", *_train_cmd(out)],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
     # only rank 0 prints and writes
     assert r.stdout.count("chainrule train:") == 1 and r.stdout.count("final:") == 1, r.stdout
@@ -283,7 +284,7 @@ def test_cli_train_distributed_two_ranks(tmp_path):
     assert 0.0 <= summary["final"]["train_accuracy"] <= 1.0
     # the checkpoint rank 0 wrote evaluates to the test accuracy the summary reports
     ev = subprocess.run([sys.executable, "-m", "chainrule", "evaluate", str(out / "model.safetensors"), "--json"],
-                        capture_output=True, text=True, timeout=60)
+                        capture_output=True, text=True, timeout=TIMEOUT)
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["accuracy"] == pytest.approx(summary["final"]["test_accuracy"])
 
@@ -304,9 +305,9 @@ def test_cli_train_distributed_two_ranks_equal_one_rank(tmp_path, dataset, model
     Adam's g / sqrt(v) would magnify those differences where a gradient is near 0."""
     args = ("--epochs", "1", "--dataset", dataset, "--model", model, "--optimizer", "sgd", *extra)
     r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2",
-                        *_train_cmd(tmp_path / "two", *args)], capture_output=True, text=True, timeout=120)
+                        *_train_cmd(tmp_path / "two", *args)], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
-    one = subprocess.run(_train_cmd(tmp_path / "one", *args), capture_output=True, text=True, timeout=120)
+    one = subprocess.run(_train_cmd(tmp_path / "one", *args), capture_output=True, text=True, timeout=TIMEOUT)
     assert one.returncode == 0, one.stderr
     two_sum = json.loads((tmp_path / "two" / "summary.json").read_text())
     one_sum = json.loads((tmp_path / "one" / "summary.json").read_text())
@@ -325,7 +326,7 @@ def test_cli_train_distributed_two_ranks_equal_one_rank(tmp_path, dataset, model
 def test_cli_train_distributed_batch_not_divisible_is_a_usage_error(tmp_path):
     r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2",
                         *_train_cmd(tmp_path / "run", "--batch-size", "63")], capture_output=True, text=True,
-                       timeout=60)
+                       timeout=TIMEOUT)
     assert r.returncode != 0
     assert "--batch-size 63 is not divisible by the world size 2" in r.stderr
     assert not (tmp_path / "run").exists()
@@ -339,7 +340,7 @@ def test_cli_train_failing_on_rank_0_only_ends_the_job(tmp_path):
     (out / "model.safetensors").mkdir(parents=True)     # the checkpoint's path is taken by a folder
     r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "2",
                         *_train_cmd(out, "--hidden", "16", "--epochs", "3")], capture_output=True, text=True,
-                       timeout=90)
+                       timeout=TIMEOUT)
     assert r.returncode == 2, r.stderr
     assert "[rank 0] chainrule train: error: cannot write into" in r.stderr
 
@@ -348,7 +349,7 @@ def test_cli_train_distributed_without_mpirun_is_world_size_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
                                                              "MPI_LOCALNRANKS")}
     out = tmp_path / "run"
-    r = subprocess.run(_train_cmd(out, "--epochs", "1"), capture_output=True, text=True, timeout=60, env=env)
+    r = subprocess.run(_train_cmd(out, "--epochs", "1"), capture_output=True, text=True, timeout=TIMEOUT, env=env)
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 1 and summary["options"]["distributed"] is True
@@ -363,9 +364,9 @@ def test_example_training_loop_runs_alone_and_under_mpirun_alike(tmp_path):
     """examples/distributed_digits.py: a PyTorch-style loop with the `dist` lines; only rank 0 prints.
     The ranks are placed by a hostfile, as the README's command across machines does (here: one host)."""
     (tmp_path / "hosts").write_text("localhost slots=2\n")
-    alone = subprocess.run([sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=60)
+    alone = subprocess.run([sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=TIMEOUT)
     two = subprocess.run([MPIRUN, "--allow-run-as-root", "--hostfile", str(tmp_path / "hosts"), "-np", "2",
-                          "-x", "PATH", sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=120)
+                          "-x", "PATH", sys.executable, EXAMPLE, "2"], capture_output=True, text=True, timeout=TIMEOUT)
     assert alone.returncode == 0 and two.returncode == 0, alone.stderr + two.stderr
     a, b = alone.stdout.splitlines(), two.stdout.splitlines()
     assert len(a) == len(b) == 3 and a[-1].startswith("world size 1,") and b[-1].startswith("world size 2,")
