@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.distributed as dist
@@ -145,6 +147,23 @@ def test_sampler_drop_last_drops_the_tail_and_never_repeats(n, replicas):
     shares2, _ = _shares(n, replicas, epoch=2, drop_last=True, seed=2)
     if per > 1:
         assert shares2 != shares                             # a different epoch drops different samples
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(0, 40), replicas=st.integers(1, 9), epoch=st.integers(0, 5), shuffle=st.booleans(),
+       drop_last=st.booleans())
+def test_sampler_shares_property(n, replicas, epoch, shuffle, drop_last):
+    """Equal shares; with padding every index at least once and repeats spread evenly; with drop_last
+    disjoint shares and fewer than `replicas` indices left out."""
+    shares, _ = _shares(n, replicas, epoch=epoch, shuffle=shuffle, drop_last=drop_last, seed=1)
+    sizes = {len(s) for s in shares}
+    flat = [i for s in shares for i in s]
+    assert len(sizes) == 1 and all(0 <= i < n for i in flat)
+    if drop_last:
+        assert len(flat) == len(set(flat)) and n - len(flat) < replicas
+    else:
+        counts = np.bincount(flat, minlength=n)
+        assert (n == 0 and not flat) or (counts.min() >= 1 and counts.max() - counts.min() <= 1)
 
 
 def test_sampler_set_epoch_reshuffles_the_same_way_on_every_rank():
