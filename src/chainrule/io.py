@@ -119,9 +119,10 @@ def _encode(v, path, tensors):
                                                             for i, x in enumerate(v)]}
     if isinstance(v, (np.ndarray, TensorBase)):
         name = where
-        if name in tensors or name == _METADATA:
-            raise ValueError(f"save: two entries map to the tensor name '{name}'" if name in tensors else
-                             f"save: '{_METADATA}' is reserved by the safetensors format; rename that entry")
+        if name == _METADATA:
+            raise CheckpointError(f"save: '{_METADATA}' is reserved by the safetensors format; rename that entry")
+        if name in tensors:
+            raise ValueError(f"save: two entries map to the tensor name '{name}'")
         tensors[name] = _array(v, f"entry '{name}'").reshape(np.shape(unwrap(v)))
         return {"tensor": name}
     if isinstance(v, np.generic):
@@ -233,7 +234,7 @@ def _check_entries(header, have, path):
         if not isinstance(e, dict) or not {"dtype", "shape", "data_offsets"} <= e.keys():
             raise CheckpointError(f"{bad}: it needs dtype, shape and data_offsets")
         dtype, shape, offsets = e["dtype"], e["shape"], e["data_offsets"]
-        if dtype not in _DTYPES:
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
             raise CheckpointError(f"{bad}: dtype {str(dtype)[:20]!r} is not one of {', '.join(_DTYPES)}")
         if (not isinstance(shape, list) or len(shape) > MAX_NDIM
                 or not all(_is_int(d) and 0 <= d < 2**63 for d in shape)):

@@ -364,7 +364,7 @@ def check_architecture(arch, state, path="the checkpoint"):
     expected = _parameter_shapes(arch)
     have = {k: tuple(np.shape(unwrap(v))) for k, v in state.items()}
     if expected != have:
-        diff = sorted(set(expected) ^ set(have)) or [k for k in expected if expected[k] != have[k]]
+        diff = [k for k in expected if k in have and expected[k] != have[k]] or sorted(set(expected) ^ set(have))
         k = diff[0]
         raise refuse(f"its weights do not match its architecture ({arch['model']} {arch['hidden']}): "
                      f"'{k:.40}' should have shape {expected.get(k, 'none')}, the file has {have.get(k, 'none')}")
