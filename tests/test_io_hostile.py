@@ -58,7 +58,7 @@ def test_offsets_beyond_the_float_range(tmp_path):
     _refused(_file(tmp_path, text), "tensor 'w'", "data_offsets")
 
 
-@pytest.mark.parametrize("entry, part", [
+ENTRY_CASES = [
     ({"dtype": "F64", "shape": [1], "data_offsets": [0, 8.0]}, "data_offsets"),
     ({"dtype": "F64", "shape": [1], "data_offsets": [False, 8]}, "data_offsets"),
     ({"dtype": "F64", "shape": [1], "data_offsets": [8, 0]}, "data_offsets"),
@@ -72,19 +72,25 @@ def test_offsets_beyond_the_float_range(tmp_path):
     ({"dtype": ["F64"], "shape": [1], "data_offsets": [0, 8]}, "dtype"),
     ({"shape": [1], "data_offsets": [0, 8]}, "needs dtype, shape and data_offsets"),
     ({"dtype": "F64", "shape": [2], "data_offsets": [0, 8]}, "F64 of shape (2,) is 16 bytes"),
-])
+]
+
+
+@pytest.mark.parametrize("entry, part", ENTRY_CASES)
 def test_entries_whose_dtype_shape_and_offsets_disagree(tmp_path, entry, part):
     _refused(_file(tmp_path, {"w": entry}), "tensor 'w'", part)
 
 
-@pytest.mark.parametrize("header, data, part", [
+TILING_CASES = [
     ({"a": GOOD_ENTRY, "b": GOOD_ENTRY}, b"\0" * 8, "tensor 'b' overlaps"),
     ({"a": {"dtype": "F64", "shape": [1], "data_offsets": [8, 16]}}, b"\0" * 16, "gap of 8 bytes"),
     ({"a": GOOD_ENTRY}, b"\0" * 9, "1 bytes after the last tensor"),
     ({"a": GOOD_ENTRY}, b"\0" * 4, "truncated"),
     ({"a": GOOD_ENTRY, "__metadata__": ["x"]}, b"\0" * 8, "__metadata__ must map names to strings"),
     ({"a": GOOD_ENTRY, "__metadata__": {"k": 1}}, b"\0" * 8, "__metadata__ must map names to strings"),
-])
+]
+
+
+@pytest.mark.parametrize("header, data, part", TILING_CASES)
 def test_offsets_must_tile_the_data_exactly(tmp_path, header, data, part):
     _refused(_file(tmp_path, header, data), part)
 
@@ -139,8 +145,11 @@ def test_order_metadata_of_the_wrong_type_is_ignored(tmp_path, order):
     assert list(cr.load(p)) == ["a"]
 
 
-@pytest.mark.parametrize("layout", ['{"tensor": "zz"}', "[1]", '{"dict": [[[1], {"value": 1}]]}',
-                                    '{"dict": [[1, 2, 3]]}', '{"list": 5}', '"dict"'])
+LAYOUTS = ['{"tensor": "zz"}', "[1]", '{"dict": [[[1], {"value": 1}]]}', '{"dict": [[1, 2, 3]]}', '{"list": 5}',
+           '"dict"']
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_corrupt_layouts(tmp_path, layout):
     p = _file(tmp_path, {"__metadata__": {"chainrule.layout": layout}, "a": GOOD_ENTRY})
     _refused(p, "corrupt chainrule layout metadata")
@@ -260,7 +269,10 @@ _entries = st.fixed_dictionaries(
                   "data_offsets": st.lists(st.integers(-1, 40), min_size=2, max_size=2) | _json_values})
 
 
-@settings(max_examples=150, deadline=None, database=None, derandomize=True,
+FUZZ_EXAMPLES = 150
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=st.dictionaries(st.sampled_from(["a", "b", "__metadata__"]), _entries | _json_values, max_size=3),
        size=st.integers(0, 48))
