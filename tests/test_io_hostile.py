@@ -251,7 +251,7 @@ def test_files_written_by_train_follow_the_umask(tmp_path):
     from chainrule.train import train
 
     with _umask(0o022):
-        train("digits", "mlp", "8", epochs=1, batch_size=256, out=str(tmp_path / "run"), progress=False,
+        train("iris", "mlp", "4", epochs=1, batch_size=256, out=str(tmp_path / "run"), progress=False,
               log=lambda *a, **k: None)
     modes = {f: stat.S_IMODE(os.stat(tmp_path / "run" / f).st_mode) for f in os.listdir(tmp_path / "run")}
     assert modes == {"model.safetensors": 0o644, "summary.json": 0o644, "history.png": 0o644}
