@@ -49,12 +49,14 @@ def _usage(msg):
     return UsageError(msg)
 
 
-def _run_explain(args):
-    # NumPy's warnings (x/0, log(0), overflow) would show library source lines: the table shows the
-    # inf / nan they produce, and one note line on stderr says which results are not finite
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _explain(args)
+def _numpy_quiet(run):
+    """`run` without NumPy's warnings (x/0, log(0), overflow), which would show library source lines:
+    the table shows the inf / nan they produce, and one note line on stderr says which results."""
+    def quiet(args):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return run(args)
+    return quiet
 
 
 def _not_finite(tr, values):
@@ -71,7 +73,8 @@ def _not_finite(tr, values):
     return f"explain: note: not finite: {', '.join(bad)} ({why})"
 
 
-def _explain(args):
+@_numpy_quiet
+def _run_explain(args):
     values = {}
     for item in args.values:
         name, eq, text = item.partition("=")
