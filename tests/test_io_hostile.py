@@ -320,6 +320,7 @@ BAD_ARCHS = {
     "unknown model": (_bad(model="transformer-xl"), "'model' must be"),
     "unknown dataset": (_bad(dataset="../../etc/passwd"), "'dataset' must be"),
     "missing field": (_bad(task=_DROP), "'task' must be"),
+    "task not a name": (_bad(task=["classification"]), "'task' must be"),
     "nan target stats": (_bad(target_stats=[0.0, float("nan")]), "'target_stats' must be"),
     "cnn without image": (_bad(model="cnn", image_shape=None), "needs an image_shape"),
     "image not matching": (_bad(model="cnn", image_shape=[1, 4, 4]), "'image_shape' must be"),
