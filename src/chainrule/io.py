@@ -244,7 +244,10 @@ def _check_entries(header, have, path):
                 or not 0 <= offsets[0] <= offsets[1]):
             raise CheckpointError(f"{bad}: data_offsets must be [begin, end] with 0 <= begin <= end, "
                                   f"got {str(offsets)[:60]}")
-        nbytes = math.prod(shape) * np.dtype(_DTYPES[dtype]).itemsize
+        itemsize = np.dtype(_DTYPES[dtype]).itemsize
+        if math.prod(d for d in shape if d) * itemsize >= 2**63:  # (NumPy's limit, even with a size 0)
+            raise CheckpointError(f"{bad}: shape {str(shape)[:60]} is too large for an array")
+        nbytes = math.prod(shape) * itemsize
         if offsets[1] - offsets[0] != nbytes:
             raise CheckpointError(f"{bad}: {dtype} of shape {tuple(shape)} is {nbytes} bytes, its data_offsets "
                                   f"{offsets} hold {offsets[1] - offsets[0]}")
@@ -264,7 +267,11 @@ def _check_entries(header, have, path):
 
 
 def _read_tensor(f, base, entry, path, name):
-    a = np.empty(entry["shape"], dtype=_DTYPES[entry["dtype"]])
+    try:
+        a = np.empty(entry["shape"], dtype=_DTYPES[entry["dtype"]])
+    except MemoryError:
+        raise CheckpointError(f"load: '{path}': no memory for tensor '{name:.60}' "
+                              f"({entry['data_offsets'][1] - entry['data_offsets'][0]:,} bytes)") from None
     f.seek(base + entry["data_offsets"][0])
     if f.readinto(a.reshape(-1).view(np.uint8).data) != a.nbytes:  # the file shrank while we read it
         raise CheckpointError(f"load: '{path}' is truncated: tensor '{name:.60}' is incomplete")
