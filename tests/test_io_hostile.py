@@ -230,6 +230,20 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["taken"]
 
 
+def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from chainrule.io import atomic_write
+
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_write(target, "w") as f:
+        f.write("half of the new")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["summary.json"]
+    with atomic_write(target, "w") as f:
+        f.write("new")
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["summary.json"]
+
+
 @contextlib.contextmanager
 def _umask(mask):
     old = os.umask(mask)

@@ -88,12 +88,21 @@ def _write(path, tensors, metadata):
         offset += a.nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    tmp = path + ".tmp"
+    with atomic_write(path) as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for a in tensors.values():
+            f.write(a.reshape(-1).view(np.uint8).data)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Write `path` all or nothing: into `path + ".tmp"` (made by plain `open`, so the umask applies),
+    synced to disk, then renamed over `path`. On any error the temporary file is removed and `path`
+    keeps its old contents."""
+    tmp = os.fspath(path) + ".tmp"
     try:
-        with open(tmp, "wb") as f:
-            f.write(struct.pack("<Q", len(text)) + text)
-            for a in tensors.values():
-                f.write(a.reshape(-1).view(np.uint8).data)
+        with open(tmp, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

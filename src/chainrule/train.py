@@ -31,7 +31,7 @@ from . import data, nn, optim
 from . import distributed as dist
 from .core import CheckpointError, no_grad, unwrap
 from .core.errors import TrainingInterrupted, TrainingStopped
-from .io import load, read_json, save
+from .io import atomic_write, load, read_json, save
 from .nn import functional as F
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -484,10 +484,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
                    "epochs": list(saved), "final": final, "files": paths, "world_size": world,
                    "time_seconds": time.perf_counter() - t_start}
         summary = _strict_json(summary)
-        tmp = paths["summary"] + ".tmp"
-        with open(tmp, "w") as f:
+        with atomic_write(paths["summary"], "w") as f:
             json.dump(summary, f, indent=2, allow_nan=False)
-        os.replace(tmp, paths["summary"])
         return summary
 
     def save_epoch(history):
