@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import CheckpointError, cli
+from chainrule.io import atomic_write
+from chainrule.train import build_model, load_checkpoint, save_checkpoint, train
 
-pytest.importorskip("safetensors")
 GOOD_ENTRY = {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}
 
 
@@ -231,8 +232,6 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path):
 
 
 def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
-    from chainrule.io import atomic_write
-
     target = tmp_path / "summary.json"
     target.write_text("old")
     with pytest.raises(KeyboardInterrupt), atomic_write(target, "w") as f:
@@ -263,8 +262,6 @@ def test_checkpoints_follow_the_umask(tmp_path, mask):
 
 
 def test_files_written_by_train_follow_the_umask(tmp_path):
-    from chainrule.train import train
-
     with _umask(0o022):
         train("iris", "mlp", "4", epochs=1, batch_size=256, out=str(tmp_path / "run"), progress=False,
               log=lambda *a, **k: None)
@@ -347,8 +344,6 @@ BAD_ARCHS = {
 
 @pytest.mark.parametrize("case", list(BAD_ARCHS))
 def test_crafted_architectures_are_refused_before_a_model_is_built(tmp_path, case):
-    from chainrule.train import load_checkpoint
-
     arch, part = BAD_ARCHS[case]
     p = _checkpoint(tmp_path, arch)
     tracemalloc.start()
@@ -363,12 +358,8 @@ def test_crafted_architectures_are_refused_before_a_model_is_built(tmp_path, cas
 
 
 def test_a_checkpoint_train_wrote_passes_the_architecture_check(tmp_path):
-    from chainrule.train import load_checkpoint, save_checkpoint
-
     for arch in (dict(ARCH, hidden=[16, 8]), dict(ARCH, model="cnn", input_shape=[1, 8, 8],
                                                      image_shape=[1, 8, 8], hidden=[8])):
-        from chainrule.train import build_model
-
         net = build_model(arch["model"], tuple(arch["input_shape"]), 10, arch["hidden"],
                           tuple(arch["image_shape"]) if arch["image_shape"] else None)
         save_checkpoint(tmp_path / "ok.safetensors", net, arch)
