@@ -231,6 +231,28 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["taken"]
 
 
+_FULL_DISK = r"""
+import os, resource, signal, sys, numpy as np, chainrule as cr
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails with EFBIG, like ENOSPC
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+try:
+    cr.save({"w": np.ones(50_000)}, sys.argv[1])
+    print("saved")
+except OSError as e:
+    print("OSError", e.errno)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and SIGXFSZ are Linux's")
+def test_a_full_disk_keeps_the_old_checkpoint_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "model.safetensors"
+    cr.save({"w": np.arange(3.0)}, path)
+    r = subprocess.run([sys.executable, "-c", _FULL_DISK, str(path)], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split()[:1] == ["OSError"], (r.stdout, r.stderr)  # (the package raised its own error)
+    np.testing.assert_array_equal(cr.load(path)["w"], np.arange(3.0))
+    assert os.listdir(tmp_path) == ["model.safetensors"]
+
+
 def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "summary.json"
     target.write_text("old")
