@@ -29,9 +29,9 @@ import numpy as np
 
 from . import data, nn, optim
 from . import distributed as dist
-from .core import no_grad, unwrap
+from .core import CheckpointError, no_grad, unwrap
 from .core.errors import TrainingInterrupted, TrainingStopped
-from .io import load, save
+from .io import atomic_write, load, read_json, save
 from .nn import functional as F
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -292,19 +292,115 @@ def save_checkpoint(path, model, arch):
 
 
 def load_checkpoint(path):
-    """(model, arch) from a file written by `save_checkpoint`."""
+    """(model, arch) from a file written by `save_checkpoint`.
+
+    The architecture is checked (types, ranges, and the weight shapes it implies against the file's)
+    before `build_model` runs: a crafted file of a few hundred bytes must not build gigabytes of model.
+    """
     state = dict(load(path))
     key = _META + "arch_json"
     found = [k for k in state if k.startswith(key)]
     if not found:
         raise ValueError(f"load_checkpoint: {path} has no '{key}' entry: "
                          f"it was not written by chainrule train")
-    arch = json.loads(bytes(np.asarray(unwrap(state.pop(found[0])), dtype=np.uint8)).decode())
+    raw = np.asarray(unwrap(state.pop(found[0])))
+    if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > MAX_ARCH_BYTES:
+        raise CheckpointError(f"load_checkpoint: {path}: '{key}' must be at most {MAX_ARCH_BYTES:,} bytes of "
+                              f"JSON text (uint8), got {raw.dtype} of shape {raw.shape}")
+    try:
+        arch = read_json(bytes(raw).decode("utf-8"), "the architecture", 3)
+    except ValueError as e:  # (UnicodeDecodeError is a ValueError)
+        raise CheckpointError(f"load_checkpoint: {path}: {e}") from None
+    check_architecture(arch, state, path)
     model = build_model(arch["model"], tuple(arch["input_shape"]), arch["num_outputs"], arch["hidden"],
                         tuple(arch["image_shape"]) if arch.get("image_shape") else None,
                         tuple(arch.get("channels", (16, 32))))
     model.load_state_dict(state)
     return model, arch
+
+
+MAX_ARCH_BYTES, MAX_INPUT_SIZE = 1 << 20, 1 << 24  # a checkpoint's architecture text; a model's input
+
+
+def _ints(v, least, most, lengths):
+    return (isinstance(v, list) and lengths[0] <= len(v) <= lengths[1]
+            and all(isinstance(x, int) and not isinstance(x, bool) and least <= x <= most for x in v))
+
+
+def check_architecture(arch, state, path="the checkpoint"):
+    """Raise CheckpointError unless `arch` (a checkpoint's architecture JSON) describes a model that
+    `build_model` can build and whose parameters have exactly the shapes of the arrays in `state`."""
+    def refuse(msg):
+        return CheckpointError(f"load_checkpoint: {path}: {msg}")
+
+    if not isinstance(arch, dict):
+        raise refuse(f"the architecture must be a JSON object, got {type(arch).__name__}")
+    fields = {  # field -> (check, what it must be)
+        "model": (lambda v: v in MODELS, f"one of {', '.join(MODELS)}"),
+        "input_shape": (lambda v: _ints(v, 1, MAX_INPUT_SIZE, (1, 3)) and math.prod(v) <= MAX_INPUT_SIZE,
+                        f"1 to 3 sizes >= 1 with at most {MAX_INPUT_SIZE:,} elements"),
+        "num_outputs": (lambda v: _ints([v], 1, MAX_WIDTH, (1, 1)), f"an integer from 1 to {MAX_WIDTH}"),
+        "hidden": (lambda v: _ints(v, 1, MAX_WIDTH, (0, MAX_LAYERS)),
+                   f"at most {MAX_LAYERS} widths from 1 to {MAX_WIDTH}"),
+        "image_shape": (lambda v: v is None or (_ints(v, 1, MAX_INPUT_SIZE, (3, 3))
+                                                and math.prod(v) == math.prod(arch["input_shape"])),
+                        "null or [channels, height, width] with as many elements as input_shape"),
+        "channels": (lambda v: _ints(v, 1, MAX_WIDTH, (1, MAX_LAYERS)),
+                     f"at most {MAX_LAYERS} channel counts from 1 to {MAX_WIDTH}"),
+        "task": (lambda v: isinstance(v, str) and 0 < len(v) <= 32, "a task name such as classification"),
+        "dataset": (lambda v: v in data.DATASETS, f"one of {', '.join(sorted(data.DATASETS))}"),
+        "target_stats": (lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)),
+                         "null or [mean, std] (finite numbers)"),
+    }
+    for name, (ok, what) in fields.items():
+        if name not in arch and name in ("channels", "target_stats", "image_shape"):
+            continue
+        if name not in arch or not ok(arch[name]):
+            got = repr(arch.get(name))[:40] if name in arch else "nothing"
+            raise refuse(f"architecture field '{name}' must be {what}, got {got}")
+    if arch["model"] == "cnn" and not arch.get("image_shape"):
+        raise refuse("architecture: a cnn needs an image_shape")
+    if arch["model"] not in PARAMETER_SHAPES:  # (a model kind without a shape function: ranges only)
+        return
+    expected = PARAMETER_SHAPES[arch["model"]](arch)
+    have = {k: tuple(np.shape(unwrap(v))) for k, v in state.items()}
+    if expected != have:
+        diff = [k for k in expected if k in have and expected[k] != have[k]] or sorted(set(expected) ^ set(have))
+        k = diff[0]
+        raise refuse(f"its weights do not match its architecture ({arch['model']} {arch['hidden']}): "
+                     f"'{k:.40}' should have shape {expected.get(k, 'none')}, the file has {have.get(k, 'none')}")
+
+
+def _parameter_shapes(arch):
+    """{name: shape} of the parameters `build_model` creates for `arch`, computed without creating them
+    (the layer indices follow build_model's Sequential)."""
+    shapes, index = {}, 0
+
+    def layer(weight, out, skip):
+        nonlocal index
+        shapes[f"{index}.weight"], shapes[f"{index}.bias"] = weight, (out,)
+        index += skip
+
+    width = math.prod(arch["input_shape"])
+    if arch["model"] == "cnn":
+        c, h, w = arch["image_shape"]
+        for out_c in arch.get("channels", (16, 32)):
+            layer((out_c, c, 3, 3), out_c, 3)  # Conv2d, ReLU, MaxPool2d
+            c, h, w = out_c, h // 2, w // 2
+        index += 1  # Flatten
+        width = c * h * w
+    elif len(arch["input_shape"]) > 1:
+        index += 1  # Flatten
+    for hd in arch["hidden"]:
+        layer((hd, width), hd, 2)  # Linear, ReLU
+        width = hd
+    layer((arch["num_outputs"], width), arch["num_outputs"], 1)
+    return shapes
+
+
+#: model kind -> {parameter name: shape} for an architecture; what check_architecture compares with the file
+PARAMETER_SHAPES = {"mlp": _parameter_shapes, "cnn": _parameter_shapes}
 
 
 # -- the run behind `chainrule train` ------------------------------------------------------------------------
@@ -388,10 +484,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
                    "epochs": list(saved), "final": final, "files": paths, "world_size": world,
                    "time_seconds": time.perf_counter() - t_start}
         summary = _strict_json(summary)
-        tmp = paths["summary"] + ".tmp"
-        with open(tmp, "w") as f:
+        with atomic_write(paths["summary"], "w") as f:
             json.dump(summary, f, indent=2, allow_nan=False)
-        os.replace(tmp, paths["summary"])
         return summary
 
     def save_epoch(history):

@@ -180,13 +180,15 @@ def add_evaluate_parser(sub):
 
 
 def _cmd_evaluate(args):
-    if not os.path.isfile(args.checkpoint):
+    if not os.path.exists(args.checkpoint):
         raise UsageError(f"chainrule evaluate: error: no such checkpoint file: {args.checkpoint}")
     try:
         with blas_threads(args.threads):
             metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.batch_size)
-    except (ValueError, FileNotFoundError, ImportError, KeyError) as e:
+    except (ValueError, ImportError, KeyError) as e:  # (CheckpointError is a ValueError)
         raise UsageError(f"chainrule evaluate: error: {str(e).splitlines()[0]}") from None
+    except OSError as e:  # permissions, a vanished file, an I/O error: the system's words, one line
+        raise UsageError(f"chainrule evaluate: error: cannot read {args.checkpoint}: {e.strerror or e}") from None
     if args.json:
         print(json.dumps(metrics))
     else:
