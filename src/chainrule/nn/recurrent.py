@@ -22,11 +22,11 @@ from .. import ops
 from ..core import ShapeError, TensorBase
 from . import functional as F
 from . import init
-from .layers import _dtype, _empty
+from .layers import Embedding, Linear, _dtype, _empty
 from .module import Module
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "rnn_tanh_step", "rnn_relu_step",
-           "lstm_step", "gru_step"]
+           "lstm_step", "gru_step", "RecurrentLM"]
 
 
 # -- one time step: `xw` is the input's projection x @ W_ih.T + b_ih for this step ------------------------
@@ -315,3 +315,36 @@ class GRUCell(RNNCellBase):
     def forward(self, input, hx=None):
         x, (h,) = self._inputs(input, hx, 1)
         return gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
+
+
+# -- a character-level language model ----------------------------------------------------------------
+
+class RecurrentLM(Module):
+    """Embedding -> RNN / LSTM / GRU (batch_first) -> Linear: logits (N, L, vocab) for ids (N, L).
+
+    `step(ids, state)` runs one time step on ids (N,) and returns (logits (N, vocab), state), so sampling
+    costs one step per character.
+    """
+
+    KINDS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+    def __init__(self, vocab_size, hidden_size=128, kind="lstm", num_layers=1, embedding_dim=None, dropout=0.0,
+                 device=None, dtype=None):
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"RecurrentLM: kind must be one of {', '.join(self.KINDS)}, got {kind!r}")
+        self.kind = kind
+        self.vocab_size, self.hidden_size = int(vocab_size), int(hidden_size)
+        self.embedding_dim = int(embedding_dim or min(self.hidden_size, 64))
+        self.embedding = Embedding(self.vocab_size, self.embedding_dim, device=device, dtype=dtype)
+        self.rnn = self.KINDS[kind](self.embedding_dim, self.hidden_size, num_layers, batch_first=True,
+                                    dropout=dropout, device=device, dtype=dtype)
+        self.head = Linear(self.hidden_size, self.vocab_size, device=device, dtype=dtype)
+
+    def forward(self, ids):
+        out, _ = self.rnn(self.embedding(ids))
+        return self.head(out)
+
+    def step(self, ids, state=None):
+        out, state = self.rnn(self.embedding(np.asarray(ids).reshape(-1, 1)), state)
+        return self.head(out[:, 0]), state
