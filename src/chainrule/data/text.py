@@ -12,8 +12,10 @@ then the "%" line that ends every fortune), so a model with memory has something
 are installed offline by their Debian packages (`.ci/run` installs them).
 
 The split is by document (a fortune, a word), seeded, so no quotation is both trained on and tested
-on; each part is one stream of characters cut into non-overlapping windows of `seq_len + 1`
-characters (x is the first seq_len, y the last seq_len). The vocabulary is every character of the
+on; the documents of each part are shuffled (the word list is alphabetical, the fortune files are by
+topic), so that the first `max_chars` characters are a fair sample. Each part is one stream of
+characters cut into non-overlapping windows of `seq_len + 1` characters (x is the first seq_len, y
+the last seq_len). The vocabulary is every character of the
 corpus (both parts), sorted, so ids are stable.
 """
 
@@ -69,19 +71,18 @@ def _split_docs(docs, test_fraction, seed, what):
         raise ValueError(f"{what}: test_fraction must be in (0, 1), got {test_fraction}")
     order = np.random.default_rng(seed).permutation(len(docs))
     k = max(1, int(round(test_fraction * len(docs))))
-    return [docs[i] for i in sorted(order[k:])], [docs[i] for i in sorted(order[:k])]
+    return [docs[i] for i in order[k:]], [docs[i] for i in order[:k]]  # in shuffled order: a prefix is a sample
 
 
 def encode(text, vocab):
-    """The ids of `text`'s characters in `vocab` (a string); a character not in it is a ValueError."""
-    lut = np.full(128, -1, dtype=np.int64)
-    for i, ch in enumerate(vocab):
-        lut[ord(ch)] = i
-    codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    ids = lut[codes]
-    if (ids < 0).any():
-        bad = sorted({text[i] for i in np.flatnonzero(ids < 0)[:10]})
-        raise ValueError(f"encode: characters {bad!r} are not in the vocabulary")
+    """The ids of `text`'s characters in `vocab` (a sorted string); a character not in it is a ValueError."""
+    keys = np.frombuffer(vocab.encode("utf-32-le"), dtype=np.uint32)
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    ids = np.minimum(np.searchsorted(keys, codes), max(len(keys) - 1, 0)).astype(np.int64)
+    bad = keys[ids] != codes if len(keys) else np.ones(len(codes), dtype=bool)
+    if bad.any():
+        raise ValueError(f"encode: characters {sorted({text[i] for i in np.flatnonzero(bad)[:10]})!r} are not in "
+                         f"the vocabulary")
     return ids
 
 
@@ -131,14 +132,15 @@ def text_split(name, train_docs, test_docs, seq_len, max_chars=None, info=None):
 
 
 def fortunes(seq_len=64, test_fraction=0.1, seed=0, max_chars=None, root=None):
-    """Every fortune of Debian's `fortunes` package (printable ASCII), each ended by its "%" line."""
+    """Every fortune of Debian's `fortunes` package (printable ASCII; duplicates dropped), each ended by its
+    "%" line."""
     root = root or os.environ.get("CHAINRULE_FORTUNES") or FORTUNES_DIR
     docs = []
     for path in _fortune_files(root):
         for doc in re.split(r"^%\n", _ascii(_read(path, "fortunes")), flags=re.M):
             if doc.strip():
                 docs.append(doc if doc.endswith("\n") else doc + "\n")
-    docs = [d + "%\n" for d in docs]
+    docs = [d + "%\n" for d in dict.fromkeys(docs)]  # a fortune in two files counts once
     train, test = _split_docs(docs, test_fraction, seed, "fortunes")
     return text_split("fortunes", train, test, seq_len, max_chars, {"root": root, "documents": len(docs)})
 
