@@ -192,3 +192,29 @@ def test_float32_training_step_decreases_loss():
         opt.step()
         losses.append(float(loss.item()))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_explain_one_lstm_step_names_the_gates():
+    """The trace of one LSTM step (the tutorial's section 10): three sigmoid gates and a tanh candidate
+    sliced out of the pre-activations (routes), mul gates that swap, and the cell state used twice
+    (accumulates) whose gradient reaches the old cell state through the forget gate."""
+    r = np.random.default_rng(0)
+    cell = nn.LSTMCell(2, 3, dtype=np.float64)
+    x = cr.tensor(r.standard_normal(2))
+    h0 = cr.tensor(r.standard_normal(3), requires_grad=True, name="h0")
+    c0 = cr.tensor(r.standard_normal(3), requires_grad=True, name="c0")
+    p = nn.recurrent.lstm_parts(cr.nn.functional.linear(x, cell.weight_ih, cell.bias_ih), h0, c0, cell.weight_hh,
+                                cell.bias_hh)
+    L = (p["h"] + p["c"]).sum()
+    tr = cr.explain(L, names={**{k: p[k] for k in ("gates", "i", "f", "g", "o", "fc", "ig")}, "h1": p["h"],
+                              "c1": p["c"], "L": L})
+    ops_of = {s.name: s.op for s in tr.steps}
+    assert [ops_of[k] for k in "ifgo"] == ["sigmoid", "sigmoid", "tanh", "sigmoid"]
+    assert tr.step("c1").gates == ["distributes", "accumulates"]
+    assert tr.step("fc").gates == tr.step("ig").gates == tr.step("h1").gates == ["swaps"]
+    assert "accumulates" in tr.step("gates").gates
+    assert sum(s.op == "getitem" and s.gates == ["routes"] for s in tr.steps) == 4
+    np.testing.assert_allclose(c0.grad, p["f"].data * tr.step("c1").upstream)  # the forget gate's highway
+    h_ref, c_ref = cell(x, (h0.detach(), c0.detach()))
+    np.testing.assert_allclose(p["h"].data, h_ref.data)
+    np.testing.assert_allclose(p["c"].data, c_ref.data)

@@ -26,7 +26,7 @@ from .layers import Embedding, Linear, _dtype, _empty
 from .module import Module
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "rnn_tanh_step", "rnn_relu_step",
-           "lstm_step", "gru_step", "RecurrentLM"]
+           "lstm_step", "lstm_parts", "gru_step", "RecurrentLM"]
 
 
 # -- one time step: `xw` is the input's projection x @ W_ih.T + b_ih for this step ------------------------
@@ -42,14 +42,24 @@ def rnn_relu_step(xw, h, w_hh, b_hh):
 def lstm_step(xw, h, c, w_hh, b_hh):
     """(h', c'): gates = xw + h @ W_hh.T + b_hh split as input, forget, candidate, output (PyTorch's order);
     c' = f*c + i*g accumulates, h' = o*tanh(c')."""
+    parts = lstm_parts(xw, h, c, w_hh, b_hh)
+    return parts["h"], parts["c"]
+
+
+def lstm_parts(xw, h, c, w_hh, b_hh):
+    """One LSTM step with every intermediate by name: gates, i, f, g, o, fc (f*c), ig (i*g), c (c'),
+    tanh_c, h (h'); pass them to `cr.explain(..., names=...)` to see each gate in the trace."""
     gates = xw + F.linear(h, w_hh, b_hh)
     n = h.shape[-1]
     i = ops.sigmoid(gates[..., :n])
     f = ops.sigmoid(gates[..., n:2 * n])
     g = ops.tanh(gates[..., 2 * n:3 * n])
     o = ops.sigmoid(gates[..., 3 * n:])
-    c = f * c + i * g
-    return o * ops.tanh(c), c
+    fc, ig = f * c, i * g
+    c = fc + ig
+    tanh_c = ops.tanh(c)
+    return {"gates": gates, "i": i, "f": f, "g": g, "o": o, "fc": fc, "ig": ig, "c": c, "tanh_c": tanh_c,
+            "h": o * tanh_c}
 
 
 def gru_step(xw, h, w_hh, b_hh):
