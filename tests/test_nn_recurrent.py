@@ -218,3 +218,40 @@ def test_explain_one_lstm_step_names_the_gates():
     h_ref, c_ref = cell(x, (h0.detach(), c0.detach()))
     np.testing.assert_allclose(p["h"].data, h_ref.data)
     np.testing.assert_allclose(p["c"].data, c_ref.data)
+
+
+@settings(max_examples=15, deadline=None)
+@given(L=st.integers(1, 5), N=st.integers(0, 3), hid=st.integers(1, 3), layers=st.integers(1, 2),
+       bidir=st.booleans(), bias=st.booleans(), seed=st.integers(0, 2**31))
+def test_fused_lstm_matches_its_composite_twin(L, N, hid, layers, bidir, bias, seed):
+    """nn.LSTM runs each direction as one `lstm_scan` node; with fused=False it runs `lstm_step` per time
+    step. Same outputs, states and gradients (float64, to rounding)."""
+    r = np.random.default_rng(seed)
+    fused = nn.LSTM(2, hid, num_layers=layers, bias=bias, bidirectional=bidir, dtype=np.float64)
+    twin = nn.LSTM(2, hid, num_layers=layers, bias=bias, bidirectional=bidir, dtype=np.float64)
+    twin.load_state_dict(fused.state_dict())
+    twin.fused = False
+    shape = (L, 2) if N == 0 else (L, N, 2)
+    x = r.standard_normal(shape)
+    rows = layers * (2 if bidir else 1)
+    hs = [r.standard_normal((rows, hid) if N == 0 else (rows, N, hid)) for _ in range(2)]
+    results = []
+    for m in (fused, twin):
+        leaves = [cr.tensor(a, requires_grad=True) for a in (x, *hs)]
+        y, (h, c) = m(leaves[0], tuple(leaves[1:]))
+        ups = [np.random.default_rng(seed + 1).standard_normal(t.shape) for t in (y, h, c)]
+        sum((t * u).sum() for t, u in zip((y, h, c), ups)).backward()
+        results.append([y.data, h.data, c.data] + [t.grad for t in leaves] + [p.grad for p in m.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_fused_lstm_is_one_node_per_direction_and_layer():
+    m = nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=np.float64)
+    y, _ = m(np.zeros((6, 2, 3)))
+    tr = cr.explain(y.sum())
+    assert sum(s.op == "lstm_scan" for s in tr.steps) == 4
+    m.fused = False
+    y, _ = m(np.zeros((6, 2, 3)))
+    tr = cr.explain(y.sum())
+    assert not any(s.op == "lstm_scan" for s in tr.steps) and sum(s.op == "sigmoid" for s in tr.steps) == 4 * 6 * 3

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import ops
 from ..core import ShapeError, TensorBase
+from ..ops.recurrent import lstm_scan
 from . import functional as F
 from . import init
 from .layers import Embedding, Linear, _dtype, _empty
@@ -106,7 +107,13 @@ def _positive_int(v, name, opname):
 # -- the layers ---------------------------------------------------------------------------------------
 
 class RNNBase(Module):
-    """The shared multi-layer, optionally bidirectional, recurrent loop (see RNN, LSTM, GRU)."""
+    """The shared multi-layer, optionally bidirectional, recurrent loop (see RNN, LSTM, GRU).
+
+    An LSTM layer runs each direction's recurrence as one fused node (`ops.recurrent.lstm_scan`) unless
+    `fused` is False; then it runs `lstm_step` per time step, the composite twin (what explain shows).
+    """
+
+    fused = True
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
@@ -193,6 +200,12 @@ class RNNBase(Module):
                 w_ih, b_ih, w_hh, b_hh = self._weights(k, ("", "_reverse")[d])
                 xw = F.linear(x, w_ih, b_ih)
                 st = [s[k * dirs + d] for s in states]
+                if lstm and self.fused:
+                    seq, st = self._lstm_fused(xw, st, w_hh, b_hh, reverse=d == 1)
+                    outs.append(seq)
+                    for f, s in zip(finals, st):
+                        f.append(s)
+                    continue
                 seq = []
                 for t in (range(x.shape[0]) if d == 0 else range(x.shape[0] - 1, -1, -1)):
                     st = list(step(xw[t], *st, w_hh, b_hh)) if lstm else [step(xw[t], st[0], w_hh, b_hh)]
@@ -212,6 +225,17 @@ class RNNBase(Module):
         elif self.batch_first:
             x = ops.transpose(x, (1, 0, 2))
         return x, (tuple(finals) if lstm else finals[0])
+
+    @staticmethod
+    def _lstm_fused(xw, st, w_hh, b_hh, reverse):
+        """One direction of one LSTM layer through `lstm_scan`: (outputs (L, N, H), [h_n, c_n])."""
+        if b_hh is not None:  # both biases enter the gates the same way
+            xw = xw + b_hh
+        if reverse:
+            xw = xw[::-1]
+        hc = lstm_scan(xw, st[0], st[1], w_hh)
+        seq = hc[:, 0]
+        return (seq[::-1] if reverse else seq), [hc[-1, 0], hc[-1, 1]]
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
