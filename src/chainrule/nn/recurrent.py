@@ -198,14 +198,14 @@ class RNNBase(Module):
             outs = []
             for d in range(dirs):
                 w_ih, b_ih, w_hh, b_hh = self._weights(k, ("", "_reverse")[d])
-                xw = F.linear(x, w_ih, b_ih)
                 st = [s[k * dirs + d] for s in states]
                 if lstm and self.fused:
-                    seq, st = self._lstm_fused(xw, st, w_hh, b_hh, reverse=d == 1)
+                    seq, st = self._lstm_fused(x, st, w_ih, b_ih, w_hh, b_hh, reverse=d == 1)
                     outs.append(seq)
                     for f, s in zip(finals, st):
                         f.append(s)
                     continue
+                xw = F.linear(x, w_ih, b_ih)
                 seq = []
                 for t in (range(x.shape[0]) if d == 0 else range(x.shape[0] - 1, -1, -1)):
                     st = list(step(xw[t], *st, w_hh, b_hh)) if lstm else [step(xw[t], st[0], w_hh, b_hh)]
@@ -227,10 +227,10 @@ class RNNBase(Module):
         return x, (tuple(finals) if lstm else finals[0])
 
     @staticmethod
-    def _lstm_fused(xw, st, w_hh, b_hh, reverse):
+    def _lstm_fused(x, st, w_ih, b_ih, w_hh, b_hh, reverse):
         """One direction of one LSTM layer through `lstm_scan`: (outputs (L, N, H), [h_n, c_n])."""
-        if b_hh is not None:  # both biases enter the gates the same way
-            xw = xw + b_hh
+        # both biases enter the gates the same way, so they join the input projection of every step
+        xw = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
         if reverse:
             xw = xw[::-1]
         hc = lstm_scan(xw, st[0], st[1], w_hh)

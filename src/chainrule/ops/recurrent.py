@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core import Primitive, ShapeError
 from . import functions as fn
-from .elementwise import _sigmoid_fwd, sigmoid, tanh
+from .elementwise import sigmoid, tanh
 
 
 def _check(xw, h0, c0, w_hh):
@@ -29,62 +29,81 @@ def _check(xw, h0, c0, w_hh):
                          f"h0 {hs}, c0 {cs}, w_hh {ws}")
 
 
+def _gate_scales(H, dtype):
+    """σ(z) = ½ tanh(z/2) + ½: scaling the i, f, o pre-activations by ½ (exact in binary) lets one tanh
+    over all four gates give every activation, then `* outer + shift` turns i, f, o into sigmoids."""
+    inner = np.full(4 * H, 0.5, dtype=dtype)
+    inner[2 * H:3 * H] = 1
+    shift = np.where(inner == 1, 0, 0.5).astype(dtype)
+    return inner, inner, shift
+
+
 def _lstm_fwd(xw, h0, c0, w_hh):
     _check(xw, h0, c0, w_hh)
     L, N, G = xw.shape
     H = G // 4
     dtype = np.result_type(xw, h0, c0, w_hh)
+    inner, outer, shift = _gate_scales(H, dtype)
+    xs = xw * inner
+    wt = (w_hh * inner[:, None]).T
     hc = np.empty((L, 2, N, H), dtype=dtype)
     acts = np.empty((L, N, G), dtype=dtype)  # i, f, g, o after their sigmoid / tanh
-    h, c, wt = h0, c0, w_hh.T
+    tcs = np.empty((L, N, H), dtype=dtype)   # tanh(c_t)
+    h, c_prev = h0, c0
     for t in range(L):
         a = acts[t]
         np.matmul(h, wt, out=a)
-        a += xw[t]
-        a[:, :2 * H] = _sigmoid_fwd(a[:, :2 * H])
-        a[:, 3 * H:] = _sigmoid_fwd(a[:, 3 * H:])
-        np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        a += xs[t]
+        np.tanh(a, out=a)
+        a *= outer
+        a += shift
         c = hc[t, 1]
-        np.multiply(f, hc[t - 1, 1] if t else c0, out=c)
-        c += i * g
+        np.multiply(a[:, H:2 * H], c_prev, out=c)
+        c += a[:, :H] * a[:, 2 * H:3 * H]
+        np.tanh(c, out=tcs[t])
         h = hc[t, 0]
-        np.tanh(c, out=h)
-        h *= o
-    return hc, acts
+        np.multiply(a[:, 3 * H:], tcs[t], out=h)
+        c_prev = c
+    return hc, acts, tcs
 
 
-def _lstm_fast(need, g, hc, xw, h0, c0, w_hh, acts):
-    """Backpropagation through time: per step, the gates' local derivatives times the upstream (the
-    output's gradient at that step plus what the next step sent back)."""
+def _lstm_fast(need, g, hc, xw, h0, c0, w_hh, acts, tcs):
+    """Backpropagation through time. What each step multiplies by is precomputed for all steps at once:
+    the gates' local derivatives times the other factor of their product (c' = f c + i g, h = o tanh c');
+    the loop keeps only the recurrence: dh_t = upstream + dz_{t+1} W_hh, dc_t = upstream + f_{t+1} dc_{t+1}
+    + dh_t o_t (1 - tanh² c_t)."""
     L, _, N, H = hc.shape
+    i, f, gg, o = acts[..., :H], acts[..., H:2 * H], acts[..., 2 * H:3 * H], acts[..., 3 * H:]
+    c_prev = np.concatenate([c0[None], hc[:-1, 1]])
+    by_dc = np.empty((L, N, 3, H), dtype=acts.dtype)  # dz_i, dz_f, dz_g per unit of dc
+    np.multiply(gg, i * (1 - i), out=by_dc[:, :, 0])
+    np.multiply(c_prev, f * (1 - f), out=by_dc[:, :, 1])
+    np.multiply(i, 1 - gg * gg, out=by_dc[:, :, 2])
+    o_by_dh = tcs * o * (1 - o)                        # dz_o per unit of dh
+    c_by_dh = o * (1 - tcs * tcs)                      # dc per unit of dh
     dz = np.empty_like(acts)
+    dz4 = dz.reshape(L, N, 4, H)
     dh = np.zeros_like(hc[0, 0])
     dc = np.zeros_like(dh)
+    tmp = np.empty_like(dh)
     for t in range(L - 1, -1, -1):
-        a = acts[t]
-        i, f, gg, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        c_prev = hc[t - 1, 1] if t else c0
-        tc = np.tanh(hc[t, 1])
         dh += g[t, 0]
         dc += g[t, 1]
-        dc += dh * o * (1 - tc * tc)
-        d = dz[t]
-        np.multiply(dc * gg, i * (1 - i), out=d[:, :H])
-        np.multiply(dc * c_prev, f * (1 - f), out=d[:, H:2 * H])
-        np.multiply(dc * i, 1 - gg * gg, out=d[:, 2 * H:3 * H])
-        np.multiply(dh * tc, o * (1 - o), out=d[:, 3 * H:])
-        dc *= f
-        dh = d @ w_hh
+        np.multiply(dh, c_by_dh[t], out=tmp)
+        dc += tmp
+        np.multiply(by_dc[t], dc[:, None, :], out=dz4[t, :, :3])
+        np.multiply(dh, o_by_dh[t], out=dz4[t, :, 3])
+        dc *= f[t]
+        dh = dz[t] @ w_hh
     gw = None
     if need[3] is not None:
-        h_prev = np.concatenate([h0[None], hc[:-1, 0]]) if L > 1 else h0[None]
+        h_prev = np.concatenate([h0[None], hc[:-1, 0]])
         gw = dz.reshape(-1, 4 * H).T @ h_prev.reshape(-1, H)
     return (dz if need[0] is not None else None, dh if need[1] is not None else None,
             dc if need[2] is not None else None, gw)
 
 
-def _lstm_vjp(xp, need, g, ans, xw, h0, c0, w_hh, acts):
+def _lstm_vjp(xp, need, g, ans, xw, h0, c0, w_hh, acts, tcs):
     """The same backpropagation through time on Tensors (differentiable: under create_graph the forward
     is recomputed from the inputs, so second derivatives flow through every gate)."""
     L, H = xw.shape[0], h0.shape[-1]
@@ -116,7 +135,7 @@ def _lstm_vjp(xp, need, g, ans, xw, h0, c0, w_hh, acts):
 
 
 lstm_scan = Primitive("lstm_scan", _lstm_fwd, _lstm_vjp, fast=_lstm_fast, inputs="xw h0 c0 w_hh",
-                      reads="xw h0 c0 w_hh", fast_reads="out h0 c0 w_hh acts", residuals="acts",
+                      reads="xw h0 c0 w_hh", fast_reads="out h0 c0 w_hh acts tcs", residuals="acts tcs",
                       local=("backpropagation through time: Σ over later steps of upstream × gates",
                              "upstream through every step's gates", "upstream × the product of forget gates",
                              "Σ over steps of dgatesᵀ @ h_{t-1}"),
