@@ -49,7 +49,7 @@ def _lstm_fwd(xw, h0, c0, w_hh):
     hc = np.empty((L, 2, N, H), dtype=dtype)
     acts = np.empty((L, N, G), dtype=dtype)  # i, f, g, o after their sigmoid / tanh
     tcs = np.empty((L, N, H), dtype=dtype)   # tanh(c_t)
-    h, c_prev = h0, c0
+    h, c_prev, ig = h0, c0, np.empty((N, H), dtype=dtype)
     for t in range(L):
         a = acts[t]
         np.matmul(h, wt, out=a)
@@ -59,7 +59,8 @@ def _lstm_fwd(xw, h0, c0, w_hh):
         a += shift
         c = hc[t, 1]
         np.multiply(a[:, H:2 * H], c_prev, out=c)
-        c += a[:, :H] * a[:, 2 * H:3 * H]
+        np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=ig)
+        c += ig
         np.tanh(c, out=tcs[t])
         h = hc[t, 0]
         np.multiply(a[:, 3 * H:], tcs[t], out=h)
@@ -94,7 +95,7 @@ def _lstm_fast(need, g, hc, xw, h0, c0, w_hh, acts, tcs):
         np.multiply(by_dc[t], dc[:, None, :], out=dz4[t, :, :3])
         np.multiply(dh, o_by_dh[t], out=dz4[t, :, 3])
         dc *= f[t]
-        dh = dz[t] @ w_hh
+        np.matmul(dz[t], w_hh, out=dh)
     gw = None
     if need[3] is not None:
         h_prev = np.concatenate([h0[None], hc[:-1, 0]])
