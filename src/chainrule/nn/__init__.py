@@ -43,6 +43,7 @@ from .loss import (
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from .norm import BatchNorm2d, GroupNorm
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentLM, RNNCell
 from .resample import ConvTranspose2d, Upsample
 
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
@@ -54,3 +55,4 @@ __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", 
            "GELU", "ModuleDict", "BatchNorm2d", "GroupNorm", "ConvTranspose2d", "Upsample", "MultiheadAttention",
            "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder",
            "TransformerLM"]
+__all__ += ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RecurrentLM"]
