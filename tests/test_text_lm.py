@@ -127,7 +127,7 @@ def test_cli_train_gru_on_words_and_evaluate(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (("--dataset", "digits", "--model", "lstm"), "--model lstm needs a text data set (fortunes, words), not digits"),
     (("--dataset", "words", "--model", "mlp"), "--model mlp needs a data set of features, not the text data set "
-                                               "words (use --model rnn|lstm|gru)"),
+                                               "words (use --model rnn|lstm|gru|transformer)"),
     (("--dataset", "words", "--model", "rnn", "--hidden", "32,16"), "the layers of a rnn have one width"),
 ])
 def test_cli_refuses_mismatched_model_and_data(tmp_path, args, message):
@@ -149,3 +149,31 @@ def test_recurrent_lm_step_by_step_equals_forward(kind):
             logits, state = m.step(ids[:, t], state)
             steps.append(logits.data)
     np.testing.assert_allclose(np.stack(steps, axis=1), full, atol=1e-12)
+
+
+def test_cli_train_transformer_on_words_and_evaluate(tmp_path):
+    """`--model transformer` is nn.TransformerLM through the same registry: it trains, samples, and its
+    checkpoint passes evaluate's architecture check (the shapes check_architecture expects)."""
+    r = _cli("train", "--dataset", "words", "--model", "transformer", "--hidden", "16", "--epochs", "1",
+             "--max-chars", "3000", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "test bits/char: model" in r.stdout
+    assert len((tmp_path / "run" / "samples.txt").read_text()) == 500
+    r = _cli("evaluate", str(tmp_path / "run" / "model.safetensors"), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["bits_per_char"] > 0
+
+
+@pytest.mark.parametrize("kind, hidden", [("mlp", (5, 3)), ("cnn", (6,)), ("rnn", (4, 4)), ("lstm", (70,)),
+                                          ("gru", (3, 3, 3)), ("transformer", (8, 8))])
+def test_every_model_kind_has_the_parameter_shapes_its_builder_makes(kind, hidden):
+    """check_architecture compares a checkpoint's arrays with PARAMETER_SHAPES before building anything:
+    each kind of MODEL_BUILDERS needs a shape function, and it must agree with the model built."""
+    text = kind in tr.TEXT_MODELS
+    arch = dict(model=kind, input_shape=[12] if text else ([1, 8, 8] if kind == "cnn" else [10]),
+                num_outputs=9, hidden=list(hidden), image_shape=[1, 8, 8] if kind == "cnn" else None)
+    assert set(tr.PARAMETER_SHAPES) == set(tr.MODEL_BUILDERS)
+    net = tr.build_model(kind, tuple(arch["input_shape"]), 9, hidden,
+                            tuple(arch["image_shape"]) if arch["image_shape"] else None)
+    built = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert tr.PARAMETER_SHAPES[kind](arch) == built

@@ -81,17 +81,32 @@ def _recurrent(kind):
     return build
 
 
+def _heads(d_model):
+    return next(h for h in (4, 2, 1) if d_model % h == 0)
+
+
+def _transformer(input_shape, num_outputs, hidden, **_):
+    """`nn.TransformerLM`: one pre-norm layer of width hidden[0] per --hidden entry, 4 heads where the width
+    allows (else 2 or 1), positions up to the window length."""
+    if len(set(hidden)) != 1:
+        raise ValueError(f"build_model: the layers of a transformer have one width, got --hidden "
+                         f"{','.join(map(str, hidden))}")
+    d = hidden[0]
+    return nn.TransformerLM(num_outputs, d, _heads(d), num_layers=len(hidden), max_len=int(input_shape[0]))
+
+
 # name -> builder(input_shape, num_outputs, hidden, image_shape=, channels=); the language models take
 # windows of character ids (task "language_model") and give logits per position
 MODEL_BUILDERS = {"mlp": _mlp, "cnn": _cnn, "rnn": _recurrent("rnn"), "lstm": _recurrent("lstm"),
-                  "gru": _recurrent("gru")}
+                  "gru": _recurrent("gru"), "transformer": _transformer}
 MODELS = tuple(MODEL_BUILDERS)
-TEXT_MODELS = ("rnn", "lstm", "gru")  # the models of text data sets (the others take features)
+TEXT_MODELS = ("rnn", "lstm", "gru", "transformer")  # the models of text data sets (the others take features)
 
 
 def build_model(kind, input_shape, num_outputs, hidden=(128,), image_shape=None, channels=(16, 32)):
     """An MLP (Linear-ReLU ... Linear), a small CNN ((Conv3x3-ReLU-MaxPool2) x 2, Linear-ReLU, Linear),
-    or a character-level language model (`nn.RecurrentLM`: Embedding, rnn / lstm / gru, Linear).
+    or a character-level language model (`nn.RecurrentLM`: Embedding, rnn / lstm / gru, Linear; or
+    `nn.TransformerLM`, decoder-only).
 
     Layer names are PyTorch's (`0.weight`, `rnn.weight_ih_l0`), so a checkpoint's keys look like PyTorch's.
     """
@@ -388,8 +403,8 @@ def check_architecture(arch, state, path="the checkpoint"):
             raise refuse(f"architecture field '{name}' must be {what}, got {got}")
     if arch["model"] == "cnn" and not arch.get("image_shape"):
         raise refuse("architecture: a cnn needs an image_shape")
-    if arch["model"] not in PARAMETER_SHAPES:  # (a model kind without a shape function: ranges only)
-        return
+    if arch["model"] in TEXT_MODELS and (len(set(arch["hidden"])) != 1 or len(arch["input_shape"]) != 1):
+        raise refuse(f"architecture: a {arch['model']} needs layers of one width and a window length")
     expected = PARAMETER_SHAPES[arch["model"]](arch)
     have = {k: tuple(np.shape(unwrap(v))) for k, v in state.items()}
     if expected != have:
@@ -426,8 +441,32 @@ def _parameter_shapes(arch):
     return shapes
 
 
+def _text_parameter_shapes(arch):
+    """{name: shape} of a RecurrentLM's or TransformerLM's parameters (their names as PyTorch's)."""
+    vocab, layers, d = arch["num_outputs"], len(arch["hidden"]), arch["hidden"][0]
+    if arch["model"] != "transformer":
+        emb, g = min(d, 64), {"rnn": 1, "lstm": 4, "gru": 3}[arch["model"]] * d
+        shapes = {"embedding.weight": (vocab, emb)}
+        for k in range(layers):
+            shapes.update({f"rnn.weight_ih_l{k}": (g, emb if k == 0 else d), f"rnn.weight_hh_l{k}": (g, d),
+                           f"rnn.bias_ih_l{k}": (g,), f"rnn.bias_hh_l{k}": (g,)})
+    else:
+        shapes = {"tok_emb.weight": (vocab, d), "pos_emb.weight": (arch["input_shape"][0], d)}
+        for k in range(layers):
+            for name, shape in (("self_attn.in_proj_weight", (3 * d, d)), ("self_attn.in_proj_bias", (3 * d,)),
+                                ("self_attn.out_proj.weight", (d, d)), ("self_attn.out_proj.bias", (d,)),
+                                ("linear1.weight", (4 * d, d)), ("linear1.bias", (4 * d,)),
+                                ("linear2.weight", (d, 4 * d)), ("linear2.bias", (d,)), ("norm1.weight", (d,)),
+                                ("norm1.bias", (d,)), ("norm2.weight", (d,)), ("norm2.bias", (d,))):
+                shapes[f"layers.{k}.{name}"] = shape
+        shapes.update({"norm.weight": (d,), "norm.bias": (d,)})
+    return {**shapes, "head.weight": (vocab, d), "head.bias": (vocab,)}
+
+
 #: model kind -> {parameter name: shape} for an architecture; what check_architecture compares with the file
-PARAMETER_SHAPES = {"mlp": _parameter_shapes, "cnn": _parameter_shapes}
+#: (every kind of MODEL_BUILDERS has one: tests/test_io_hostile.py builds each and compares)
+PARAMETER_SHAPES = {"mlp": _parameter_shapes, "cnn": _parameter_shapes,
+                    **{k: _text_parameter_shapes for k in ("rnn", "lstm", "gru", "transformer")}}
 
 
 # -- the run behind `chainrule train` ------------------------------------------------------------------------
@@ -481,6 +520,7 @@ def sample_text(model, vocab, length=500, prompt="\n", temperature=1.0, seed=0, 
         if step is not None:
             for i in ids:
                 logits, state = step([i], state)
+        context = min(context, getattr(model, "max_len", context))
         for _ in range(length):
             if step is None:
                 logits = model(np.asarray([ids[-context:]]))[:, -1]
