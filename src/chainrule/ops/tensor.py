@@ -24,6 +24,7 @@ from .dtypes import CPU, check_device, defaults, device, float64, rng, to_dtype,
 from .elementwise import abs, add, div, exp, log, mul, neg, power, relu, sigmoid, sqrt, sub, tanh
 from .gradarray import GradArray
 from .linalg import matmul
+from .dispatch import FOREIGN
 from .namespaces import ARRAY_NS, TENSOR_NS
 
 
@@ -504,4 +505,4 @@ def is_tensor(x):
     return isinstance(x, TensorBase)
 
 
-provide(Tensor, TENSOR_NS, ARRAY_NS, GradArray)
+provide(Tensor, TENSOR_NS, ARRAY_NS, GradArray, FOREIGN)
