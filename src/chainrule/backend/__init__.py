@@ -96,7 +96,8 @@ class Backend(shim.Shim):
         if self.name == "cuda" and dev is not None and dev.index is not None:
             with self.module.cuda.Device(dev.index):
                 return self.module.asarray(arr)
-        return self.ns.asarray(np.ascontiguousarray(arr))
+        arr = np.asarray(arr)
+        return self.ns.asarray(arr if arr.flags.c_contiguous else np.ascontiguousarray(arr))
 
     def dtype(self, d):
         """The backend's dtype for a NumPy dtype."""

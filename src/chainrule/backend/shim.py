@@ -30,6 +30,13 @@ def _basic(idx):
     return True
 
 
+def _full(idx):
+    """A basic index as the standard wants it: a tuple, ending in an Ellipsis unless it has one (NumPy
+    reads `x[i]` on a matrix as `x[i, ...]`; the standard does not)."""
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    return idx if any(it is Ellipsis for it in idx) else idx + (Ellipsis,)
+
+
 def _host_index(idx, to_host):
     parts = idx if isinstance(idx, tuple) else (idx,)
     parts = tuple(to_host(p) if hasattr(p, "__array_namespace__") and not isinstance(p, (np.ndarray, np.generic))
@@ -69,7 +76,7 @@ class Shim:
 
     def getitem(self, x, idx):
         if _basic(idx):
-            return x[idx]
+            return x[_full(idx)]
         pos = self.positions(x.shape, idx)
         flat = self.ns.reshape(x, (-1,))
         return self.ns.reshape(self.ns.take(flat, self.ns.asarray(pos.reshape(-1)), axis=0), pos.shape)
@@ -79,7 +86,8 @@ class Shim:
         ns = self.ns
         if _basic(idx):
             out = ns.zeros(shape, dtype=g.dtype)
-            out[idx] = g
+            idx = tuple(i for i in _full(idx) if i is not None)  # (an axis that None added is dropped)
+            out[idx] = ns.reshape(g, tuple(out[idx].shape))
             return out
         pos = self.positions(shape, idx).reshape(-1)
         size = int(np.prod(shape))
@@ -106,7 +114,7 @@ class Shim:
         ns = self.ns
         if _basic(idx):
             out = ns.asarray(x, copy=True)
-            out[idx] = v
+            out[_full(idx)] = v
             return out
         pos = self.positions(x.shape, idx)
         mask = np.zeros(int(np.prod(x.shape)), dtype=bool)

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .. import ops
+from .. import backend, ops
 from ..core import ShapeError, TensorBase, unwrap, wrap
 from ..ops import conv, losses
 from ..transforms.compile import refuse_while_recording
@@ -29,11 +29,29 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _data(x):
-    return np.asarray(unwrap(x))
+    """x's array as NumPy sees it; another backend's array as its shape and dtype (`_Meta`)."""
+    d = unwrap(x)
+    return np.asarray(d) if backend.backend_of(d) is None else _Meta(d)
 
 
-def _const(a):
-    """A constant Tensor around an array (0-d values as NumPy scalars, as the core keeps them)."""
+class _Meta:
+    """The shape and dtype of another backend's array, read without copying it to the host
+    (`np.asarray(meta)` makes the host copy, where the values are needed)."""
+
+    def __init__(self, a):
+        self.a, self.shape, self.ndim = a, tuple(a.shape), a.ndim
+        self.dtype, self.size = backend.backend_of(a).np_dtype(a.dtype), int(np.prod(self.shape))
+
+    def __array__(self, dtype=None, copy=None):
+        h = backend.to_host(self.a)
+        return h if dtype is None else h.astype(dtype)
+
+
+def _const(a, like=None):
+    """A constant Tensor around an array (0-d values as NumPy scalars, as the core keeps them), on the
+    device of the tensor `like` when given."""
+    if like is not None and backend.backend_of(unwrap(like)) is not None:
+        return wrap(backend.to_device(np.asarray(a), backend.device_of(unwrap(like))), None)
     return wrap(a[()] if type(a) is np.ndarray and not a.shape else a, None)
 
 
@@ -70,7 +88,7 @@ def _float_like(target, x, opname):
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{opname}: target must be numeric, got dtype {t.dtype}")
     dtype = _data(x).dtype
-    return _const(t if t.dtype == dtype else t.astype(dtype))
+    return _const(t if t.dtype == dtype else t.astype(dtype), like=x)
 
 
 def _same_shape(x, t, opname):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive, unwrap
+from ..core import Primitive, TensorBase, unwrap
 
 # -- convolution windows -----------------------------------------------------------------------------
 
@@ -64,20 +64,26 @@ def _col2im_xfwd(xp, cols, shape, kernel, stride, padding):
     for i in range(kh):
         for j in range(kw):
             win = (slice(None), slice(None), slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
-            out[win] = out[win] + cols[:, :, i, j]
+            out[win] = out[win] + cols[:, :, i, j, ...]
     return out[:, :, ph:ph + H, pw:pw + W] if ph or pw else out
+
+
+def _same_kind(g, t):
+    """The adjoint primitive's result `t` as the kind of thing the rule got: a Tensor under create_graph,
+    an array otherwise (another backend's arrays run these rules, not the NumPy fast rules)."""
+    return t if isinstance(g, TensorBase) else t._data
 
 
 # Each is the other's adjoint: the differentiable rules apply the other primitive (on Tensors), the
 # fast rules its forward (on arrays).
 im2col = Primitive("im2col", lambda x, shape, kernel, stride, padding: _im2col_fwd(x, kernel, stride, padding),
-                   lambda xp, need, g, ans, x, **window: (col2im(g, **window),),
+                   lambda xp, need, g, ans, x, **window: (_same_kind(g, col2im(g, **window)),),
                    fast=lambda need, g, ans, x, shape, kernel, stride, padding: (
                        _col2im_fwd(g, shape, kernel, stride, padding),),
                    gate="routes", local=("col2im(upstream): each window element's gradient added back to its pixel",),
                    doc="the sliding windows of a (padded) image as (N, C, kh, kw, Ho, Wo): convolution as matmul",
                    xfwd=_im2col_xfwd)
-col2im = Primitive("col2im", _col2im_fwd, lambda xp, need, g, ans, cols, **window: (im2col(g, **window),),
+col2im = Primitive("col2im", _col2im_fwd, lambda xp, need, g, ans, cols, **window: (_same_kind(g, im2col(g, **window)),),
                    fast=lambda need, g, ans, cols, shape, kernel, stride, padding: (
                        _im2col_fwd(g, kernel, stride, padding),),
                    inputs="cols", gate="distributes", local=("im2col(upstream)",),
@@ -189,7 +195,7 @@ def _maxpool_vjp(xp, need, g, ans, x, kernel, stride, padding):
         c = xp.raw(xr)
         mask = c.astype(_maxpool_mask_x(c, xr, ar, kernel, stride, padding), ar.dtype)
     cols = xp.reshape(g, ar.shape[:2] + (1, 1) + ar.shape[2:]) * mask
-    return (col2im(cols, shape=shape, kernel=kernel, stride=stride, padding=padding),)
+    return (_same_kind(g, col2im(cols, shape=shape, kernel=kernel, stride=stride, padding=padding)),)
 
 
 max_pool2d = Primitive("max_pool2d", _maxpool_fwd, _maxpool_vjp, fast=_maxpool_fast, reads="x out", gate="routes",

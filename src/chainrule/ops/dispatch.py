@@ -4,7 +4,8 @@ when an input is not a NumPy array or number.
 NumPy never comes here: `Primitive.__call__` checks `type(d) is np.ndarray` and the scalar types
 first, so the NumPy path is the one it always was. The first input of another type sends the whole
 application here, where it is checked once (one backend, one device, or an error naming the op and
-both devices), NumPy scalars become Python numbers (which every backend combines with its arrays),
+both devices; a tensor on the CPU is refused, a plain NumPy array is a constant and is copied to the
+device), NumPy scalars become Python numbers (which every backend combines with its arrays),
 and the primitive's backend forward `xfwd(xp, ...)` runs with `xp` the backend (its Array API
 namespace plus the shim). A primitive without one refuses, naming the op and the backend. Backward
 runs the differentiable rules with that same `xp`; fast rules are NumPy's and are skipped.
@@ -39,9 +40,9 @@ class Foreign:
                     d = np.asarray(d)  # an ndarray subclass (such as .grad): a plain view of it
                     if isinstance(a, TensorBase):
                         a._data = d
-                if type(d) is np.ndarray and (d.ndim or isinstance(a, TensorBase) and a.requires_grad) \
+                if type(d) is np.ndarray and isinstance(a, TensorBase) and (d.ndim or a.requires_grad) \
                         and be.CPU not in devices:
-                    devices.append(be.CPU)
+                    devices.append(be.CPU)  # a CPU tensor (a plain NumPy constant is copied over, below)
             else:
                 backend = b
                 dev = b.device_of(d)
@@ -61,8 +62,11 @@ class Foreign:
         if prim.xfwd is None:
             raise UnsupportedOnBackend(f"{prim.name}: not supported on the '{backend.name}' backend (this op is "
                                        "written for NumPy only; move its inputs to the CPU with .cpu())")
-        # NumPy numbers (and 0-d constants) as Python numbers, which combine with any backend's arrays
-        datas = [d.item() if isinstance(d, np.generic) or type(d) is np.ndarray else d for d in datas]
+        # NumPy numbers (and 0-d constants) as Python numbers, which combine with any backend's arrays;
+        # NumPy arrays that are not tensors (constants: masks, targets) copied to the device
+        dev = devices[0]
+        datas = [d.item() if isinstance(d, np.generic) or type(d) is np.ndarray and not d.ndim else
+                 backend.from_host(d, dev) if type(d) is np.ndarray else d for d in datas]
         try:
             out = prim.xfwd(backend, *datas, **params)
         except ValueError as e:

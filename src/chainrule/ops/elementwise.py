@@ -74,6 +74,8 @@ def _pow_vjp(xp, need, g, ans, x, y):
     def dy():
         # d/dy x**y = x**y log x; 0 where x == 0 and y >= 0 (as PyTorch), NaN for x < 0
         safe = (unwrap(x) == 0) & (unwrap(y) >= 0)
+        if not hasattr(x, "shape"):  # a Python number (another backend's rules get them as such)
+            return g * ans * float(np.log(x))
         logx = xp.log(xp.where(safe, 1.0, x)) if xp.any(safe) else xp.log(x)
         return g * ans * logx
 

@@ -83,7 +83,7 @@ setitem = Primitive("setitem", lambda x, v, idx: setitem_array(x, idx, v), _seti
 def _concat_vjp(xp, need, g, ans, *xs, axis, sizes):
     ends = [int(e) for e in np.cumsum(sizes)]
     pre = (slice(None),) * axis
-    return tuple(g[pre + (slice(e - n, e),)] if p is not None else None for e, n, p in zip(ends, sizes, need))
+    return tuple(g[pre + (slice(e - n, e), ...)] if p is not None else None for e, n, p in zip(ends, sizes, need))
 
 
 concatenate = Primitive("concatenate", lambda *xs, axis, sizes: np.concatenate(xs, axis=axis), _concat_vjp,
@@ -94,7 +94,7 @@ concatenate = Primitive("concatenate", lambda *xs, axis, sizes: np.concatenate(x
 
 def _stack_vjp(xp, need, g, ans, *xs, axis):
     pre = (slice(None),) * axis
-    return tuple(g[pre + (i,)] if p is not None else None for i, p in enumerate(need))
+    return tuple(g[pre + (i, ...)] if p is not None else None for i, p in enumerate(need))
 
 
 stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp, inputs="*xs", gate="routes",

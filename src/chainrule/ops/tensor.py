@@ -17,7 +17,9 @@ import numbers
 
 import numpy as np
 
+from .. import backend as be
 from ..core import ShapeError, TensorBase, provide, state, unwrap, wrap
+from ..core.engine import accumulate, run_backward
 from . import functions as f
 from . import interop
 from .dtypes import CPU, check_device, defaults, device, float64, rng, to_dtype, type_name
@@ -63,11 +65,20 @@ class Tensor(TensorBase):
     __slots__ = ()
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None, device=None):
-        check_device(device, "tensor")
+        dev = None if device is None else check_device(device, "tensor")
+        src = be.backend_of(unwrap(data))
+        if src is not None:  # another backend's array: a copy on its device (or on `device`)
+            arr = src.ns.asarray(unwrap(data), copy=True)
+            arr = arr if dtype is None else src.astype(arr, to_dtype(dtype, "tensor"))
+            super().__init__(0.0, name=name)
+            self._data = arr if dev is None else be.to_device(arr, dev)
+            return self.requires_grad_(requires_grad) and None
         super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
         if dtype is None and defaults.dtype is not float64 and self._data.dtype == np.float64 and \
                 not isinstance(data, (np.ndarray, np.generic, TensorBase)):
             self._data = self._data.astype(defaults.dtype)  # Python floats: the default dtype
+        if dev is not None and dev.type != "cpu":
+            self._data = be.to_device(self._data, dev)
 
     def __add__(self, o):
         return add(self, o)
@@ -154,7 +165,7 @@ class Tensor(TensorBase):
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad and state.grad_enabled:
             raise TypeError(interop.conversion_error(self))
-        a = self.data
+        a = self.numpy()
         if dtype is not None:
             return a.astype(dtype)
         return a.copy() if copy else a  # (np.array(t) copies, np.asarray(t) does not)
@@ -305,8 +316,14 @@ class Tensor(TensorBase):
     def dim(self):
         return self._data.ndim
 
-    device = property(lambda self: CPU)
-    is_cuda = property(lambda self: False)
+    device = property(lambda self: be.device_of(self._data))
+    is_cuda = property(lambda self: self.device.type == "cuda")
+
+    @property
+    def dtype(self):
+        """The dtype, as chainrule's (NumPy's) dtype names on every backend."""
+        d = self._data.dtype
+        return d if isinstance(d, np.dtype) else be.backend_of(self._data).np_dtype(d)
     grad_fn = property(lambda self: self._node)
 
     def element_size(self):
@@ -334,15 +351,77 @@ class Tensor(TensorBase):
                 device_ = a
             else:
                 dtype = a
-        check_device(device_, "to")
-        out = self if dtype is None else self._cast(to_dtype(dtype, "to"))
+        out = self if device_ is None else self._moved(check_device(device_, "to"), "to")
+        out = out if dtype is None else out._cast(to_dtype(dtype, "to"))
         return f.astype(out, out.dtype) if copy and out is self else out
 
+    def _moved(self, dev, opname):
+        """This tensor's values on device `dev` (itself when they are there)."""
+        if be.device_of(self._data) == dev or dev.index is None and be.device_of(self._data).type == dev.type:
+            return self
+        if self.requires_grad and state.grad_enabled:
+            raise RuntimeError(f"{opname}: moving a tensor that requires grad to another device is not recorded "
+                               f"(a graph lives on one device); move it before it requires grad: "
+                               f"x.detach().to('{dev}').requires_grad_(), or Module.to('{dev}') for parameters")
+        return wrap(be.to_device(self._data, dev), None)
+
     def cpu(self):
-        return self
+        return self._moved(CPU, "cpu")
 
     def cuda(self, device=None):
-        check_device("cuda" if device is None else device, "cuda")
+        return self._moved(check_device("cuda" if device is None else device, "cuda"), "cuda")
+
+    # -- the host's views of the values (a copy from another backend) --------------------------------
+    def numpy(self, force=False):
+        """The values as a NumPy array: the array itself on the CPU, a host copy from another device."""
+        d = self._data
+        return self.data if isinstance(d, (np.ndarray, np.generic)) else be.to_host(d)
+
+    def item(self):
+        return _host(self._data).item()
+
+    def tolist(self):
+        return _host(self._data).tolist()
+
+    def __float__(self):
+        return float(_host(self._data))
+
+    def __int__(self):
+        return int(_host(self._data))
+
+    def __bool__(self):
+        return bool(_host(self._data))
+
+    def __repr__(self):
+        d = self._data
+        if isinstance(d, (np.ndarray, np.generic)):
+            return TensorBase.__repr__(self)
+        host = wrap(be.to_host(d), self._node)
+        host.requires_grad, host.name = self.requires_grad, self.name
+        return TensorBase.__repr__(host)[:-1] + f", device='{self.device}')"
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        d = self._data
+        if isinstance(d, (np.ndarray, np.generic)) or not self.requires_grad:
+            return TensorBase.backward(self, grad, retain_graph, create_graph)
+        b = be.backend_of(d)  # another backend: the same steps, with its arrays
+        if grad is None:
+            if d.size != 1:
+                return TensorBase.backward(self, None)  # (its error message)
+            g = b.ns.ones(d.shape, dtype=d.dtype)
+        elif isinstance(grad, TensorBase) and create_graph:
+            g = grad
+        else:
+            g = b.ns.astype(be.to_device(unwrap(grad), be.device_of(d)) if hasattr(unwrap(grad), "shape") else
+                            b.ns.asarray(unwrap(grad)), d.dtype)
+        if tuple(g.shape) != tuple(d.shape):
+            raise ShapeError(f"backward: grad has shape {tuple(g.shape)} but the output has shape {tuple(d.shape)}")
+        if create_graph and not isinstance(g, TensorBase):
+            g = wrap(g, None)
+        if self._node is None:
+            accumulate(self, g, True, create_graph)
+        else:
+            run_backward(self._node, g, retain_graph or create_graph, create_graph)
 
     def float(self):
         return self._cast(np.dtype(np.float32))
@@ -371,9 +450,6 @@ class Tensor(TensorBase):
 
     def contiguous(self):
         return self
-
-    def numpy(self, force=False):
-        return self.data
 
     # -- shapes -------------------------------------------------------------------------------------
     T = property(lambda self: f.transpose(self))
@@ -490,6 +566,11 @@ class Tensor(TensorBase):
 
     def sub(self, other, alpha=1):
         return sub(self, other if alpha == 1 else other * alpha)
+
+
+def _host(d):
+    """A NumPy array or scalar with the values of `d` (itself on the CPU)."""
+    return d if isinstance(d, (np.ndarray, np.generic)) else be.to_host(d)
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None, device=None):
