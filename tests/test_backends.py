@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import backend
+from chainrule import backend, data
+from chainrule import train as tr
 from chainrule.core import REGISTRY, Primitive
 from chainrule.ops.dispatch import UnsupportedOnBackend
 from test_primitives import SPECS
@@ -96,3 +97,50 @@ def test_a_numpy_only_primitive_refuses_other_backends_by_name():
 def test_every_registered_primitive_has_a_backend_forward():
     missing = sorted(name for name, p in REGISTRY.items() if p.xfwd is None)
     assert not missing, f"primitives that run on NumPy only: {missing}"
+
+
+def _train_steps(kind, device, steps=4, dtype=None, optimizer="adam"):
+    """A few training steps of the digits model on `device`: the final parameters (host copies) and
+    the dtypes of every gradient of the last step."""
+    split = data.load("digits", flatten=kind != "cnn", seed=0)
+    cr.manual_seed(0)
+    net = tr.build_model(kind, split.input_shape, 10, (32,), split.image_shape if kind == "cnn" else None, (4, 8))
+    if dtype is not None:
+        net.to(dtype)
+    net.to(device)
+    opt = tr.make_optimizer(optimizer, net.parameters(), 1e-2, 1e-4)
+    loader = data.DataLoader(split.train, batch_size=32, shuffle=True, seed=0)
+    grads, loss = [], None
+    for step, (x, y) in enumerate(loader):
+        if step == steps:
+            break
+        x, y = x.to(device), y.to(device)
+        if dtype is not None:
+            x = x.to(dtype)
+        loss = cr.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        grads = [(n, p.grad) for n, p in net.named_parameters()]
+        opt.step()
+    return {n: np.asarray(p.numpy()) for n, p in net.named_parameters()}, grads, loss
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind,optimizer", [("mlp", "adam"), ("mlp", "sgd"), ("cnn", "adam")])
+def test_digits_training_steps_give_numpys_parameters(kind, optimizer, device):
+    init, _, _ = _train_steps(kind, "cpu", steps=0, optimizer=optimizer)
+    ref, _, _ = _train_steps(kind, "cpu", optimizer=optimizer)
+    got, grads, loss = _train_steps(kind, device, optimizer=optimizer)
+    assert all(not np.allclose(ref[n], init[n]) for n in ref)  # the steps moved every parameter
+    assert loss.device.type == cr.device(device).type
+    assert all(backend.backend_of(g) is backend.get(cr.device(device)) for _, g in grads)
+    assert set(got) == set(ref)
+    for n in ref:
+        np.testing.assert_allclose(got[n], ref[n], rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+@pytest.mark.parametrize("device", ["cpu", *DEVICES])
+def test_float32_training_keeps_every_gradient_float32(device):
+    _, grads, loss = _train_steps("cnn", device, steps=2, dtype=cr.float32)
+    assert loss.dtype == cr.float32
+    assert grads and all(cr.tensor(g).dtype == cr.float32 for _, g in grads), [(n, g.dtype) for n, g in grads]

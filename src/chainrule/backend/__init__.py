@@ -217,3 +217,10 @@ def to_host(arr):
     """A NumPy array (or the NumPy scalar itself) with the values of `arr`."""
     b = backend_of(arr)
     return arr if b is None else b.to_host(arr)
+
+
+def namespace(arr):
+    """The namespace to compute with on `arr`: NumPy itself for NumPy arrays and numbers, else the
+    backend's Array API namespace."""
+    b = backend_of(arr)
+    return np if b is None else b.ns

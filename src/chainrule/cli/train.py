@@ -105,7 +105,8 @@ def add_train_parser(sub):
     p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--device", default="cpu", help="device to train on (default cpu, the only one available)")
+    p.add_argument("--device", default="cpu", help="device to train on: cpu (NumPy, the default), cuda (CuPy on an NVIDIA GPU), cuda:N, "
+                        "or array_api_strict (the Array API reference namespace, for tests)")
     p.add_argument("--distributed", action="store_true",
                    help="data parallel over MPI: start with `mpirun -np N chainrule train --distributed`; "
                         "--batch-size is the global batch, split across the N ranks (world size 1 without mpirun)")
@@ -139,7 +140,7 @@ def _cmd_train(args):
         with blas_threads(args.threads):
             train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
                   args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split,
-                  distributed=args.distributed)
+                  distributed=args.distributed, device=args.device)
     except TrainingInterrupted as e:
         print(f"chainrule train: {e}", file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C

@@ -267,7 +267,7 @@ def operand(a, opname):
     """A non-Tensor input as a plain array or number (an ndarray subclass, such as `.grad`, is viewed as
     an ndarray); object and string data are refused, naming the op."""
     if isinstance(a, (float, int, bool, np.generic)) or (type(a) is np.ndarray and a.dtype.kind not in "OUSV") \
-            or hasattr(a, "__array_namespace__"):  # (an ndarray subclass or another backend's: see __call__)
+            or not isinstance(a, np.ndarray) and hasattr(a, "__array_namespace__"):  # another backend's array
         return a
     try:
         arr = np.asarray(a)

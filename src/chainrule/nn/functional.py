@@ -343,7 +343,7 @@ def _class_targets(target, x_shape, opname, ignore_index=None):
     Ignored entries (== ignore_index) are replaced by class 0 so they can index safely; the mask
     (None when nothing is ignored) says which they were.
     """
-    t = _data(target)
+    t = np.asarray(_data(target))  # (checked on the host: a device's targets are copied here)
     if t.dtype.kind == "f" and np.all(np.mod(t, 1) == 0):
         t = t.astype(np.int64)
     if t.dtype.kind not in "iu":

@@ -37,7 +37,7 @@ def _shape_args(args, opname):
     return args
 
 
-_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
+_DEVICE_TYPES = be.DEVICE_TYPES
 _ufunc_op = interop.UFUNC_OPS.get
 
 
@@ -72,7 +72,8 @@ class Tensor(TensorBase):
             arr = arr if dtype is None else src.astype(arr, to_dtype(dtype, "tensor"))
             super().__init__(0.0, name=name)
             self._data = arr if dev is None else be.to_device(arr, dev)
-            return self.requires_grad_(requires_grad) and None
+            self.requires_grad_(requires_grad)
+            return
         super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
         if dtype is None and defaults.dtype is not float64 and self._data.dtype == np.float64 and \
                 not isinstance(data, (np.ndarray, np.generic, TensorBase)):
@@ -319,6 +320,12 @@ class Tensor(TensorBase):
     device = property(lambda self: be.device_of(self._data))
     is_cuda = property(lambda self: self.device.type == "cuda")
 
+    def requires_grad_(self, flag=True):
+        if flag and self.dtype.kind not in "fc":
+            raise TypeError(f"requires_grad_: needs floating-point data, got dtype {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
     @property
     def dtype(self):
         """The dtype, as chainrule's (NumPy's) dtype names on every backend."""
@@ -337,7 +344,7 @@ class Tensor(TensorBase):
         return self._cast(to_dtype(dtype, "type"))
 
     def _cast(self, dtype):
-        return self if dtype == self._data.dtype else f.astype(self, dtype)
+        return self if dtype == self.dtype else f.astype(self, dtype)
 
     def to(self, *args, dtype=None, non_blocking=False, copy=False, memory_format=None, **kw):
         """to(dtype), to(device), to(device, dtype), to(other tensor), with dtype= and device=."""
