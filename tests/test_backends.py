@@ -144,3 +144,91 @@ def test_float32_training_keeps_every_gradient_float32(device):
     _, grads, loss = _train_steps("cnn", device, steps=2, dtype=cr.float32)
     assert loss.dtype == cr.float32
     assert grads and all(cr.tensor(g).dtype == cr.float32 for _, g in grads), [(n, g.dtype) for n, g in grads]
+
+
+# -- the device API -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_tensor_device_api(device):
+    dev = cr.device(device)
+    t = cr.tensor([[1.0, 2.0]], device=device)
+    assert t.device.type == dev.type and t.dtype == cr.float64 and t.shape == (1, 2)
+    assert backend.backend_of(t._data) is backend.get(dev)
+    host = t.numpy()
+    assert type(host) is np.ndarray and host.tolist() == [[1.0, 2.0]]
+    host[0, 0] = 99.0  # a copy: the device's values do not change
+    assert t.tolist() == [[1.0, 2.0]] and t[0, 1].item() == 2.0
+    back = t.cpu()
+    assert back.device == cr.device("cpu") and type(back.data) is np.ndarray
+    assert t.to("cpu").to(device).device.type == dev.type
+    assert cr.tensor(t).device.type == dev.type  # a tensor of a device's array stays there
+    assert cr.zeros(2, 3, device=device).device.type == dev.type
+    cr.manual_seed(3)
+    a = cr.randn(4, device=device)
+    cr.manual_seed(3)
+    assert np.array_equal(a.numpy(), cr.randn(4).numpy())  # the same numbers on every device
+    assert cr.zeros_like(a).device.type == dev.type
+    assert f"device='{device}" in repr(t)
+    assert t.to(cr.float32).dtype == cr.float32
+
+
+def test_moving_a_tensor_that_requires_grad_is_refused_not_silently_cut():
+    x = cr.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="to: moving a tensor that requires grad to another device is not recorded"):
+        x.to("array_api_strict")
+    y = x.detach().to("array_api_strict").requires_grad_()
+    (y * 3.0).sum().backward()
+    assert backend.to_host(y.grad).tolist() == [3.0]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_module_to_moves_parameters_and_buffers_in_place(device):
+    net = cr.nn.Sequential(cr.nn.Linear(3, 2), cr.nn.BatchNorm1d(2))
+    params = list(net.parameters())
+    opt = cr.optim.SGD(net.parameters(), lr=0.1)
+    assert net.to(device) is net and list(net.parameters()) == params  # the same objects: opt still works
+    assert all(p.device.type == cr.device(device).type for p in net.parameters())
+    assert all(backend.backend_of(b) is backend.get(cr.device(device)) for _, b in net.named_buffers())
+    x = cr.randn(4, 3, device=device)
+    before = net[0].weight.numpy().copy()
+    (net(x) ** 2).sum().backward()
+    opt.step()
+    assert not np.allclose(net[0].weight.numpy(), before)
+    net.cpu()
+    assert all(type(p._data) is np.ndarray for p in net.parameters())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_save_writes_a_host_copy_and_load_places_on_map_location(device, tmp_path):
+    net = cr.nn.Linear(3, 2).to(device)
+    path = tmp_path / "m.safetensors"
+    cr.save(net.state_dict(), path)
+    plain = cr.load(path)
+    assert all(type(v) is np.ndarray for v in plain.values())
+    assert np.array_equal(plain["weight"], net.weight.numpy())
+    placed = cr.load(path, map_location=device)
+    assert all(backend.backend_of(v) is backend.get(cr.device(device)) for v in placed.values())
+    other = cr.nn.Linear(3, 2).to(device)
+    other.load_state_dict(placed)
+    assert other.weight.device.type == cr.device(device).type
+    assert np.array_equal(other.weight.numpy(), net.weight.numpy())
+    assert cr.load(path, map_location="cpu")["bias"].tolist() == plain["bias"].tolist()
+    with pytest.raises(RuntimeError, match="load\\(map_location=\\): device 'mps' is not available"):
+        cr.load(path, map_location="mps")
+
+
+def test_train_on_a_device_from_the_command_line(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run([sys.executable, "-m", "chainrule", "train", "--dataset", "digits", "--epochs", "1",
+                        "--hidden", "16", "--no-progress", "--device", "array_api_strict", "--out", str(tmp_path)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["final"]["test_accuracy"] > 0.5
+    model, _ = tr.load_checkpoint(tmp_path / tr.CHECKPOINT)
+    assert all(type(p._data) is np.ndarray for p in model.parameters())  # the checkpoint holds host arrays

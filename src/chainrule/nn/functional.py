@@ -206,22 +206,30 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         var = ops.mean(xc * xc, axis=axes, keepdims=True)
         if running_mean is not None:
             running_mean *= 1 - momentum
-            running_mean += momentum * mu._data.reshape(-1)
+            running_mean += momentum * _stat(mu._data, running_mean.dtype, (-1,))
         if running_var is not None:
             running_var *= 1 - momentum
-            running_var += momentum * var._data.reshape(-1) * (n / (n - 1))
+            running_var += momentum * _stat(var._data, running_var.dtype, (-1,)) * (n / (n - 1))
         out = xc / ops.sqrt(var + eps)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running statistics (running_mean, running_var)")
-        rm = np.asarray(running_mean, dtype=xd.dtype).reshape(shape)
-        rs = (1 / np.sqrt(np.asarray(running_var, dtype=xd.dtype) + eps)).reshape(shape)
+        rm = _stat(running_mean, xd.dtype, shape)
+        rs = 1 / backend.namespace(running_var).sqrt(_stat(running_var, xd.dtype, shape) + eps)
         out = (x - rm) * rs
     if weight is not None:
         out = out * ops.reshape(weight, shape)
     if bias is not None:
         out = out + ops.reshape(bias, shape)
     return out
+
+
+def _stat(a, dtype, shape):
+    """A statistic's array (of any backend) in `dtype`, reshaped to `shape`."""
+    b = backend.backend_of(a)
+    if b is None:
+        return np.asarray(a, dtype=dtype).reshape(shape)
+    return b.reshape(b.astype(a, dtype), shape)
 
 
 def _pair(v, name, opname):

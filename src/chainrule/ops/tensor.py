@@ -320,6 +320,12 @@ class Tensor(TensorBase):
     device = property(lambda self: be.device_of(self._data))
     is_cuda = property(lambda self: self.device.type == "cuda")
 
+    def __len__(self):
+        s = self._data.shape
+        if not s:
+            raise TypeError("len() of a 0-d tensor")
+        return s[0]
+
     def requires_grad_(self, flag=True):
         if flag and self.dtype.kind not in "fc":
             raise TypeError(f"requires_grad_: needs floating-point data, got dtype {self.dtype}")

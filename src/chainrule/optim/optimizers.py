@@ -41,7 +41,7 @@ class SGD(Optimizer):
                 if mu:
                     buf = st.get("momentum_buffer")
                     if buf is None:
-                        buf = st["momentum_buffer"] = xp.astype(g, p._data.dtype, copy=True)
+                        buf = st["momentum_buffer"] = xp.asarray(g, dtype=p._data.dtype, copy=True)
                     else:
                         buf *= mu
                         buf += (1 - damp) * g
