@@ -67,7 +67,7 @@ def test_every_spec_matches_numpy_on_the_backend(spec, device):
         for i, g in zip(wrt, grads):
             d = rng.standard_normal(xs[i].shape)
 
-            def f(x, i=i):
+            def f(x, i=i, xs=xs, u=u):
                 args = [cr.tensor(v, device=device) for v in xs]
                 args[i] = cr.tensor(x, device=device)
                 with cr.no_grad():

@@ -105,8 +105,9 @@ def add_train_parser(sub):
     p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--device", default="cpu", help="device to train on: cpu (NumPy, the default), cuda (CuPy on an NVIDIA GPU), cuda:N, "
-                        "or array_api_strict (the Array API reference namespace, for tests)")
+    p.add_argument("--device", default="cpu",
+                   help="device to train on: cpu (NumPy, the default), cuda or cuda:N (CuPy on an NVIDIA GPU), "
+                        "array_api_strict (the Array API reference namespace, for tests)")
     p.add_argument("--distributed", action="store_true",
                    help="data parallel over MPI: start with `mpirun -np N chainrule train --distributed`; "
                         "--batch-size is the global batch, split across the N ranks (world size 1 without mpirun)")

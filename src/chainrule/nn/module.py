@@ -15,7 +15,6 @@ from ..core import TensorBase, unwrap
 from ..ops import Tensor, dtypes
 
 
-
 class Parameter(Tensor):
     """A Tensor that a Module learns: requires_grad=True, and found by Module.parameters()."""
 

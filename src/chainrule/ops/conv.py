@@ -83,7 +83,8 @@ im2col = Primitive("im2col", lambda x, shape, kernel, stride, padding: _im2col_f
                    gate="routes", local=("col2im(upstream): each window element's gradient added back to its pixel",),
                    doc="the sliding windows of a (padded) image as (N, C, kh, kw, Ho, Wo): convolution as matmul",
                    xfwd=_im2col_xfwd)
-col2im = Primitive("col2im", _col2im_fwd, lambda xp, need, g, ans, cols, **window: (_same_kind(g, im2col(g, **window)),),
+col2im = Primitive("col2im", _col2im_fwd,
+                   lambda xp, need, g, ans, cols, **window: (_same_kind(g, im2col(g, **window)),),
                    fast=lambda need, g, ans, cols, shape, kernel, stride, padding: (
                        _im2col_fwd(g, kernel, stride, padding),),
                    inputs="cols", gate="distributes", local=("im2col(upstream)",),

@@ -13,8 +13,8 @@ import numbers
 
 import numpy as np
 
-from ..core import TensorBase, unwrap, wrap
 from .. import backend as be
+from ..core import TensorBase, unwrap, wrap
 from .dtypes import check_device, defaults, float_dtype, rng, to_dtype
 from .tensor import Tensor
 

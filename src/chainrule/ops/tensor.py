@@ -22,11 +22,11 @@ from ..core import ShapeError, TensorBase, provide, state, unwrap, wrap
 from ..core.engine import accumulate, run_backward
 from . import functions as f
 from . import interop
+from .dispatch import FOREIGN
 from .dtypes import CPU, check_device, defaults, device, float64, rng, to_dtype, type_name
 from .elementwise import abs, add, div, exp, log, mul, neg, power, relu, sigmoid, sqrt, sub, tanh
 from .gradarray import GradArray
 from .linalg import matmul
-from .dispatch import FOREIGN
 from .namespaces import ARRAY_NS, TENSOR_NS
 
 

@@ -10,7 +10,6 @@ import copy
 import numpy as np
 
 from ..backend import backend_of, namespace
-
 from ..core import TensorBase, unwrap
 
 
