@@ -232,3 +232,17 @@ def test_train_on_a_device_from_the_command_line(tmp_path):
     assert summary["status"] == "completed" and summary["final"]["test_accuracy"] > 0.5
     model, _ = tr.load_checkpoint(tmp_path / tr.CHECKPOINT)
     assert all(type(p._data) is np.ndarray for p in model.parameters())  # the checkpoint holds host arrays
+
+
+def test_in_place_updates_on_a_backend_stay_there():
+    x = cr.tensor([1.0, 2.0, 3.0], device="array_api_strict")
+    x += 1
+    x *= 2
+    x[0] = 10.0
+    x.clamp_(0, 7)
+    assert x.device.type == "array_api_strict" and x.tolist() == [7.0, 6.0, 7.0]
+    y = cr.tensor([1.0, 2.0], device="array_api_strict", requires_grad=True)
+    z = y * 1.0
+    z[0] = 5.0  # recorded, as on NumPy: the overwritten element gets no gradient
+    z.sum().backward()
+    assert backend.to_host(y.grad).tolist() == [0.0, 1.0]

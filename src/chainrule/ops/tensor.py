@@ -187,7 +187,7 @@ class Tensor(TensorBase):
                     f"{opname}: a leaf tensor that requires grad{name} is used in an in-place operation; its "
                     "gradient would have nothing to refer to. Update parameters under `with cr.no_grad():` (the "
                     "training-loop idiom), or compute a new tensor (y = x + 1).")
-            if self._data.dtype.kind not in "fc":
+            if self.dtype.kind not in "fc":
                 raise TypeError(f"{opname}: a tensor of dtype {self.dtype} cannot take a value that requires grad "
                                 "(cast it first: x = x.float())")
             out = recorded()
@@ -200,6 +200,12 @@ class Tensor(TensorBase):
                                     f"dtype {self.dtype}")
                 out = f.astype(out, self.dtype)
             self._data, self._node, self.requires_grad = out._data, out._node, True
+        elif be.backend_of(self._data) is not None:  # another backend: the tensor takes the computed result
+            out = recorded()
+            if out.shape != self.shape:
+                raise ShapeError(f"{opname}: the result has shape {out.shape}, the tensor updated in place "
+                                 f"{self.shape}")
+            self._data = (out if out.dtype == self.dtype else f.astype(out, self.dtype))._data
         else:
             a = self._data
             if type(a) is not np.ndarray or not a.flags.writeable:
@@ -340,13 +346,13 @@ class Tensor(TensorBase):
     grad_fn = property(lambda self: self._node)
 
     def element_size(self):
-        return self._data.dtype.itemsize
+        return self.dtype.itemsize
 
     # -- dtypes and devices -------------------------------------------------------------------------
     def type(self, dtype=None):
         """No argument: the type's name ('chainrule.FloatTensor', as PyTorch's); otherwise cast."""
         if dtype is None:
-            return type_name(self._data.dtype)
+            return type_name(self.dtype)
         return self._cast(to_dtype(dtype, "type"))
 
     def _cast(self, dtype):
@@ -459,7 +465,7 @@ class Tensor(TensorBase):
 
     def clone(self):
         """A copy (recorded: the gradient flows back to this tensor)."""
-        return f.astype(self, self._data.dtype)
+        return f.astype(self, self.dtype)
 
     def contiguous(self):
         return self
