@@ -170,6 +170,7 @@ def test_tensor_device_api(device):
     assert cr.zeros_like(a).device.type == dev.type
     assert f"device='{device}" in repr(t)
     assert t.to(cr.float32).dtype == cr.float32
+    assert cr.nn.Linear(2, 3, device=device).weight.device.type == dev.type  # layers' device=
 
 
 def test_moving_a_tensor_that_requires_grad_is_refused_not_silently_cut():
