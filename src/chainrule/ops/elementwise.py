@@ -196,7 +196,7 @@ def _where_vjp(xp, need, g, ans, c, x, y):
 where = Primitive("where", np.where, _where_vjp, inputs="cond x y", reads="cond", broadcasts=True, elementwise=True,
                   gate="routes", local=(None, "1 where {cond}, else 0", "0 where {cond}, else 1"),
                   doc="where(cond, x, y): routes the gradient by the (constant) condition",
-                  xfwd=lambda xp, c, x, y: xp.where(c, x, y))
+                  xfwd=lambda xp, c, x, y: xp.where(c if hasattr(c, "shape") else xp.asarray(c), x, y))
 
 
 def _clip_vjp(xp, need, g, ans, x, lo, hi):

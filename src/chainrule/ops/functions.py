@@ -190,7 +190,13 @@ def numel(x):
 
 def where(cond, x, y):
     """Elementwise `x if cond else y`; `cond` is a constant (boolean array or comparison)."""
-    c = np.asarray(unwrap(cond))
+    c = unwrap(cond)
+    b = backend.backend_of(c)
+    if b is not None:  # another backend's condition stays there
+        if b.np_dtype(c.dtype).kind not in "biuf":
+            raise TypeError(f"where: the condition must be boolean, got dtype {b.np_dtype(c.dtype)}")
+        return _ew.where(b.as_bool(c), x, y)
+    c = np.asarray(c)
     if c.dtype.kind not in "biuf":
         raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
     return _ew.where(c.astype(bool, copy=False), x, y)

@@ -131,9 +131,9 @@ def _bcel_xfwd(xp, x, t, pw):
 
 
 def _bcel_grads(need, g, x, t, pw, sig_neg, sp):
-    lw = 1 + (pw - 1) * t
+    lw = 1 + t * (pw - 1)  # (a Tensor on the left: another backend's arrays do not defer to Tensors)
     gx = g * ((1 - t) - lw * sig_neg) if need[0] is not None else None
-    gt = g * ((pw - 1) * sp - x) if need[1] is not None else None
+    gt = g * (sp * (pw - 1) - x) if need[1] is not None else None
     gpw = g * t * sp if need[2] is not None else None
     return gx, gt, gpw
 
