@@ -278,3 +278,27 @@ def test_grad_of_grad_matches_numpy_on_the_backend(spec, device):
             continue
         for a, b in zip(*res):
             np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=spec.name)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("make", [
+    lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    lambda ps: cr.optim.Adam(ps, lr=0.01, amsgrad=True),
+    lambda ps: cr.optim.AdamW(ps, lr=0.01),
+    lambda ps: cr.optim.Adadelta(ps, weight_decay=0.1),
+    lambda ps: cr.optim.Adagrad(ps, lr=0.1, lr_decay=0.01),
+], ids=["SGD", "RMSprop", "Adam", "AdamW", "Adadelta", "Adagrad"])
+def test_every_optimizer_steps_on_the_device_as_on_numpy(make, device):
+    def run(dev):
+        w = cr.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True, device=dev)
+        opt = make([w])
+        x = cr.tensor(np.arange(6.0).reshape(3, 2) / 6, device=dev)
+        for _ in range(3):
+            opt.zero_grad()
+            ((w @ x) ** 2).sum().backward()
+            opt.step()
+        assert w.device.type == cr.device(dev or "cpu").type
+        return w.numpy()
+
+    np.testing.assert_allclose(run(device), run(None), rtol=1e-12, atol=1e-14)
