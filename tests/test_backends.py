@@ -44,10 +44,20 @@ def _host(a):
     return np.asarray(backend.to_host(a), dtype=np.float64)
 
 
+# Primitives merged from other issues that have no backend forward yet: on a backend they must refuse by
+# name (checked below), never compute on the wrong arrays. Each one here is work left for issue 17.
+NUMPY_ONLY = {"lstm_scan"}
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_every_spec_matches_numpy_on_the_backend(spec, device):
     rng = np.random.default_rng(17)
+    if spec.name in NUMPY_ONLY:
+        xs = spec.sample(rng, spec.shapes[0])
+        with pytest.raises(UnsupportedOnBackend, match=f"{spec.name}: not supported on the '{device}' backend"):
+            spec.call(*[cr.tensor(x, device=device) for x in xs])
+        return
     for shapes in spec.shapes:
         xs = spec.sample(rng, shapes)
         wrt = tuple(spec.wrt if spec.wrt is not None else range(len(xs)))
@@ -96,7 +106,7 @@ def test_a_numpy_only_primitive_refuses_other_backends_by_name():
 
 def test_every_registered_primitive_has_a_backend_forward():
     missing = sorted(name for name, p in REGISTRY.items() if p.xfwd is None)
-    assert not missing, f"primitives that run on NumPy only: {missing}"
+    assert missing == sorted(NUMPY_ONLY), f"primitives that run on NumPy only: {missing}"
 
 
 def _train_steps(kind, device, steps=4, dtype=None, optimizer="adam"):
@@ -250,8 +260,8 @@ def test_in_place_updates_on_a_backend_stay_there():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order], ids=[i for s, i in zip(SPECS, IDS)
-                                                                            if s.second_order])
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order and s.name not in NUMPY_ONLY],
+                         ids=[i for s, i in zip(SPECS, IDS) if s.second_order and s.name not in NUMPY_ONLY])
 def test_grad_of_grad_matches_numpy_on_the_backend(spec, device):
     """create_graph on a backend: the same rules run on its Tensors (the gradient of sum(g**3), g the
     first gradient, equals NumPy's). Specs whose first gradient is constant have nothing to check."""
