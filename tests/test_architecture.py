@@ -27,7 +27,7 @@ import pytest
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "chainrule"
 ROOT = SRC.parents[1]
 
-LAYERS = ["core", "ops", ("transforms", "autograd"), "debug", "viz", "nn", "optim", ("data", "utils"), "io",
+LAYERS = ["core", "backend", "ops", ("transforms", "autograd"), "debug", "viz", "nn", "optim", ("data", "utils"), "io",
           "distributed", ("train", "lecture"), "__init__", ("cli", "__main__")]
 RANK = {}
 for rank, names in enumerate(LAYERS):

@@ -41,7 +41,7 @@ def _cotangents(outputs, grad_outputs, opname):
                 raise RuntimeError(f"{opname}: output {i} has shape {o.shape}; a gradient can be implied only "
                                    "for a single-element output. Pass grad_outputs with that shape.")
             g = np.ones(o.shape, dtype=o.dtype)
-        elif np.shape(g.data if isinstance(g, TensorBase) else g) != o.shape:
+        elif tuple(getattr(g, "shape", np.shape(g))) != o.shape:
             raise ValueError(f"{opname}: grad_outputs[{i}] has shape {np.shape(g)}, output {i} has shape {o.shape}")
         out.append(g)
     return out

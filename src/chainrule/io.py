@@ -28,6 +28,7 @@ import struct
 
 import numpy as np
 
+from . import backend
 from .core import CheckpointError, TensorBase, unwrap
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -65,6 +66,7 @@ def save(obj, path):
         obj = obj.state_dict()
     if not isinstance(obj, dict):
         raise TypeError(f"save: expected a dict (e.g. model.state_dict()), got {type(obj).__name__}")
+    obj = host_copy(obj)
     tensors = {}
     if _is_flat(obj):
         for k, v in obj.items():
@@ -287,8 +289,9 @@ def _read_tensor(f, base, entry, path, name):
     return a
 
 
-def load(path):
-    """Read a safetensors file: a dict name -> numpy array (or the nested structure `save` wrote)."""
+def load(path, map_location=None):
+    """Read a safetensors file: a dict name -> numpy array (or the nested structure `save` wrote);
+    with `map_location` (a device, or a function of each array), the arrays are placed there."""
     path = os.fspath(path)
     with _open_regular(path) as f:
         header, meta, base = _read_header(f, path)
@@ -296,7 +299,8 @@ def load(path):
         tensors = {k: _read_tensor(f, base, header[k], path, k) for k in order}
     if _LAYOUT_KEY in meta:
         try:
-            return _decode(read_json(meta[_LAYOUT_KEY], "the layout metadata", _JSON_DEPTH), tensors)
+            return placed(_decode(read_json(meta[_LAYOUT_KEY], "the layout metadata", _JSON_DEPTH), tensors),
+                          map_location)
         except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"load: '{path}': corrupt chainrule layout metadata ({e})") from None
     try:
@@ -305,4 +309,38 @@ def load(path):
         saved = None
     if isinstance(saved, list) and all(isinstance(k, str) for k in saved) and sorted(saved) == sorted(order):
         order = saved
-    return {k: tensors[k] for k in order}
+    return placed({k: tensors[k] for k in order}, map_location)
+
+
+# -- devices (issue 17): files hold host arrays; `save` copies to the host, `load` places on a device ----
+
+def host_copy(obj):
+    """`obj` (a dict, possibly nested) with every array or Tensor on another device than the CPU
+    replaced by a NumPy copy: what `save` writes."""
+    if isinstance(obj, dict):
+        return {k: host_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(host_copy(v) for v in obj)
+    d = unwrap(obj)
+    return backend.to_host(d) if backend.backend_of(d) is not None else obj
+
+
+def placed(obj, map_location):
+    """The arrays of a loaded `obj` on `map_location`: None or "cpu" leaves them NumPy arrays; a device
+    ("cuda", "cuda:1", "array_api_strict", a cr.device) copies them there; a function is applied to each."""
+    if map_location is None:
+        return obj
+    if callable(map_location) and not isinstance(map_location, (str, backend.device)):
+        move = map_location
+    else:
+        dev = backend.check_device(map_location, "load(map_location=)")
+        if dev.type == "cpu":
+            return obj
+
+        def move(a):
+            return backend.to_device(a, dev)
+    if isinstance(obj, dict):
+        return {k: placed(v, move) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(placed(v, move) for v in obj)
+    return move(obj) if isinstance(obj, np.ndarray) else obj

@@ -173,12 +173,12 @@ def _loss(task, out, y, target_stats=None):
 def _batch_stats(task, out, y, target_stats):
     """Per-batch sums that make up the epoch's metrics (accuracy, or squared errors for R²); a language
     model's accuracy counts the characters whose most likely next character is the right one."""
-    o = out.data
+    o, yd = out.numpy(), y.numpy()  # (host copies of a device's arrays)
     if task == "regression":
         mu, sd = target_stats
         pred = o.reshape(-1).astype(np.float64) * sd + mu
-        return {"sse": float(((pred - y.data) ** 2).sum())}
-    return {"correct": int((o.argmax(axis=-1) == y.data).sum())}
+        return {"sse": float(((pred - yd) ** 2).sum())}
+    return {"correct": int((o.argmax(axis=-1) == yd).sum())}
 
 
 class _NonFiniteLoss(ArithmeticError):
@@ -194,7 +194,10 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
     """
     total, n, sums, ys = 0.0, 0, {}, []
     model.train(optimizer is not None)
+    device = next((p.device for p in model.parameters()), None)
     for step, (x, y) in enumerate(loader, 1):
+        if device is not None and device.type != "cpu":  # the model is on a device: so is each batch
+            x, y = x.to(device), y.to(device)
         if optimizer is not None:
             out = model(x)
             loss = _loss(task, out, y, target_stats)
@@ -215,7 +218,7 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
         for k, v in _batch_stats(task, out, y, target_stats).items():
             sums[k] = sums.get(k, 0) + v
         if task == "regression":
-            ys.append(np.asarray(y.data, dtype=np.float64))
+            ys.append(np.asarray(y.numpy(), dtype=np.float64))
         if progress is not None:
             progress.update(1)
             progress.set_postfix(_running(task, total, n, sums), refresh=False)
@@ -537,7 +540,7 @@ def sample_text(model, vocab, length=500, prompt="\n", temperature=1.0, seed=0, 
 
 def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3, optimizer="adam",
           weight_decay=0.0, seed=0, out=None, progress=True, split=None, log=print, distributed=False,
-          max_chars=None):
+          max_chars=None, device=None):
     """Train a model on a bundled data set and write checkpoint, plot and summary into `out`.
 
     distributed=True: data parallel over the MPI world (world size 1 when not under mpirun). Every rank
@@ -582,6 +585,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
 
     seed_everything(seed)
     net = build_model(model, split.input_shape, num_outputs, hidden_t, image_shape)
+    if device is not None:  # (issue 17) parameters, batches and the optimizer's state live there
+        net.to(device)
     opt = make_optimizer(optimizer, net.parameters(), lr, weight_decay)
     sampler = None
     if comm is not None:

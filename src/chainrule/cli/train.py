@@ -110,7 +110,9 @@ def add_train_parser(sub):
                    help="text data sets: keep only the first N characters of the train and test parts")
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--device", default="cpu", help="device to train on (default cpu, the only one available)")
+    p.add_argument("--device", default="cpu",
+                   help="device to train on: cpu (NumPy, the default), cuda or cuda:N (CuPy on an NVIDIA GPU), "
+                        "array_api_strict (the Array API reference namespace, for tests)")
     p.add_argument("--distributed", action="store_true",
                    help="data parallel over MPI: start with `mpirun -np N chainrule train --distributed`; "
                         "--batch-size is the global batch, split across the N ranks (world size 1 without mpirun)")
@@ -167,7 +169,7 @@ def _cmd_train_rank(args):
         with blas_threads(args.threads):
             train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
                   args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split,
-                  distributed=args.distributed, max_chars=args.max_chars)
+                  distributed=args.distributed, max_chars=args.max_chars, device=args.device)
     except TrainingInterrupted as e:
         print(f"chainrule train: {e}", file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C

@@ -29,16 +29,18 @@ class _Layer:
     grad_type = np.ndarray  # the type of `.grad`: an ndarray subclass
     tensor_ns = None      # the operations on Tensors: `xp` of backward rules under create_graph
     array_ns = None       # the same names on arrays: `xp` of backward rules otherwise
+    foreign = None        # other array libraries than NumPy: apply(prim, args, params), rules(roots), grad(g, dtype)
 
 
 layer = _Layer()
 
 
-def provide(tensor_type, tensor_ns, array_ns, grad_type=np.ndarray):
+def provide(tensor_type, tensor_ns, array_ns, grad_type=np.ndarray, foreign=None):
     """Set what the core needs from the layer above and does not import: the Tensor class it makes
-    tensors of, the two namespaces backward rules are written against, and the array type of `.grad`."""
+    tensors of, the two namespaces backward rules are written against, the array type of `.grad`, and
+    the handler of arrays of other libraries than NumPy (`ops/dispatch.py`)."""
     layer.tensor_type, layer.tensor_ns, layer.array_ns = tensor_type, tensor_ns, array_ns
-    layer.grad_type = grad_type
+    layer.grad_type, layer.foreign = grad_type, foreign
 
 
 class _State(threading.local):
@@ -160,7 +162,8 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
     """
     observers = (*observers, *state.observers)
     visit, visited = _hooks(observers, "visit"), _hooks(observers, "visited")
-    last_write, array_ns = state.last_write, layer.array_ns
+    last_write, array_ns = state.last_write, layer.foreign.rules(roots)  # NumPy's, or another backend's
+    native, red_ns = array_ns is layer.array_ns, None if create_graph or array_ns is layer.array_ns else array_ns
     pending, shared, heap = {}, set(), []
     for node, g in roots:
         if node in pending:
@@ -192,7 +195,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
             g = pop(node)
             if create_graph:
                 raw = prim.tensor_rule(node, need, g)
-            elif prim.fast is not None:  # (Primitive.array_rule, inlined)
+            elif prim.fast is not None and native:  # (Primitive.array_rule, inlined; fast rules are NumPy's)
                 raw = prim.fast(need, g, node.ans, *saved, **node.params)
             else:
                 raw = prim.vjp(array_ns, need, g, node.ans, *saved, **node.params)
@@ -205,7 +208,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
                         grads.append(None)
                     continue
                 if gi.shape != shape:
-                    gi = _reduce(prim, gi, shape)
+                    gi = _reduce(prim, gi, shape, red_ns)
                 if grads is not None:
                     grads.append(gi)
                 prev = get(parent)
@@ -228,21 +231,22 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
     return pending, shared
 
 
-def _reduce(prim, gi, shape):
+def _reduce(prim, gi, shape, xp):
     if not prim.broadcasts:
-        raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape {np.shape(gi)} for an "
+        raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape {tuple(gi.shape)} for an "
                          f"input of shape {shape}")
-    return unbroadcast(gi, shape, prim.name)
+    return unbroadcast(gi, shape, prim.name, xp)
 
 
-def unbroadcast(g, shape, opname="op"):
-    """Sum `g` (an array or a Tensor) over the axes NumPy broadcasting added, so that it has `shape`."""
+def unbroadcast(g, shape, opname="op", xp=None):
+    """Sum `g` (an array or a Tensor) over the axes NumPy broadcasting added, so that it has `shape`
+    (with `xp`'s functions for another backend's arrays, which may lack NumPy's methods)."""
     if g.shape == shape:
         return g
     axes = broadcast_axes(g.shape, shape, opname)
     if axes:
-        g = g.sum(axis=axes)
-    return g if g.shape == shape else g.reshape(shape)
+        g = g.sum(axis=axes) if xp is None else xp.sum(g, axis=axes)
+    return g if g.shape == shape else (g.reshape(shape) if xp is None else xp.reshape(g, shape))
 
 
 def broadcast_axes(gshape, shape, opname="op"):
@@ -273,8 +277,8 @@ def accumulate(leaf, gi, maybe_shared, create_graph):
     """Add gradient `gi` to `leaf.grad`, in the leaf's dtype, never handing out shared memory."""
     dtype = leaf._data.dtype
     if not create_graph:
-        if type(gi) is not np.ndarray:
-            gi = np.array(gi)  # NumPy scalars from 0-d arithmetic: .grad is always an array
+        if type(gi) is not np.ndarray:  # NumPy scalars from 0-d arithmetic (.grad is an array), or another backend's
+            gi = np.array(gi) if isinstance(gi, (np.generic, float, int)) else layer.foreign.grad(gi, dtype)
         elif maybe_shared or (gi.base is not None and (sys.getrefcount(gi.base) > 2 or not gi.flags.writeable)):
             gi = gi.copy()  # never hand out memory another gradient (or a saved array) can see
     if gi.dtype != dtype:

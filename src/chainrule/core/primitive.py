@@ -41,6 +41,8 @@ class Primitive:
     """One differentiable operation: forward, rules and what they read, and how traces show it.
 
     inputs    the inputs' names ("x y"; "*xs" for any number)
+    xfwd      the forward on any other backend's arrays, xfwd(xp, *inputs, **params) with xp the backend
+              (chainrule/backend); None: the op runs on NumPy only, and refuses other arrays by name
     reads     what the differentiable rule reads (see the module docstring); fast_reads: the fast rule
     residuals names of the extra arrays the forward returns after its output
     broadcasts  inputs broadcast against each other: the engine sums gradients back to their shapes
@@ -50,12 +52,12 @@ class Primitive:
               or the gradient's formula in terms of `upstream` and the inputs' names in braces
     """
 
-    __slots__ = ("name", "fwd", "vjp", "fast", "inputs", "residuals", "broadcasts", "elementwise",
+    __slots__ = ("name", "fwd", "vjp", "fast", "xfwd", "inputs", "residuals", "broadcasts", "elementwise",
                  "gate", "symbol", "local", "doc", "_reads", "_plans", "__weakref__")
 
-    def __init__(self, name, fwd, vjp, *, inputs="x", reads="", fast=None, fast_reads=None, residuals="",
+    def __init__(self, name, fwd, vjp, *, inputs="x", reads="", fast=None, fast_reads=None, residuals="", xfwd=None,
                  broadcasts=False, elementwise=False, gate=None, symbol=None, local=None, doc="", register=True):
-        self.name, self.fwd, self.vjp, self.fast, self.doc = name, fwd, vjp, fast, doc
+        self.name, self.fwd, self.vjp, self.fast, self.xfwd, self.doc = name, fwd, vjp, fast, xfwd, doc
         self.inputs = tuple(inputs.split())
         self.residuals = tuple(residuals.split())
         self.broadcasts, self.elementwise, self.gate = broadcasts, elementwise, gate
@@ -145,8 +147,10 @@ class Primitive:
                 shapes.append(d.shape)
                 if d.size > limit:
                     large = True
-            else:
+            elif type(d) in _SCALARS:
                 shapes.append(())
+            else:  # another backend's array (or an ndarray subclass): the layer above takes over
+                return layer.foreign.apply(self, args, params)
         try:
             out = self.fwd(*datas, **params)
         except ValueError as e:
@@ -196,7 +200,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
             out = out[()]  # 0-d results are kept as NumPy scalars: same dtype, 10x cheaper arithmetic
         elif out.size > state.keep_up_to:
             large = True
-    elif t not in _NP_SCALARS:
+    elif t not in _NP_SCALARS and not hasattr(out, "__array_namespace__"):
         out = np.asarray(out)
         out = out[()] if not out.shape else out
     observed = shared.observers  # process-wide: read from the class, not the thread-local instance
@@ -256,13 +260,14 @@ def _keep(prim, datas, out, residuals, parents):
 
 new_tensor = new_node = object.__new__
 _NP_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex128}
-_SCALARS = frozenset({float, int, bool, *_NP_SCALARS})
+_SCALARS = frozenset({float, int, bool, *(t for t in np.sctypeDict.values() if issubclass(t, (np.number, np.bool_)))})
 
 
 def operand(a, opname):
     """A non-Tensor input as a plain array or number (an ndarray subclass, such as `.grad`, is viewed as
     an ndarray); object and string data are refused, naming the op."""
-    if isinstance(a, (float, int, bool, np.generic)) or (type(a) is np.ndarray and a.dtype.kind not in "OUSV"):
+    if isinstance(a, (float, int, bool, np.generic)) or (type(a) is np.ndarray and a.dtype.kind not in "OUSV") \
+            or not isinstance(a, np.ndarray) and hasattr(a, "__array_namespace__"):  # another backend's array
         return a
     try:
         arr = np.asarray(a)

@@ -65,7 +65,7 @@ class TensorBase:
         """The values, as an ndarray. (0-d values are held internally as NumPy scalars, whose
         arithmetic is ten times cheaper than a 0-d array's; here they come back as 0-d arrays.)"""
         d = self._data
-        if type(d) is not np.ndarray:
+        if isinstance(d, np.generic):
             d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
         return d
 

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .. import ops
+from .. import backend, ops
 from ..core import ShapeError, TensorBase, unwrap, wrap
 from ..ops import conv, losses, special
 from ..transforms.compile import refuse_while_recording
@@ -30,11 +30,29 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _data(x):
-    return np.asarray(unwrap(x))
+    """x's array as NumPy sees it; another backend's array as its shape and dtype (`_Meta`)."""
+    d = unwrap(x)
+    return np.asarray(d) if backend.backend_of(d) is None else _Meta(d)
 
 
-def _const(a):
-    """A constant Tensor around an array (0-d values as NumPy scalars, as the core keeps them)."""
+class _Meta:
+    """The shape and dtype of another backend's array, read without copying it to the host
+    (`np.asarray(meta)` makes the host copy, where the values are needed)."""
+
+    def __init__(self, a):
+        self.a, self.shape, self.ndim = a, tuple(a.shape), a.ndim
+        self.dtype, self.size = backend.backend_of(a).np_dtype(a.dtype), int(np.prod(self.shape))
+
+    def __array__(self, dtype=None, copy=None):
+        h = backend.to_host(self.a)
+        return h if dtype is None else h.astype(dtype)
+
+
+def _const(a, like=None):
+    """A constant Tensor around an array (0-d values as NumPy scalars, as the core keeps them), on the
+    device of the tensor `like` when given."""
+    if like is not None and backend.backend_of(unwrap(like)) is not None:
+        return wrap(backend.to_device(np.asarray(a), backend.device_of(unwrap(like))), None)
     return wrap(a[()] if type(a) is np.ndarray and not a.shape else a, None)
 
 
@@ -71,7 +89,7 @@ def _float_like(target, x, opname):
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{opname}: target must be numeric, got dtype {t.dtype}")
     dtype = _data(x).dtype
-    return _const(t if t.dtype == dtype else t.astype(dtype))
+    return _const(t if t.dtype == dtype else t.astype(dtype), like=x)
 
 
 def _same_shape(x, t, opname):
@@ -191,22 +209,30 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         var = ops.mean(xc * xc, axis=axes, keepdims=True)
         if running_mean is not None:
             running_mean *= 1 - momentum
-            running_mean += momentum * mu._data.reshape(-1)
+            running_mean += momentum * _stat(mu._data, running_mean.dtype, (-1,))
         if running_var is not None:
             running_var *= 1 - momentum
-            running_var += momentum * var._data.reshape(-1) * (n / (n - 1))
+            running_var += momentum * _stat(var._data, running_var.dtype, (-1,)) * (n / (n - 1))
         out = xc / ops.sqrt(var + eps)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running statistics (running_mean, running_var)")
-        rm = np.asarray(running_mean, dtype=xd.dtype).reshape(shape)
-        rs = (1 / np.sqrt(np.asarray(running_var, dtype=xd.dtype) + eps)).reshape(shape)
+        rm = _stat(running_mean, xd.dtype, shape)
+        rs = 1 / backend.namespace(running_var).sqrt(_stat(running_var, xd.dtype, shape) + eps)
         out = (x - rm) * rs
     if weight is not None:
         out = out * ops.reshape(weight, shape)
     if bias is not None:
         out = out + ops.reshape(bias, shape)
     return out
+
+
+def _stat(a, dtype, shape):
+    """A statistic's array (of any backend) in `dtype`, reshaped to `shape`."""
+    b = backend.backend_of(a)
+    if b is None:
+        return np.asarray(a, dtype=dtype).reshape(shape)
+    return b.reshape(b.astype(a, dtype), shape)
 
 
 def _pair(v, name, opname):
@@ -537,7 +563,7 @@ def _class_targets(target, x_shape, opname, ignore_index=None):
     Ignored entries (== ignore_index) are replaced by class 0 so they can index safely; the mask
     (None when nothing is ignored) says which they were.
     """
-    t = _data(target)
+    t = np.asarray(_data(target))  # (checked on the host: a device's targets are copied here)
     if t.dtype.kind == "f" and np.all(np.mod(t, 1) == 0):
         t = t.astype(np.int64)
     if t.dtype.kind not in "iu":

@@ -33,6 +33,8 @@ class Linear(Module):
         self.weight = _empty((self.out_features, self.in_features), dtype)
         self.bias = _empty((self.out_features,), dtype) if bias else None
         self.reset_parameters()
+        if device is not None:  # (built on the CPU, then moved)
+            self.to(device)
 
     def reset_parameters(self):
         # PyTorch's default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
@@ -145,6 +147,8 @@ class BatchNorm1d(Module):
             self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
             self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+        if device is not None:  # (built on the CPU, then moved)
+            self.to(device)
 
     _inputs = ((2, 3), "(N, {C}) or (N, {C}, L)")   # the input ranks a subclass accepts, in words
 
@@ -182,6 +186,8 @@ class Conv2d(Module):
         self.weight = _empty((out_channels, in_channels) + self.kernel_size, dtype)
         self.bias = _empty((out_channels,), dtype) if bias else None
         self.reset_parameters()
+        if device is not None:  # (built on the CPU, then moved)
+            self.to(device)
 
     def reset_parameters(self):
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
@@ -249,6 +255,8 @@ class LayerNorm(Module):
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if elementwise_affine and bias \
             else None
+        if device is not None:  # (built on the CPU, then moved)
+            self.to(device)
 
     def forward(self, x):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -271,6 +279,8 @@ class Embedding(Module):
         self.padding_idx = None if padding_idx is None else int(padding_idx) % self.num_embeddings
         self.weight = _empty((self.num_embeddings, self.embedding_dim), dtype)
         self.reset_parameters()
+        if device is not None:  # (built on the CPU, then moved)
+            self.to(device)
 
     def reset_parameters(self):
         init.normal_(self.weight)

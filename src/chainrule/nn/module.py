@@ -10,10 +10,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import backend
 from ..core import TensorBase, unwrap
 from ..ops import Tensor, dtypes
-
-_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
 
 
 class Parameter(Tensor):
@@ -130,40 +129,49 @@ class Module:
         return self
 
     def to(self, *args, dtype=None, non_blocking=False, **kwargs):
-        """to(dtype), to(device), to(device, dtype), to(tensor), as PyTorch's: cast every floating-point
-        parameter and buffer to the dtype (e.g. cr.float64); "cpu" is the only device."""
+        """to(dtype), to(device), to(device, dtype), to(tensor), as PyTorch's: move every parameter and
+        buffer to the device ("cpu", "cuda", "array_api_strict") and cast the floating-point ones to the
+        dtype (e.g. cr.float64). The parameters stay the same objects (an optimizer made before keeps
+        working); their gradients are dropped."""
         device = kwargs.pop("device", None)
         if kwargs:
             raise TypeError(f"{type(self).__name__}.to: unexpected arguments {sorted(kwargs)}")
         for a in args:
             if isinstance(a, TensorBase):
                 dtype = a.dtype
-            elif isinstance(a, dtypes.device) or isinstance(a, str) and a.partition(":")[0] in _DEVICES:
+            elif isinstance(a, dtypes.device) or isinstance(a, str) and a.partition(":")[0] in backend.DEVICE_TYPES:
                 device = a
             else:
                 dtype = a
-        dtypes.check_device(device, f"{type(self).__name__}.to")
-        if dtype is None:
-            return self
-        dtype = dtypes.to_dtype(dtype, f"{type(self).__name__}.to")
-        if dtype.kind not in "fc":
-            raise TypeError(f"{type(self).__name__}.to: parameters need a floating-point dtype, got {dtype}")
+        dev = None if device is None else dtypes.check_device(device, f"{type(self).__name__}.to")
+        if dtype is not None:
+            dtype = dtypes.to_dtype(dtype, f"{type(self).__name__}.to")
+            if dtype.kind not in "fc":
+                raise TypeError(f"{type(self).__name__}.to: parameters need a floating-point dtype, got {dtype}")
+
+        def moved(a):
+            if dtype is not None and _dtype(a).kind == "f" and _dtype(a) != dtype:
+                b = backend.backend_of(a)
+                a = a.astype(dtype) if b is None else b.astype(a, dtype)
+            return a if dev is None else backend.to_device(a, dev)
+
         for p in self.parameters():
-            if p._data.dtype.kind == "f" and p._data.dtype != dtype:
-                p._data = p._data.astype(dtype)
+            a = moved(p._data)
+            if a is not p._data:
+                p._data = a
                 p.grad = None
                 p.bump_version()
         for m in self.modules():
             for name, b in m._buffers.items():
-                if b is not None and b.dtype.kind == "f":
-                    m._buffers[name] = b.astype(dtype)
+                if b is not None:
+                    m._buffers[name] = moved(b)
         return self
 
     def cpu(self):
-        return self
+        return self.to("cpu")
 
     def cuda(self, device=None):
-        dtypes.check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda")
+        return self.to("cuda" if device is None else device)
 
     def float(self):
         return self.to(np.float32)
@@ -207,12 +215,15 @@ class Module:
         if problems:
             raise KeyError(f"load_state_dict into {type(self).__name__}: " + ", ".join(problems))
         for k, v in given.items():
-            if k in targets:
+            if k in targets:  # (on the device the parameter is on)
                 p = targets[k]
+                dev = p.device
                 p.data = np.array(v, dtype=p.dtype)
+                if dev.type != "cpu":
+                    p._data = backend.to_device(p._data, dev)
             elif k in buffers:
                 m, name, b = buffers[k]
-                m._buffers[name] = np.array(v, dtype=b.dtype)
+                m._buffers[name] = backend.to_device(np.array(v, dtype=_dtype(b)), backend.device_of(b))
         return self
 
     # -- printing ----------------------------------------------------------------------------------
@@ -346,8 +357,14 @@ class ModuleDict(Module):
             del self[key]
 
 
+def _dtype(a):
+    """An array's dtype under chainrule's (NumPy's) names, on any backend."""
+    b = backend.backend_of(a)
+    return a.dtype if b is None else b.np_dtype(a.dtype)
+
+
 def _numeric(key, value):
-    arr = np.asarray(unwrap(value))
+    arr = np.asarray(backend.to_host(unwrap(value)))
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"load_state_dict: '{key}' must hold numbers, got an array of dtype {arr.dtype}")
     return arr

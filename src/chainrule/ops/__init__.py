@@ -12,6 +12,7 @@
     special      erf gelu (+ gelu_composite, the fused gelu's twin)
     functions    the public functions: arguments normalized and checked, then the primitive
     namespaces   ARRAY_NS and TENSOR_NS, the `xp` of backward rules
+    dispatch     ops on another backend's arrays (CuPy, array_api_strict): one device, the primitive's xfwd
     dtypes       PyTorch's dtype and device names, the default dtype, the random generator
     gradarray    GradArray, the type of `.grad`
     interop      NumPy's protocols: ufuncs and array functions on Tensors record or refuse

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive, unwrap
+from ..core import Primitive, TensorBase, unwrap
 
 # -- convolution windows -----------------------------------------------------------------------------
 
@@ -35,19 +35,61 @@ def _col2im_fwd(cols, shape, kernel, stride, padding):
     return out[:, :, ph:ph + H, pw:pw + W] if ph or pw else out
 
 
+def _pad_x(xp, x, ph, pw, fill=0.0):
+    """x (N, C, H, W) padded by ph rows and pw columns of `fill` on each side, on any backend."""
+    if not (ph or pw):
+        return x
+    N, C, H, W = x.shape
+    out = xp.full((N, C, H + 2 * ph, W + 2 * pw), fill, dtype=x.dtype)
+    out[:, :, ph:ph + H, pw:pw + W] = x
+    return out
+
+
+def _im2col_xfwd(xp, x, shape, kernel, stride, padding):
+    """im2col on any backend: one strided slice per kernel position, stacked (the standard has no
+    sliding_window_view)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    x = _pad_x(xp, x, ph, pw)
+    Ho, Wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    rows = [xp.stack([x[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] for j in range(kw)], axis=2)
+            for i in range(kh)]
+    return xp.stack(rows, axis=2)
+
+
+def _col2im_xfwd(xp, cols, shape, kernel, stride, padding):
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    N, C, H, W = shape
+    Ho, Wo = cols.shape[-2:]
+    out = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            win = (slice(None), slice(None), slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
+            out[win] = out[win] + cols[:, :, i, j, ...]
+    return out[:, :, ph:ph + H, pw:pw + W] if ph or pw else out
+
+
+def _same_kind(g, t):
+    """The adjoint primitive's result `t` as the kind of thing the rule got: a Tensor under create_graph,
+    an array otherwise (another backend's arrays run these rules, not the NumPy fast rules)."""
+    return t if isinstance(g, TensorBase) else t._data
+
+
 # Each is the other's adjoint: the differentiable rules apply the other primitive (on Tensors), the
 # fast rules its forward (on arrays).
 im2col = Primitive("im2col", lambda x, shape, kernel, stride, padding: _im2col_fwd(x, kernel, stride, padding),
-                   lambda xp, need, g, ans, x, **window: (col2im(g, **window),),
+                   lambda xp, need, g, ans, x, **window: (_same_kind(g, col2im(g, **window)),),
                    fast=lambda need, g, ans, x, shape, kernel, stride, padding: (
                        _col2im_fwd(g, shape, kernel, stride, padding),),
                    gate="routes", local=("col2im(upstream): each window element's gradient added back to its pixel",),
-                   doc="the sliding windows of a (padded) image as (N, C, kh, kw, Ho, Wo): convolution as matmul")
-col2im = Primitive("col2im", _col2im_fwd, lambda xp, need, g, ans, cols, **window: (im2col(g, **window),),
+                   doc="the sliding windows of a (padded) image as (N, C, kh, kw, Ho, Wo): convolution as matmul",
+                   xfwd=_im2col_xfwd)
+col2im = Primitive("col2im", _col2im_fwd,
+                   lambda xp, need, g, ans, cols, **window: (_same_kind(g, im2col(g, **window)),),
                    fast=lambda need, g, ans, cols, shape, kernel, stride, padding: (
                        _im2col_fwd(g, kernel, stride, padding),),
                    inputs="cols", gate="distributes", local=("im2col(upstream)",),
-                   doc="the adjoint of im2col (window sums back to pixels)")
+                   doc="the adjoint of im2col (window sums back to pixels)",
+                   xfwd=_col2im_xfwd)
 
 
 def _conv_fwd(cols, W, b):
@@ -57,6 +99,15 @@ def _conv_fwd(cols, W, b):
     if np.ndim(b):
         out += b.reshape(F, 1)
     return out.reshape(N, F, Ho, Wo)
+
+
+def _conv_xfwd(xp, cols, W, b):
+    N, C, kh, kw, Ho, Wo = cols.shape
+    F = W.shape[0]
+    out = xp.matmul(xp.reshape(W, (F, C * kh * kw)), xp.reshape(cols, (N, C * kh * kw, Ho * Wo)))
+    if hasattr(b, "shape") and b.ndim:
+        out = out + xp.reshape(b, (F, 1))
+    return xp.reshape(out, (N, F, Ho, Wo))
 
 
 def _conv_vjp(xp, need, g, ans, cols, W, b):
@@ -75,7 +126,8 @@ def _conv_vjp(xp, need, g, ans, cols, W, b):
 
 conv2d = Primitive("conv2d", _conv_fwd, _conv_vjp, inputs="cols W b", reads="cols W",
                    local=("{W}ᵀ @ upstream", "Σ over images of upstream @ {cols}ᵀ", "upstream summed"),
-                   doc="convolution as one batched matmul of the filters with the im2col windows (+ bias)")
+                   doc="convolution as one batched matmul of the filters with the im2col windows (+ bias)",
+                   xfwd=_conv_xfwd)
 
 
 # -- max pooling ---------------------------------------------------------------------------------------
@@ -117,17 +169,37 @@ def _maxpool_fast(need, g, ans, x, kernel, stride, padding):
     return (dx[:, :, ph:ph + H, pw:pw + W] if ph or pw else dx,)
 
 
+def _maxpool_xfwd(xp, x, kernel, stride, padding):
+    cols = _im2col_xfwd(xp, _pad_x(xp, x, *padding, fill=-xp.inf), None, kernel, stride, (0, 0))
+    N, C, kh, kw, Ho, Wo = cols.shape
+    return xp.max(xp.reshape(cols, (N, C, kh * kw, Ho, Wo)), axis=2)
+
+
+def _maxpool_mask_x(c, xr, ar, kernel, stride, padding):
+    """The masks of _maxpool_masks, as one (N, C, kh, kw, Ho, Wo) array, on any backend: the first
+    maximum of each window (a cumulative count of the maxima before each position)."""
+    cols = _im2col_xfwd(c, _pad_x(c, xr, *padding, fill=-c.inf), None, kernel, stride, (0, 0))
+    N, C, kh, kw, Ho, Wo = cols.shape
+    hit = c.astype(c.reshape(cols, (N, C, kh * kw, Ho, Wo)) == c.expand_dims(ar, axis=2), c.int32)
+    first = (hit == 1) & (c.cumulative_sum(hit, axis=2) == 1)
+    return c.reshape(first, cols.shape)
+
+
 def _maxpool_vjp(xp, need, g, ans, x, kernel, stride, padding):
     xr, ar = unwrap(x), unwrap(ans)
     shape = xr.shape
-    kh, kw = kernel
-    mask = np.zeros(ar.shape[:2] + (kh, kw) + ar.shape[2:], dtype=ar.dtype)
-    for i, j, m in _maxpool_masks(xr, ar, kernel, stride, padding):
-        mask[:, :, i, j] = m
+    if isinstance(xr, np.ndarray):  # NumPy: the fast rule's masks, one kernel position at a time
+        mask = np.zeros(ar.shape[:2] + kernel + ar.shape[2:], dtype=ar.dtype)
+        for i, j, m in _maxpool_masks(xr, ar, kernel, stride, padding):
+            mask[:, :, i, j] = m
+    else:
+        c = xp.raw(xr)
+        mask = c.astype(_maxpool_mask_x(c, xr, ar, kernel, stride, padding), ar.dtype)
     cols = xp.reshape(g, ar.shape[:2] + (1, 1) + ar.shape[2:]) * mask
-    return (col2im(cols, shape=shape, kernel=kernel, stride=stride, padding=padding),)
+    return (_same_kind(g, col2im(cols, shape=shape, kernel=kernel, stride=stride, padding=padding)),)
 
 
 max_pool2d = Primitive("max_pool2d", _maxpool_fwd, _maxpool_vjp, fast=_maxpool_fast, reads="x out", gate="routes",
                        local=("upstream routed to the (first) maximum of each window",),
-                       doc="2-D max pooling over (N, C, H, W), vectorized over pixels (a loop over kernel positions)")
+                       doc="2-D max pooling over (N, C, H, W), vectorized over pixels (a loop over kernel positions)",
+                       xfwd=_maxpool_xfwd)

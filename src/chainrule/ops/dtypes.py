@@ -1,10 +1,9 @@
 """PyTorch's names for dtypes and devices, the default dtype, and the random generator.
 
 dtypes are NumPy dtypes under PyTorch's names (`cr.float32 is np.dtype("float32")`, `cr.float` is
-float32 and `cr.long` int64, as in PyTorch). chainrule computes with NumPy on the CPU: `cpu` is the
-only device, `cr.device("cuda")` can be named but not used (the error says why: no CuPy, or
-no backend yet), and `cr.accelerator.is_available()` and
-`cr.cuda.is_available()` say False.
+float32 and `cr.long` int64, as in PyTorch). NumPy on the CPU is the
+default device; "cuda" is CuPy, where CuPy and a GPU are present (`cr.cuda.is_available()`), and
+"array_api_strict" is the Array API reference namespace the tests run on (see chainrule/backend).
 
 The default dtype: Python floats (and the float factories, `cr.randn`, `cr.zeros`, ...) give float64,
 so that gradients check to many digits; layers' parameters are float32, as PyTorch's.
@@ -18,10 +17,12 @@ PyTorch's.
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import types
 
 import numpy as np
+
+from .. import backend
+from ..backend import CPU, check_device, device  # noqa: F401 (re-exported: cr.device)
 
 float16 = half = np.dtype("float16")
 float32 = float = np.dtype("float32")
@@ -94,77 +95,22 @@ def float_dtype(dtype, opname):
 
 
 # -- devices ----------------------------------------------------------------------------------------
-
-class device:
-    """PyTorch's `torch.device`: a type ("cpu", "cuda", ...) and an optional index. chainrule computes
-    on the CPU only; other devices can be named, and fail where a tensor would be moved to them."""
-
-    __slots__ = ("type", "index")
-
-    def __init__(self, type="cpu", index=None):
-        if isinstance(type, device):
-            type, index = type.type, type.index
-        if not isinstance(type, str):
-            raise TypeError(f"device: expected a string such as 'cpu', got {type!r}")
-        name, _, idx = type.partition(":")
-        if idx:
-            if not idx.isdigit():
-                raise ValueError(f"device: invalid device string {type!r}")
-            index = builtins.int(idx)
-        self.type, self.index = name, index
-
-    def __repr__(self):
-        return f"device(type='{self.type}')" if self.index is None else \
-            f"device(type='{self.type}', index={self.index})"
-
-    def __str__(self):
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    def __eq__(self, other):
-        if isinstance(other, str):
-            other = device(other)
-        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
-
-    def __hash__(self):
-        return hash((self.type, self.index))
-
-
-CPU = device("cpu")
-
-
-def check_device(d, opname):
-    """None or the CPU; any other device is refused, naming the op."""
-    if d is None:
-        return CPU
-    dev = d if isinstance(d, device) else device(d)
-    if dev.type != "cpu":
-        raise RuntimeError(f"{opname}: device '{dev}' is not available: {_why_unavailable(dev)}; chainrule "
-                           "computes with NumPy on the CPU ('cpu' is its only device; "
-                           "cr.accelerator.is_available() is False)")
-    return dev
-
-
-def _why_unavailable(dev):
-    """The exact reason a non-CPU device cannot be used here, for the error message."""
-    if dev.type != "cuda":
-        return f"chainrule has no '{dev.type}' backend"
-    if importlib.util.find_spec("cupy") is None:
-        return "CuPy is not installed (install the CuPy package for your CUDA version)"
-    return "chainrule's CuPy backend is not implemented yet (CuPy is installed, but arrays stay on the host)"
-
+# `device`, `CPU` and `check_device` live in the backend layer (chainrule/backend), which knows which
+# array library serves which device; these are PyTorch's availability queries over it.
 
 def _false():
     return False
 
 
-def _zero():
-    return 0
+def _cuda_count():
+    return backend.get(device("cuda")).module.cuda.runtime.getDeviceCount() if backend.available("cuda") else 0
 
 
-accelerator = types.SimpleNamespace(is_available=_false, device_count=_zero, current_accelerator=lambda: None)
-cuda = types.SimpleNamespace(is_available=_false, device_count=_zero)
+accelerator = types.SimpleNamespace(is_available=lambda: backend.available("cuda"), device_count=_cuda_count,
+                                    current_accelerator=lambda: device("cuda") if backend.available("cuda") else None)
+cuda = types.SimpleNamespace(is_available=lambda: backend.available("cuda"), device_count=_cuda_count)
 backends = types.SimpleNamespace(mps=types.SimpleNamespace(is_available=_false, is_built=_false),
-                                 cuda=types.SimpleNamespace(is_built=_false))
+                                 cuda=types.SimpleNamespace(is_built=lambda: backend.available("cuda")))
 
 
 # -- the random generator -----------------------------------------------------------------------------

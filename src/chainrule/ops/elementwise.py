@@ -19,10 +19,12 @@ def _grads(need, gx, gy):
 
 
 add = Primitive("add", operator.add, lambda xp, need, g, ans, x, y: (g, g), inputs="x y", broadcasts=True,
-                elementwise=True, gate="distributes", symbol="+", local=("1", "1"), doc="x + y")
+                elementwise=True, gate="distributes", symbol="+", local=("1", "1"), doc="x + y",
+                xfwd=lambda xp, x, y: x + y)
 
 sub = Primitive("sub", operator.sub, lambda xp, need, g, ans, x, y: (g, -g), inputs="x y", broadcasts=True,
-                elementwise=True, gate="distributes", symbol="−", local=("1", "−1"), doc="x - y")
+                elementwise=True, gate="distributes", symbol="−", local=("1", "−1"), doc="x - y",
+                xfwd=lambda xp, x, y: x - y)
 
 
 def _mul_vjp(xp, need, g, ans, x, y):
@@ -51,7 +53,8 @@ def _times(g, other, this):
 
 
 mul = Primitive("mul", operator.mul, _mul_vjp, fast=_mul_fast, inputs="x y", reads={"x": "y", "y": "x"},
-                broadcasts=True, elementwise=True, gate="swaps", symbol="×", local=("{y}", "{x}"), doc="x * y")
+                broadcasts=True, elementwise=True, gate="swaps", symbol="×", local=("{y}", "{x}"), doc="x * y",
+                xfwd=lambda xp, x, y: x * y)
 
 
 def _div_vjp(xp, need, g, ans, x, y):
@@ -59,44 +62,57 @@ def _div_vjp(xp, need, g, ans, x, y):
 
 
 div = Primitive("div", operator.truediv, _div_vjp, inputs="x y", reads={"x": "y", "y": "x y"}, broadcasts=True,
-                elementwise=True, symbol="÷", local=("1/{y}", "−{x}/{y}²"), doc="x / y")
+                elementwise=True, symbol="÷", local=("1/{y}", "−{x}/{y}²"), doc="x / y",
+                xfwd=lambda xp, x, y: x / y)
 
 neg = Primitive("neg", operator.neg, lambda xp, need, g, ans, x: (-g,), elementwise=True, symbol="−x",
-                local=("−1",), doc="-x")
+                local=("−1",), doc="-x",
+                xfwd=lambda xp, x: -x)
 
 
 def _pow_vjp(xp, need, g, ans, x, y):
     def dy():
         # d/dy x**y = x**y log x; 0 where x == 0 and y >= 0 (as PyTorch), NaN for x < 0
-        safe = (np.asarray(unwrap(x)) == 0) & (np.asarray(unwrap(y)) >= 0)
-        logx = xp.log(xp.where(safe, 1.0, x)) if np.any(safe) else xp.log(x)
+        safe = (unwrap(x) == 0) & (unwrap(y) >= 0)
+        if not hasattr(x, "shape"):  # a Python number (another backend's rules get them as such)
+            return g * ans * float(np.log(x))
+        logx = xp.log(xp.where(safe, 1.0, x)) if xp.any(safe) else xp.log(x)
         return g * ans * logx
 
     def dx():
         # y x**(y-1), and 0 where y == 0 (as PyTorch): at x = 0 that would be 0 * inf. This is also
         # what makes every higher derivative of x**n at 0 right, as each is again a power.
-        zero = np.asarray(unwrap(y)) == 0
-        return g * y * x ** (xp.where(zero, 1, y - 1) if np.any(zero) else y - 1)
+        zero = unwrap(y) == 0
+        if not xp.any(zero):
+            return g * y * x ** (y - 1)
+        return g * y * x ** (1 if zero is True else xp.where(zero, 1, y - 1))
 
     return _grads(need, dx, dy)
 
 
 power = Primitive("power", np.power, _pow_vjp, inputs="x y", reads={"x": "x y", "y": "x y out"}, broadcasts=True,
                   elementwise=True, symbol="xʸ", local=("{y}·{x}^({y}−1)", "{x}^{y}·log {x}"),
-                  doc="x ** y (y may be a tensor)")
+                  doc="x ** y (y may be a tensor)",
+                  xfwd=lambda xp, x, y: x ** y)
 
 exp = Primitive("exp", np.exp, lambda xp, need, g, ans, x: (g * ans,), reads="out", elementwise=True,
-                local=("{out}",), doc="e ** x; local gradient is the output itself")
+                local=("{out}",), doc="e ** x; local gradient is the output itself",
+                xfwd=lambda xp, x: xp.exp(x))
 log = Primitive("log", np.log, lambda xp, need, g, ans, x: (g / x,), reads="x", elementwise=True,
-                local=("1/{x}",), doc="natural logarithm")
+                local=("1/{x}",), doc="natural logarithm",
+                xfwd=lambda xp, x: xp.log(x))
 sqrt = Primitive("sqrt", np.sqrt, lambda xp, need, g, ans, x: (g / (2 * ans),), reads="out", elementwise=True,
-                 symbol="√", local=("1/(2·{out})",), doc="square root; infinite gradient at 0")
+                 symbol="√", local=("1/(2·{out})",), doc="square root; infinite gradient at 0",
+                 xfwd=lambda xp, x: xp.sqrt(x))
 abs = Primitive("abs", np.abs, lambda xp, need, g, ans, x: (g * xp.sign(x),), reads="x", elementwise=True,
-                symbol="|x|", local=("sign({x})",), doc="|x|; gradient sign(x), 0 at 0")
+                symbol="|x|", local=("sign({x})",), doc="|x|; gradient sign(x), 0 at 0",
+                xfwd=lambda xp, x: xp.abs(x))
 sin = Primitive("sin", np.sin, lambda xp, need, g, ans, x: (g * xp.cos(x),), reads="x", elementwise=True,
-                local=("cos({x})",), doc="sine")
+                local=("cos({x})",), doc="sine",
+                xfwd=lambda xp, x: xp.sin(x))
 cos = Primitive("cos", np.cos, lambda xp, need, g, ans, x: (-g * xp.sin(x),), reads="x", elementwise=True,
-                local=("−sin({x})",), doc="cosine")
+                local=("−sin({x})",), doc="cosine",
+                xfwd=lambda xp, x: xp.cos(x))
 
 
 def _tanh_fast(need, g, ans, x):
@@ -109,13 +125,19 @@ def _tanh_fast(need, g, ans, x):
 
 tanh = Primitive("tanh", np.tanh, lambda xp, need, g, ans, x: (g * (1 - ans * ans),), fast=_tanh_fast,
                  reads="out", elementwise=True, local=("1 − {out}²",),
-                 doc="hyperbolic tangent; local gradient 1 - tanh²")
+                 doc="hyperbolic tangent; local gradient 1 - tanh²",
+                 xfwd=lambda xp, x: xp.tanh(x))
 
 
 def _sigmoid_fwd(x):
     # stable on both sides: exp only ever sees -|x|
     e = np.exp(-np.abs(x))
     return np.where(np.asarray(x) >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_xfwd(xp, x):
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _sigmoid_fast(need, g, ans, x):
@@ -128,7 +150,8 @@ def _sigmoid_fast(need, g, ans, x):
 
 sigmoid = Primitive("sigmoid", _sigmoid_fwd, lambda xp, need, g, ans, x: (g * ans * (1 - ans),), fast=_sigmoid_fast,
                     reads="out", elementwise=True, symbol="σ", local=("{out}(1 − {out})",),
-                    doc="1 / (1 + e^-x) as one fused node; local gradient σ(1-σ)")
+                    doc="1 / (1 + e^-x) as one fused node; local gradient σ(1-σ)",
+                    xfwd=_sigmoid_xfwd)
 
 
 def sigmoid_composite(x):
@@ -136,16 +159,18 @@ def sigmoid_composite(x):
     return 1.0 / (1.0 + exp(-x))
 
 
-relu = Primitive("relu", lambda x: np.maximum(x, 0), lambda xp, need, g, ans, x: (g * (unwrap(ans) > 0),),
+relu = Primitive("relu", lambda x: np.maximum(x, 0), lambda xp, need, g, ans, x: (xp.where(unwrap(ans) > 0, g, 0),),
                  reads="out", elementwise=True, gate="routes", local=("1 where {x} > 0, else 0",),
-                 doc="max(x, 0): routes the gradient where x > 0")
+                 doc="max(x, 0): routes the gradient where x > 0",
+                 xfwd=lambda xp, x: xp.maximum(x, 0))
 
 
 def _minmax_vjp(greater):
     def vjp(xp, need, g, ans, x, y):
         xr, yr = unwrap(x), unwrap(y)
-        m = (xr > yr) if greater else (xr < yr)
-        m = np.asarray(m + 0.5 * (xr == yr), dtype=g.dtype)  # ties split the gradient, as PyTorch does
+        c = xp.raw(xr if hasattr(xr, "shape") else yr)  # the namespace of the (constant) masks
+        m = c.astype((xr > yr) if greater else (xr < yr), g.dtype)
+        m = m + 0.5 * c.astype(xr == yr, g.dtype)  # ties split the gradient, as PyTorch does
         return _grads(need, lambda: g * m, lambda: g * (1 - m))
     return vjp
 
@@ -153,38 +178,41 @@ def _minmax_vjp(greater):
 maximum = Primitive("maximum", np.maximum, _minmax_vjp(True), inputs="x y", reads="x y", broadcasts=True,
                     elementwise=True, gate="routes", symbol="max",
                     local=("1 where {x} > {y} (½ where equal), else 0", "1 where {y} > {x} (½ where equal), else 0"),
-                    doc="elementwise max: routes the gradient to the larger input (ties share it)")
+                    doc="elementwise max: routes the gradient to the larger input (ties share it)",
+                    xfwd=lambda xp, x, y: xp.maximum(x, y))
 minimum = Primitive("minimum", np.minimum, _minmax_vjp(False), inputs="x y", reads="x y", broadcasts=True,
                     elementwise=True, gate="routes", symbol="min",
                     local=("1 where {x} < {y} (½ where equal), else 0", "1 where {y} < {x} (½ where equal), else 0"),
-                    doc="elementwise min: routes the gradient to the smaller input (ties share it)")
+                    doc="elementwise min: routes the gradient to the smaller input (ties share it)",
+                    xfwd=lambda xp, x, y: xp.minimum(x, y))
 
 
 def _where_vjp(xp, need, g, ans, c, x, y):
-    c = np.asarray(unwrap(c), dtype=bool)
+    c = xp.raw(unwrap(c)).as_bool(unwrap(c))
     return (None, xp.where(c, g, 0) if need[1] is not None else None,
             xp.where(c, 0, g) if need[2] is not None else None)
 
 
 where = Primitive("where", np.where, _where_vjp, inputs="cond x y", reads="cond", broadcasts=True, elementwise=True,
                   gate="routes", local=(None, "1 where {cond}, else 0", "0 where {cond}, else 1"),
-                  doc="where(cond, x, y): routes the gradient by the (constant) condition")
+                  doc="where(cond, x, y): routes the gradient by the (constant) condition",
+                  xfwd=lambda xp, c, x, y: xp.where(c if hasattr(c, "shape") else xp.asarray(c), x, y))
 
 
 def _clip_vjp(xp, need, g, ans, x, lo, hi):
     xr = unwrap(x)
-    m = np.ones(np.shape(xr), dtype=bool)
-    if lo is not None:
-        m &= xr >= lo
+    m = None if lo is None else xr >= lo
     if hi is not None:
-        m &= xr <= hi
-    return (g * m,)
+        m = xr <= hi if m is None else m & (xr <= hi)
+    return (g if m is None else xp.where(m, g, 0),)
 
 
 clip = Primitive("clip", lambda x, lo, hi: np.clip(x, lo, hi), _clip_vjp, reads="x", broadcasts=True,
                  elementwise=True, gate="routes", local=("1 where min ≤ {x} ≤ max, else 0",),
-                 doc="clip(x, min, max): gradient passes where min <= x <= max")
+                 doc="clip(x, min, max): gradient passes where min <= x <= max",
+                 xfwd=lambda xp, x, lo, hi: xp.clip(x, lo, hi))
 
 astype = Primitive("astype", lambda x, dtype, src: np.asarray(x).astype(dtype),
                    lambda xp, need, g, ans, x, dtype, src: (xp.astype(g, src),), elementwise=True, local=("1",),
-                   doc="cast to another float dtype; the gradient is cast back")
+                   doc="cast to another float dtype; the gradient is cast back",
+                   xfwd=lambda xp, x, dtype, src: xp.astype(x, dtype))

@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend as be
 from ..core import TensorBase, unwrap, wrap
 from .dtypes import check_device, defaults, float_dtype, rng, to_dtype
 from .tensor import Tensor
@@ -39,10 +40,12 @@ def _size(size, opname, given=None):
 
 
 def _make(arr, requires_grad, device, opname):
-    check_device(device, opname)
+    """A leaf around the NumPy array `arr`, copied to `device` if that is not the CPU (so random
+    factories give the same numbers on every device)."""
+    dev = check_device(device, opname)
     if requires_grad and arr.dtype.kind not in "fc":
         raise TypeError(f"{opname}: requires_grad=True needs a floating-point dtype, got {arr.dtype}")
-    t = wrap(arr[()] if arr.ndim == 0 else arr, None)
+    t = wrap(arr[()] if arr.ndim == 0 and dev.type == "cpu" else be.to_device(arr, dev), None)
     t.requires_grad = bool(requires_grad)
     return t
 
@@ -160,38 +163,43 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
 
 # -- *_like ---------------------------------------------------------------------------------------------
 
-def _like(x, dtype):
-    a = np.asarray(unwrap(x))
-    return a.shape, (a.dtype if dtype is None else to_dtype(dtype, "like"))
+def _like(x, dtype, device=None):
+    """The shape and dtype of `x` (or `dtype`), and the device: `device`, else x's own."""
+    a = unwrap(x)
+    if be.backend_of(a) is not None:
+        d = be.backend_of(a).np_dtype(a.dtype) if dtype is None else to_dtype(dtype, "like")
+        return tuple(a.shape), d, be.device_of(a) if device is None else device
+    a = np.asarray(a)
+    return a.shape, (a.dtype if dtype is None else to_dtype(dtype, "like")), device
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
-    shape, d = _like(input, dtype)
+    shape, d, device = _like(input, dtype, device)
     return _make(np.zeros(shape, d), requires_grad, device, "zeros_like")
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False):
-    shape, d = _like(input, dtype)
+    shape, d, device = _like(input, dtype, device)
     return _make(np.ones(shape, d), requires_grad, device, "ones_like")
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False):
-    shape, d = _like(input, dtype)
+    shape, d, device = _like(input, dtype, device)
     return _make(np.empty(shape, d), requires_grad, device, "empty_like")
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
-    shape, d = _like(input, dtype)
+    shape, d, device = _like(input, dtype, device)
     return _make(np.full(shape, unwrap(fill_value), d), requires_grad, device, "full_like")
 
 
 def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
-    shape, d = _like(input, dtype)
+    shape, d, device = _like(input, dtype, device)
     return rand(shape, generator=generator, dtype=d, device=device, requires_grad=requires_grad)
 
 
 def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
-    shape, d = _like(input, dtype)
+    shape, d, device = _like(input, dtype, device)
     return randn(shape, generator=generator, dtype=d, device=device, requires_grad=requires_grad)
 
 

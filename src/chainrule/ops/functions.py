@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ..core import ShapeError, TensorBase, unwrap, wrap
 from . import elementwise as _ew
 from . import reduce as _rd
@@ -189,7 +190,13 @@ def numel(x):
 
 def where(cond, x, y):
     """Elementwise `x if cond else y`; `cond` is a constant (boolean array or comparison)."""
-    c = np.asarray(unwrap(cond))
+    c = unwrap(cond)
+    b = backend.backend_of(c)
+    if b is not None:  # another backend's condition stays there
+        if b.np_dtype(c.dtype).kind not in "biuf":
+            raise TypeError(f"where: the condition must be boolean, got dtype {b.np_dtype(c.dtype)}")
+        return _ew.where(b.as_bool(c), x, y)
+    c = np.asarray(c)
     if c.dtype.kind not in "biuf":
         raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
     return _ew.where(c.astype(bool, copy=False), x, y)
@@ -212,6 +219,12 @@ def astype(x, dtype):
     """Cast to `dtype`. A cast to a float dtype is differentiable (the gradient is cast back); a cast
     to an integer or boolean dtype has no gradient (as PyTorch: integer tensors do not require grad)."""
     dtype = to_dtype(dtype, "astype")
+    b = backend.backend_of(unwrap(x))
+    if b is not None:  # another backend's array: its dtype under chainrule's name
+        src = b.np_dtype(unwrap(x).dtype)
+        if dtype.kind not in "fc":
+            return wrap(b.astype(unwrap(x), dtype), None)
+        return _ew.astype(x, dtype=dtype, src=src)
     src = np.result_type(unwrap(x))
     if dtype.kind not in "fc":
         return wrap(np.asarray(unwrap(x)).astype(dtype)[()] if not _shape(x) else

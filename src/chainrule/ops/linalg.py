@@ -46,7 +46,8 @@ def _matmul_vjp(xp, need, g, ans, a, b):
 
 matmul = Primitive("matmul", _matmul_fwd, _matmul_vjp, inputs="a b", reads="a b", broadcasts=True,
                    symbol="@", local=("upstream @ {b}ᵀ", "{a}ᵀ @ upstream"),
-                   doc="matrix product (1-D, 2-D, batched); its Jacobian is never built")
+                   doc="matrix product (1-D, 2-D, batched); its Jacobian is never built",
+                   xfwd=lambda xp, a, b: xp.matmul(a, b))
 
 
 def _linear_fwd(x, W, b):
@@ -75,4 +76,5 @@ def _linear_vjp(xp, need, g, ans, x, W, b):
 
 linear = Primitive("linear", _linear_fwd, _linear_vjp, inputs="x W b", reads="x W",
                    local=("upstream @ {W}", "upstreamᵀ @ {x}", "upstream summed over the rows"),
-                   doc="affine layer x @ W.T + b as one node (W has shape (out, in), as PyTorch)")
+                   doc="affine layer x @ W.T + b as one node (W has shape (out, in), as PyTorch)",
+                   xfwd=lambda xp, x, W, b: xp.matmul(x, xp.transpose(W)) + b)

@@ -17,9 +17,12 @@ import numbers
 
 import numpy as np
 
+from .. import backend as be
 from ..core import ShapeError, TensorBase, provide, state, unwrap, wrap
+from ..core.engine import accumulate, run_backward
 from . import functions as f
 from . import interop
+from .dispatch import FOREIGN
 from .dtypes import CPU, check_device, defaults, device, float64, rng, to_dtype, type_name
 from .elementwise import abs, add, div, exp, log, mul, neg, power, relu, sigmoid, sqrt, sub, tanh
 from .gradarray import GradArray
@@ -34,7 +37,7 @@ def _shape_args(args, opname):
     return args
 
 
-_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
+_DEVICE_TYPES = be.DEVICE_TYPES
 _ufunc_op = interop.UFUNC_OPS.get
 
 
@@ -62,11 +65,21 @@ class Tensor(TensorBase):
     __slots__ = ()
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None, device=None):
-        check_device(device, "tensor")
+        dev = None if device is None else check_device(device, "tensor")
+        src = be.backend_of(unwrap(data))
+        if src is not None:  # another backend's array: a copy on its device (or on `device`)
+            arr = src.ns.asarray(unwrap(data), copy=True)
+            arr = arr if dtype is None else src.astype(arr, to_dtype(dtype, "tensor"))
+            super().__init__(0.0, name=name)
+            self._data = arr if dev is None else be.to_device(arr, dev)
+            self.requires_grad_(requires_grad)
+            return
         super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
         if dtype is None and defaults.dtype is not float64 and self._data.dtype == np.float64 and \
                 not isinstance(data, (np.ndarray, np.generic, TensorBase)):
             self._data = self._data.astype(defaults.dtype)  # Python floats: the default dtype
+        if dev is not None and dev.type != "cpu":
+            self._data = be.to_device(self._data, dev)
 
     def __add__(self, o):
         return add(self, o)
@@ -153,7 +166,7 @@ class Tensor(TensorBase):
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad and state.grad_enabled:
             raise TypeError(interop.conversion_error(self))
-        a = self.data
+        a = self.numpy()
         if dtype is not None:
             return a.astype(dtype)
         return a.copy() if copy else a  # (np.array(t) copies, np.asarray(t) does not)
@@ -174,7 +187,7 @@ class Tensor(TensorBase):
                     f"{opname}: a leaf tensor that requires grad{name} is used in an in-place operation; its "
                     "gradient would have nothing to refer to. Update parameters under `with cr.no_grad():` (the "
                     "training-loop idiom), or compute a new tensor (y = x + 1).")
-            if self._data.dtype.kind not in "fc":
+            if self.dtype.kind not in "fc":
                 raise TypeError(f"{opname}: a tensor of dtype {self.dtype} cannot take a value that requires grad "
                                 "(cast it first: x = x.float())")
             out = recorded()
@@ -187,6 +200,12 @@ class Tensor(TensorBase):
                                     f"dtype {self.dtype}")
                 out = f.astype(out, self.dtype)
             self._data, self._node, self.requires_grad = out._data, out._node, True
+        elif be.backend_of(self._data) is not None:  # another backend: the tensor takes the computed result
+            out = recorded()
+            if out.shape != self.shape:
+                raise ShapeError(f"{opname}: the result has shape {out.shape}, the tensor updated in place "
+                                 f"{self.shape}")
+            self._data = (out if out.dtype == self.dtype else f.astype(out, self.dtype))._data
         else:
             a = self._data
             if type(a) is not np.ndarray or not a.flags.writeable:
@@ -304,22 +323,40 @@ class Tensor(TensorBase):
     def dim(self):
         return self._data.ndim
 
-    device = property(lambda self: CPU)
-    is_cuda = property(lambda self: False)
+    device = property(lambda self: be.device_of(self._data))
+    is_cuda = property(lambda self: self.device.type == "cuda")
+
+    def __len__(self):
+        s = self._data.shape
+        if not s:
+            raise TypeError("len() of a 0-d tensor")
+        return s[0]
+
+    def requires_grad_(self, flag=True):
+        if flag and self.dtype.kind not in "fc":
+            raise TypeError(f"requires_grad_: needs floating-point data, got dtype {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    @property
+    def dtype(self):
+        """The dtype, as chainrule's (NumPy's) dtype names on every backend."""
+        d = self._data.dtype
+        return d if isinstance(d, np.dtype) else be.backend_of(self._data).np_dtype(d)
     grad_fn = property(lambda self: self._node)
 
     def element_size(self):
-        return self._data.dtype.itemsize
+        return self.dtype.itemsize
 
     # -- dtypes and devices -------------------------------------------------------------------------
     def type(self, dtype=None):
         """No argument: the type's name ('chainrule.FloatTensor', as PyTorch's); otherwise cast."""
         if dtype is None:
-            return type_name(self._data.dtype)
+            return type_name(self.dtype)
         return self._cast(to_dtype(dtype, "type"))
 
     def _cast(self, dtype):
-        return self if dtype == self._data.dtype else f.astype(self, dtype)
+        return self if dtype == self.dtype else f.astype(self, dtype)
 
     def to(self, *args, dtype=None, non_blocking=False, copy=False, memory_format=None, **kw):
         """to(dtype), to(device), to(device, dtype), to(other tensor), with dtype= and device=."""
@@ -333,15 +370,77 @@ class Tensor(TensorBase):
                 device_ = a
             else:
                 dtype = a
-        check_device(device_, "to")
-        out = self if dtype is None else self._cast(to_dtype(dtype, "to"))
+        out = self if device_ is None else self._moved(check_device(device_, "to"), "to")
+        out = out if dtype is None else out._cast(to_dtype(dtype, "to"))
         return f.astype(out, out.dtype) if copy and out is self else out
 
+    def _moved(self, dev, opname):
+        """This tensor's values on device `dev` (itself when they are there)."""
+        if be.device_of(self._data) == dev or dev.index is None and be.device_of(self._data).type == dev.type:
+            return self
+        if self.requires_grad and state.grad_enabled:
+            raise RuntimeError(f"{opname}: moving a tensor that requires grad to another device is not recorded "
+                               f"(a graph lives on one device); move it before it requires grad: "
+                               f"x.detach().to('{dev}').requires_grad_(), or Module.to('{dev}') for parameters")
+        return wrap(be.to_device(self._data, dev), None)
+
     def cpu(self):
-        return self
+        return self._moved(CPU, "cpu")
 
     def cuda(self, device=None):
-        check_device("cuda" if device is None else device, "cuda")
+        return self._moved(check_device("cuda" if device is None else device, "cuda"), "cuda")
+
+    # -- the host's views of the values (a copy from another backend) --------------------------------
+    def numpy(self, force=False):
+        """The values as a NumPy array: the array itself on the CPU, a host copy from another device."""
+        d = self._data
+        return self.data if isinstance(d, (np.ndarray, np.generic)) else be.to_host(d)
+
+    def item(self):
+        return _host(self._data).item()
+
+    def tolist(self):
+        return _host(self._data).tolist()
+
+    def __float__(self):
+        return float(_host(self._data))
+
+    def __int__(self):
+        return int(_host(self._data))
+
+    def __bool__(self):
+        return bool(_host(self._data))
+
+    def __repr__(self):
+        d = self._data
+        if isinstance(d, (np.ndarray, np.generic)):
+            return TensorBase.__repr__(self)
+        host = wrap(be.to_host(d), self._node)
+        host.requires_grad, host.name = self.requires_grad, self.name
+        return TensorBase.__repr__(host)[:-1] + f", device='{self.device}')"
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        d = self._data
+        if isinstance(d, (np.ndarray, np.generic)) or not self.requires_grad:
+            return TensorBase.backward(self, grad, retain_graph, create_graph)
+        b = be.backend_of(d)  # another backend: the same steps, with its arrays
+        if grad is None:
+            if d.size != 1:
+                return TensorBase.backward(self, None)  # (its error message)
+            g = b.ns.ones(d.shape, dtype=d.dtype)
+        elif isinstance(grad, TensorBase) and create_graph:
+            g = grad
+        else:
+            g = b.ns.astype(be.to_device(unwrap(grad), be.device_of(d)) if hasattr(unwrap(grad), "shape") else
+                            b.ns.asarray(unwrap(grad)), d.dtype)
+        if tuple(g.shape) != tuple(d.shape):
+            raise ShapeError(f"backward: grad has shape {tuple(g.shape)} but the output has shape {tuple(d.shape)}")
+        if create_graph and not isinstance(g, TensorBase):
+            g = wrap(g, None)
+        if self._node is None:
+            accumulate(self, g, True, create_graph)
+        else:
+            run_backward(self._node, g, retain_graph or create_graph, create_graph)
 
     def float(self):
         return self._cast(np.dtype(np.float32))
@@ -366,13 +465,10 @@ class Tensor(TensorBase):
 
     def clone(self):
         """A copy (recorded: the gradient flows back to this tensor)."""
-        return f.astype(self, self._data.dtype)
+        return f.astype(self, self.dtype)
 
     def contiguous(self):
         return self
-
-    def numpy(self, force=False):
-        return self.data
 
     # -- shapes -------------------------------------------------------------------------------------
     T = property(lambda self: f.transpose(self))
@@ -491,6 +587,11 @@ class Tensor(TensorBase):
         return sub(self, other if alpha == 1 else other * alpha)
 
 
+def _host(d):
+    """A NumPy array or scalar with the values of `d` (itself on the CPU)."""
+    return d if isinstance(d, (np.ndarray, np.generic)) else be.to_host(d)
+
+
 def tensor(data, requires_grad=False, dtype=None, name=None, device=None):
     """Make a Tensor from a Python number, nested list, array or Tensor (the data is copied).
 
@@ -504,4 +605,4 @@ def is_tensor(x):
     return isinstance(x, TensorBase)
 
 
-provide(Tensor, TENSOR_NS, ARRAY_NS, GradArray)
+provide(Tensor, TENSOR_NS, ARRAY_NS, GradArray, FOREIGN)

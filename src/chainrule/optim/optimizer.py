@@ -9,6 +9,7 @@ import copy
 
 import numpy as np
 
+from ..backend import backend_of, namespace
 from ..core import TensorBase, unwrap
 
 
@@ -58,14 +59,14 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad = np.zeros_like(p._data)
+                    p._grad = namespace(p._data).zeros_like(p._data)
 
     def _params_with_grad(self, group):
         for p in group["params"]:
             g = p._grad  # (the array as the engine stored it: no GradArray view on the update path)
             if g is None:
                 continue
-            g = g._data if isinstance(g, TensorBase) else np.asarray(g)
+            g = g._data if isinstance(g, TensorBase) else g if backend_of(g) is not None else np.asarray(g)
             if g.shape != p._data.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for a parameter of shape "
                                  f"{p._data.shape}")

@@ -1,11 +1,13 @@
-"""SGD, RMSprop, Adam, AdamW and Adadelta with PyTorch's update rules (same hyper-parameter names)."""
+"""SGD, RMSprop, Adam, AdamW and Adadelta with PyTorch's update rules (same hyper-parameter names).
+
+Each update runs in the namespace of the parameter's array (NumPy, or its backend's: `namespace`), in
+place, so a model moved to a device trains there."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..backend import namespace
 from .optimizer import Optimizer
 
 
@@ -31,6 +33,7 @@ class SGD(Optimizer):
             lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
             for p, g, st in self._params_with_grad(group):
+                xp = namespace(p._data)
                 if maximize:
                     g = -g
                 if wd:
@@ -38,7 +41,7 @@ class SGD(Optimizer):
                 if mu:
                     buf = st.get("momentum_buffer")
                     if buf is None:
-                        buf = st["momentum_buffer"] = np.array(g, dtype=p._data.dtype)
+                        buf = st["momentum_buffer"] = xp.asarray(g, dtype=p._data.dtype, copy=True)
                     else:
                         buf *= mu
                         buf += (1 - damp) * g
@@ -57,13 +60,14 @@ class RMSprop(Optimizer):
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             wd, mu, centered = group["weight_decay"], group["momentum"], group["centered"]
             for p, g, st in self._params_with_grad(group):
+                xp = namespace(p._data)
                 if not st:
                     st["step"] = 0
-                    st["square_avg"] = np.zeros_like(p._data)
+                    st["square_avg"] = xp.zeros_like(p._data)
                     if mu:
-                        st["momentum_buffer"] = np.zeros_like(p._data)
+                        st["momentum_buffer"] = xp.zeros_like(p._data)
                     if centered:
-                        st["grad_avg"] = np.zeros_like(p._data)
+                        st["grad_avg"] = xp.zeros_like(p._data)
                 st["step"] += 1
                 if wd:
                     g = g + wd * p._data
@@ -74,9 +78,9 @@ class RMSprop(Optimizer):
                     ga = st["grad_avg"]
                     ga *= alpha
                     ga += (1 - alpha) * g
-                    avg = np.sqrt(sq - ga * ga) + eps
+                    avg = xp.sqrt(sq - ga * ga) + eps
                 else:
-                    avg = np.sqrt(sq) + eps
+                    avg = xp.sqrt(sq) + eps
                 if mu:
                     buf = st["momentum_buffer"]
                     buf *= mu
@@ -103,12 +107,13 @@ class Adam(Optimizer):
             lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
             wd, amsgrad = group["weight_decay"], group["amsgrad"]
             for p, g, st in self._params_with_grad(group):
+                xp = namespace(p._data)
                 if not st:
                     st["step"] = 0
-                    st["exp_avg"] = np.zeros_like(p._data)
-                    st["exp_avg_sq"] = np.zeros_like(p._data)
+                    st["exp_avg"] = xp.zeros_like(p._data)
+                    st["exp_avg_sq"] = xp.zeros_like(p._data)
                     if amsgrad:
-                        st["max_exp_avg_sq"] = np.zeros_like(p._data)
+                        st["max_exp_avg_sq"] = xp.zeros_like(p._data)
                 st["step"] += 1
                 t = st["step"]
                 if wd:
@@ -123,10 +128,10 @@ class Adam(Optimizer):
                 v += (1 - b2) * g * g
                 if amsgrad:
                     vmax = st["max_exp_avg_sq"]
-                    np.maximum(vmax, v, out=vmax)
+                    vmax[...] = xp.maximum(vmax, v)
                     v = vmax
                 bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
-                denom = np.sqrt(v) / math.sqrt(bc2) + eps
+                denom = xp.sqrt(v) / math.sqrt(bc2) + eps
                 p._data -= (lr / bc1) * (m / denom)
                 self._bump(p)
 
@@ -155,10 +160,11 @@ class Adadelta(Optimizer):
         for group in self.param_groups:
             lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
             for p, g, st in self._params_with_grad(group):
+                xp = namespace(p._data)
                 if not st:
                     st["step"] = 0
-                    st["square_avg"] = np.zeros_like(p._data)
-                    st["acc_delta"] = np.zeros_like(p._data)
+                    st["square_avg"] = xp.zeros_like(p._data)
+                    st["acc_delta"] = xp.zeros_like(p._data)
                 st["step"] += 1
                 if group["maximize"]:
                     g = -g
@@ -167,7 +173,7 @@ class Adadelta(Optimizer):
                 v, u = st["square_avg"], st["acc_delta"]
                 v *= rho
                 v += (1 - rho) * g * g
-                delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+                delta = xp.sqrt(u + eps) / xp.sqrt(v + eps) * g
                 u *= rho
                 u += (1 - rho) * delta * delta
                 p._data -= lr * delta
@@ -190,14 +196,15 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
             for p, g, st in self._params_with_grad(group):
+                xp = namespace(p._data)
                 if not st:
                     st["step"] = 0
-                    st["sum"] = np.full_like(p._data, group["initial_accumulator_value"])
+                    st["sum"] = xp.full_like(p._data, group["initial_accumulator_value"])
                 st["step"] += 1
                 if group["maximize"]:
                     g = -g
                 if wd:
                     g = g + wd * p._data
                 st["sum"] += g * g
-                p._data -= lr / (1 + (st["step"] - 1) * decay) * g / (np.sqrt(st["sum"]) + eps)
+                p._data -= lr / (1 + (st["step"] - 1) * decay) * g / (xp.sqrt(st["sum"]) + eps)
                 self._bump(p)

@@ -23,6 +23,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ..core import Node, Observer, backprop, enable_grad, state, unwrap, walk, wrap
 from ..ops import Tensor, reshape, stack
 from ..ops import shape as _sh
@@ -76,7 +77,7 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
             raise ValueError("grads_of: the same tensor is given twice as an input")
         target_of[key] = i
 
-    roots = [(o._node, c) for o, c in zip(outputs, cotangents)
+    roots = [(o._node, _on_device_of(o, c)) for o, c in zip(outputs, cotangents)
              if isinstance(o, Tensor) and o._node is not None]
     nodes = walk([n for n, _ in roots], stop=target_of)  # not going past an input
     if create_graph is None:
@@ -107,8 +108,10 @@ def grads_of(outputs, cotangents, inputs, create_graph=None, since=None):
     out = []
     for t, r in zip(inputs, results):
         if r is None:
-            r = np.zeros(t.shape, dtype=t.dtype)
-        if not isinstance(r, Tensor):
+            r = _on_device_of(t, np.zeros(t.shape, dtype=t.dtype))
+        if not isinstance(r, Tensor) and backend.backend_of(r) is not None:  # another backend's gradient
+            r = wrap(r, None) if r.dtype == t._data.dtype else wrap(backend.backend_of(r).astype(r, t.dtype), None)
+        elif not isinstance(r, Tensor):
             r = np.asarray(r)
             r = wrap(r.astype(t.dtype) if r.dtype != t.dtype else r, None)
         elif r.dtype != t.dtype:
@@ -129,10 +132,18 @@ class _Prune(Observer):
         return tuple(p if p is not None and p in self.keep else None for p in need)
 
 
+def _on_device_of(t, c):
+    """A cotangent given as host data, copied to the device of the tensor `t` (when that is not the CPU)."""
+    d = t._data
+    if backend.backend_of(d) is None or isinstance(c, Tensor) or backend.backend_of(c) is not None:
+        return c
+    return backend.to_device(np.asarray(c, dtype=t.dtype), backend.device_of(d))
+
+
 def _as_cotangent(c, create_graph):
     if isinstance(c, Tensor):
         return c if create_graph else c._data
-    c = np.asarray(c)
+    c = c if backend.backend_of(c) is not None else np.asarray(c)
     return wrap(c, None) if create_graph else c
 
 
