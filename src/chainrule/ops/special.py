@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..core import Primitive
+from ..core import Primitive, TensorBase
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
@@ -28,9 +28,15 @@ def _erf_fwd(x):
     return out[()] if out.ndim == 0 else out
 
 
+def _erf_xfwd(xp, x):
+    # the Array API has no erf either: the values go through the host (exact, and slow on a GPU)
+    return xp.from_host(_erf_fwd(xp.to_host(x)), xp.device_of(x))
+
+
 erf = Primitive("erf", _erf_fwd, lambda xp, need, g, ans, x: (g * (_TWO_OVER_SQRT_PI * xp.exp(-(x * x))),),
                 reads="x", elementwise=True, local=("2/√π · e^(−{x}²)",),
-                doc="the Gaussian error function (math.erf per element); local gradient 2/√π e^(−x²)")
+                doc="the Gaussian error function (math.erf per element); local gradient 2/√π e^(−x²)",
+                xfwd=_erf_xfwd)
 
 
 def _cdf_as(z):
@@ -62,8 +68,14 @@ def _gelu_fwd(x):
     return x * cdf, cdf
 
 
+def _gelu_xfwd(xp, x):
+    cdf = 0.5 * (1 + _erf_xfwd(xp, x * _SQRT_HALF))
+    return x * cdf, cdf
+
+
 def _gelu_vjp(xp, need, g, ans, x, cdf):
-    cdf = 0.5 * (1 + erf(x * _SQRT_HALF))   # recomputed on Tensors: its own derivative is needed above first order
+    if isinstance(x, TensorBase):  # recomputed on Tensors: its own derivative is needed above first order
+        cdf = 0.5 * (1 + erf(x * _SQRT_HALF))
     return (g * (cdf + x * (_INV_SQRT_2PI * xp.exp(-0.5 * (x * x)))),)
 
 
@@ -81,7 +93,8 @@ def _gelu_fast(need, g, ans, x, cdf):
 
 gelu = Primitive("gelu", _gelu_fwd, _gelu_vjp, fast=_gelu_fast, residuals="cdf", reads="x", fast_reads="x cdf",
                  elementwise=True, symbol="GELU", local=("Φ({x}) + {x} φ({x})",),
-                 doc="x Φ(x), Φ the Gaussian CDF, fused (float32: A&S 7.1.26 erf); local gradient Φ + x φ")
+                 doc="x Φ(x), Φ the Gaussian CDF, fused (float32: A&S 7.1.26 erf); local gradient Φ + x φ",
+                 xfwd=_gelu_xfwd)
 
 
 def gelu_composite(x):
