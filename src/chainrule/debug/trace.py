@@ -15,6 +15,7 @@ person reads, not for training runs. `chainrule.viz` turns it into a table, a dr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -280,7 +281,11 @@ class Recorder(Observer):
         downstream = [None if gi is None else np.asarray(gi) for gi in grads]
         sources = self.sources.pop(node, [])
         index = len(self.steps) + 1
-        checked = _check_node(index, node, self.rng, 1e-6, 1e-5, 1e-3, None) if self.check else None
+        checked = None
+        if self.check:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                checked = _check_node(index, node, self.rng, 1e-6, 1e-5, 1e-3, None)
         self.steps.append(Step(index, name, prim.name, prim.gate, inputs, self.values.get(node),
                                tuple(upstream.shape), upstream, local, downstream, bcast, jac, sources,
                                dict(node.params), prim.symbol, prim.doc, expression(prim, inputs),
