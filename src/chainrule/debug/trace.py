@@ -324,17 +324,16 @@ def rule_on_arrays(node, g):
     return [None if r is None else np.asarray(unwrap(r)) for r in raw]
 
 
-_INFIX = {"+", "-", "×", "*", "/", "@", "**", "^"}
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "power": "**"}
 
 
 def expression(prim, inputs):
-    """The node as an expression of its inputs' names: 'x + y', 'W @ x', 'exp(x)', 'max(a, b)'."""
+    """The node as an expression of its inputs' names: 'x + y', 'W @ x', 'exp(x)', 'maximum(a, b)'."""
     names = [inp.name if inp.name.isidentifier() or _plain_number(inp.name) else f"({inp.name})"
              for inp in inputs]
-    sym = prim.symbol or ""
-    if len(inputs) == 2 and sym in _INFIX:
-        return f"{names[0]} {'*' if sym == '×' else sym} {names[1]}"
-    if len(inputs) == 1 and sym in ("-",):
+    if len(inputs) == 2 and prim.name in _INFIX:
+        return f"{names[0]} {_INFIX[prim.name]} {names[1]}"
+    if len(inputs) == 1 and prim.name == "neg":
         return f"-{names[0]}"
     return f"{prim.name}({', '.join(inp.name for inp in inputs)})"
 
