@@ -6,7 +6,7 @@
   "use strict";
   var SVG = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
   var FONT = "system-ui, -apple-system, Helvetica, Arial, sans-serif";
-  var MARGIN = 30, GAP = 14, LAYER_GAP = 8;
+  var MARGIN = 30, GAP = 14, LAYER_GAP = 22;
   var data, N, cur, timer = null, collapsed = {}, groupByPath = {}, view = null;
 
   // ---- numbers ---------------------------------------------------------------------------------
@@ -265,14 +265,15 @@
     }
     var minA = Infinity, maxA = -Infinity;
     items.forEach(function (it) { minA = Math.min(minA, it.pos - lo(it)); maxA = Math.max(maxA, it.pos + hi(it)); });
-    var c0 = MARGIN, crossPos = [];
+    var c0 = MARGIN, crossPos = [], bands = [];
     layers.forEach(function (layer, l) {
       var a = 0, b = 0;
       layer.forEach(function (it) { a = Math.max(a, alo(it)); b = Math.max(b, ahi(it)); });
       if (!layer.length) { a = b = 6; }
       var c = c0 + a;
       crossPos.push(c);
-      c0 = c + b + (l % 2 ? LAYER_GAP : LAYER_GAP + 4);
+      bands.push([c - a, c + b]);
+      c0 = c + b + LAYER_GAP;
     });
     items.forEach(function (it) {
       var along = it.pos - minA + MARGIN + 10, across = crossPos[it.layer];
@@ -280,7 +281,7 @@
       it.y = tb ? across : along;
     });
     var extentAlong = maxA - minA + 2 * MARGIN + 10, extentAcross = c0 + MARGIN;
-    return { tb: tb, nodes: nodeItems, paths: paths, width: tb ? extentAlong : extentAcross,
+    return { tb: tb, nodes: nodeItems, paths: paths, bands: bands, width: tb ? extentAlong : extentAcross,
              height: tb ? extentAcross : extentAlong, vnodes: vnodes, vmap: vmap };
   }
 
@@ -306,7 +307,7 @@
     defs.appendChild(marker);
     svg.appendChild(defs);
     drawGroups(svg, lay);
-    edgeEls = lay.paths.map(function (p) { return drawEdge(svg, p, lay.tb); });
+    edgeEls = lay.paths.map(function (p) { return drawEdge(svg, p, lay.tb, lay); });
     nodeEls = {}; leafGradEls = {};
     lay.nodes.forEach(function (it) { drawNode(svg, it, lay.tb); });
     box.textContent = "";
@@ -337,18 +338,27 @@
     });
   }
 
-  function drawEdge(svg, p, tb) {
-    var ch = p.chain, s = ch[0], t = ch[ch.length - 1];
-    var pts = [tb ? [s.x, s.y + s.v.shapeH / 2] : [s.x + s.v.shapeW / 2, s.y]];
-    for (var k = 1; k + 1 < ch.length; k++) pts.push([ch[k].x, ch[k].y]);
-    pts.push(tb ? [t.x, t.y - t.v.shapeH / 2 - 2] : [t.x - t.v.shapeW / 2 - 2, t.y]);
+  // an edge crosses each layer straight (inside its own slot, which nothing else shares) and bends
+  // only in the gaps between layers
+  function drawEdge(svg, p, tb, lay) {
+    var ch = p.chain, pts = [];
+    ch.forEach(function (it, k) {
+      var a = tb ? it.x : it.y, band = lay.bands[it.layer];
+      var enter = k === 0 ? null : (k === ch.length - 1 ? (tb ? it.y - it.v.shapeH / 2 - 2 : it.x - it.v.shapeW / 2 - 2) : band[0]);
+      var exit = k === ch.length - 1 ? null : (k === 0 ? band[1] : band[1]);
+      if (k === 0) pts.push(tb ? [a, it.y + it.v.shapeH / 2] : [it.x + it.v.shapeW / 2, a]);
+      if (enter !== null) pts.push(tb ? [a, enter] : [enter, a]);
+      if (exit !== null) pts.push(tb ? [a, exit] : [exit, a]);
+    });
     var d = "M" + pts[0][0] + "," + pts[0][1];
-    for (k = 1; k < pts.length; k++) {
+    for (var k = 1; k < pts.length; k++) {
       var a = pts[k - 1], b = pts[k];
+      if (a[0] === b[0] || a[1] === b[1]) { d += " L" + b[0] + "," + b[1]; continue; }
       if (tb) { var my = (a[1] + b[1]) / 2; d += " C" + a[0] + "," + my + " " + b[0] + "," + my + " " + b[0] + "," + b[1]; }
       else { var mx = (a[0] + b[0]) / 2; d += " C" + mx + "," + a[1] + " " + mx + "," + b[1] + " " + b[0] + "," + b[1]; }
     }
-    var e = p.ve.e, g = sv("g", { "class": "edge", id: "edge-" + p.ve.k, "data-src": e.src, "data-dst": e.dst });
+    var e = p.ve.e, g = sv("g", { "class": "edge", id: "edge-" + p.ve.k, "data-src": ch[0].v.id,
+      "data-dst": ch[ch.length - 1].v.id });
     g.appendChild(sv("path", { d: d, "marker-end": "url(#arrow)" }));
     var gt = null, L = p.label;
     if (L) {
