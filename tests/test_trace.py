@@ -167,7 +167,7 @@ def test_explain_fills_grads_like_backward_and_retain_graph():
     np.testing.assert_allclose(b2.grad, b1.grad, rtol=0, atol=0)
     explain(out2)  # the graph was retained: a second pass accumulates
     np.testing.assert_allclose(a2.grad, 2 * a1.grad)
-    with pytest.raises(RuntimeError, match="backward\(\) has already run on this graph"):
+    with pytest.raises(RuntimeError, match=r"backward\(\) has already run on this graph"):
         explain(out2)
     assert tr.grads["a"].shape == (3,)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import weakref
 
-from ..core import Node, TensorBase, walk
+from ..core import TensorBase, walk
 
 __all__ = ["note_call", "module_of"]
 

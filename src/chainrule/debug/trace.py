@@ -26,8 +26,8 @@ from ..ops.namespaces import TENSOR_NS
 from .check import _check_node
 from .scopes import module_of
 
-__all__ = ["record", "Recorder", "Step", "InputInfo", "LeafInfo", "Saved", "expression", "saved_arrays", "Jacobian", "GATE_TEXT", "fmt_value",
-           "fmt_bytes", "d", "rule_on_arrays"]
+__all__ = ["record", "Recorder", "Step", "InputInfo", "LeafInfo", "Saved", "expression", "saved_arrays",
+           "Jacobian", "GATE_TEXT", "fmt_value", "fmt_bytes", "d", "rule_on_arrays"]
 
 GATE_TEXT = {
     "distributes": "distributes the upstream gradient unchanged to its inputs",

@@ -6,7 +6,7 @@
   "use strict";
   var SVG = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
   var FONT = "system-ui, -apple-system, Helvetica, Arial, sans-serif";
-  var MARGIN = 30, GAP = 14, LAYER_GAP = 22;
+  var MARGIN = 30, GAP = 14, LAYER_GAP = 18;
   var data, N, cur, timer = null, collapsed = {}, groupByPath = {}, view = null;
 
   // ---- numbers ---------------------------------------------------------------------------------
@@ -290,10 +290,12 @@
   function draw() {
     var box = document.getElementById("graph");
     var avail = Math.max(200, box.clientWidth - 2);
-    var lr = layout(false), lay = lr;
-    if (lr.width > avail) {
+    // left to right, as the lecture draws it, unless that would shrink it below 80% and top to
+    // bottom fits better (a tall drawing scrolls, which is why top to bottom must win clearly)
+    var lr = layout(false), lay = lr, fitLR = Math.min(1, avail / lr.width);
+    if (fitLR < 0.8) {
       var tb = layout(true);
-      if (tb.width < lr.width) lay = tb;
+      if (0.85 * Math.min(1, avail / tb.width) > fitLR) lay = tb;
     }
     view = lay;
     var W = Math.ceil(lay.width), H = Math.ceil(lay.height);

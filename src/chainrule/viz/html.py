@@ -2,8 +2,8 @@
 
 `to_html(tr, path)` writes one HTML file: the trace as JSON (the versioned format of `to_json`)
 and a script (explorer.js) that lays the graph out itself (layered, no Graphviz), draws it as
-SVG and steps through the backward pass node by node showing upstream × local = downstream. A Content-Security-Policy forbids every
-network request; nothing is loaded from anywhere.
+SVG and steps through the backward pass node by node showing upstream × local = downstream. A
+Content-Security-Policy forbids every network request; nothing is loaded from anywhere.
 """
 
 from __future__ import annotations
