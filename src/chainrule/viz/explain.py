@@ -83,22 +83,22 @@ def composed_expression(steps, limit=160):
     by_name = {s.name: s for s in steps}
 
     def text(name, budget):
+        """(text, atomic): atomic texts need no parentheses as an operand."""
         s = by_name.get(name)
         if s is None or budget <= 0:
-            return name
-        parts = []
-        for inp in s.inputs:
-            t = text(inp.name, budget - 4) if inp.name in by_name else inp.name
-            parts.append(t if t.replace(".", "").replace("_", "").isalnum() else f"({t})")
+            return name, name.replace(".", "").replace("_", "").isalnum()
+        parts = [text(inp.name, budget - 4) if inp.name in by_name else (inp.name, inp.name.replace(".", "").isalnum())
+                 for inp in s.inputs]
         if s.expr.startswith(s.op + "("):
-            return f"{s.op}({', '.join(p[1:-1] if p.startswith('(') else p for p in parts)})"
-        if len(parts) == 1:
-            return "-" + parts[0]
-        return f" {s.expr.split(' ')[1]} ".join(parts)
+            return f"{s.op}({', '.join(t for t, _ in parts)})", True
+        ops = [t if atomic else f"({t})" for t, atomic in parts]
+        if len(ops) == 1:
+            return "-" + ops[0], False
+        return f" {s.expr.split(' ')[1]} ".join(ops), False
 
     if not steps:
         return ""
-    full = text(steps[0].name, 64)
+    full = text(steps[0].name, 64)[0]
     return full if len(full) <= limit else steps[0].expr
 
 

@@ -458,7 +458,7 @@
       tbody.appendChild(tr);
       if (inp.broadcast) notes.push("broadcast: the gradient for " + inp.name + " was summed over axes (" +
         inp.broadcast.join(", ") + ") to shape " + shapeText(inp.shape));
-      if (inp.jacobian) notes.push("d" + dname(s.name) + "/d" + dname(inp.name) + ": " + inp.jacobian);
+      if (inp.jacobian) notes.push("∂" + dname(s.name) + "/∂" + dname(inp.name) + ": " + inp.jacobian);
     });
     panel.appendChild(table);
     notes.filter(function (t, k) { return notes.indexOf(t) === k; }).forEach(function (t) {
