@@ -6,7 +6,7 @@
   "use strict";
   var SVG = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
   var FONT = "system-ui, -apple-system, Helvetica, Arial, sans-serif";
-  var MARGIN = 30, GAP = 14, LAYER_GAP = 18;
+  var MARGIN = 30, GAP = 14, LAYER_GAP = 18, MAX_SPAN = 40;
   var data, N, cur, timer = null, collapsed = {}, groupByPath = {}, view = null;
 
   // ---- numbers ---------------------------------------------------------------------------------
@@ -207,8 +207,8 @@
     vedges.forEach(function (ve) {
       var a = 2 * rank[ve.s], b = 2 * rank[ve.t], chain = [nodeItems[ve.s]];
       if (b <= a) { paths.push({ ve: ve, chain: [nodeItems[ve.s], nodeItems[ve.t]], label: null }); return; }
-      var label = null;
-      for (var l = a + 1; l < b; l++) {
+      var label = null, from = b - a > 2 * MAX_SPAN ? b - 2 : a + 1; // a very long edge: no pass-through slots
+      for (var l = from; l < b; l++) {
         var it;
         if (l === b - 1) {
           var vw = tw(ve.e.value, 11), gw = ve.e.grad ? tw(ve.e.grad, 11, true) : 0, w = Math.max(vw, gw, 8);
@@ -496,19 +496,29 @@
     document.getElementById("prev").disabled = cur === 0;
     document.getElementById("first").disabled = cur === 0;
     document.getElementById("next").disabled = cur === N;
+    // only what changed is written to the drawing, so a step costs little on a big graph
     var current = null;
     for (var k in nodeEls) {
-      var st = Number(k);
-      nodeEls[k].classList.remove("current");
-      nodeEls[k].classList.toggle("done", st < cur);
+      var st = Number(k), want = st === cur ? 2 : st < cur ? 1 : 0, el2 = nodeEls[k];
+      if (el2._state === want) continue;
+      el2._state = want;
+      el2.classList.toggle("current", want === 2);
+      el2.classList.toggle("done", want === 1);
     }
-    if (cur > 0 && nodeEls[cur]) { current = nodeEls[cur]; current.classList.add("current"); }
+    if (cur > 0 && nodeEls[cur]) {
+      current = nodeEls[cur];
+      current.classList.add("current");
+    }
     var curId = cur ? "op" + cur : null;
     edgeEls.forEach(function (x) {
-      if (x.grad) x.grad.style.visibility = cur >= Math.max(1, x.edge.step) ? "visible" : "hidden";
-      x.g.classList.toggle("active", cur > 0 && (x.edge.step === cur || x.edge.src === curId));
+      var shown = cur >= Math.max(1, x.edge.step), active = cur > 0 && (x.edge.step === cur || x.edge.src === curId);
+      if (x.grad && x.shown !== shown) { x.shown = shown; x.grad.style.visibility = shown ? "visible" : "hidden"; }
+      if (x.active !== active) { x.active = active; x.g.classList.toggle("active", active); }
     });
-    for (var id in leafGradEls) leafGradEls[id].style.visibility = cur >= (leafDone[id] || Infinity) ? "visible" : "hidden";
+    for (var id in leafGradEls) {
+      var vis = cur >= (leafDone[id] || Infinity);
+      if (leafGradEls[id]._vis !== vis) { leafGradEls[id]._vis = vis; leafGradEls[id].style.visibility = vis ? "visible" : "hidden"; }
+    }
     // keep the current node in view (the graph box scrolls, and so may the page)
     if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "nearest" });
     panel.textContent = "";

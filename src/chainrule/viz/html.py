@@ -33,6 +33,9 @@ def _enc(x):
     return "NaN" if np.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
 
 
+_DTYPE_NAMES = {}
+
+
 def _arr(v):
     """An array as JSON: shape, dtype, size; the values when small, else the first HEAD of them;
     always a summary (min, mean, max, norm, NaN and infinity counts, a histogram of the finite values)."""
@@ -41,7 +44,9 @@ def _arr(v):
     if isinstance(v, str):
         return {"text": v}
     a = np.asarray(v)
-    dtype = str(a.dtype)
+    dtype = _DTYPE_NAMES.get(a.dtype) or _DTYPE_NAMES.setdefault(a.dtype, str(a.dtype))
+    if a.ndim == 0 and a.dtype.kind == "f":  # most values of a lecture graph: the fast path
+        return {"shape": [], "dtype": dtype, "size": 1, "data": [_enc(a)]}
     if a.dtype.kind == "c":
         a = a.real
     a = a.astype(np.float64, copy=False)
