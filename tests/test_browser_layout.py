@@ -94,6 +94,34 @@ def cnn_trace():
     return explain(nn.functional.cross_entropy(net(cr.tensor(X.reshape(8, 1, 8, 8))), y))
 
 
+class LSTMStep(nn.Module):
+    """One LSTM step from existing primitives (the lecture's gates i, f, o, g)."""
+
+    def __init__(self, n_in, n_hidden):
+        super().__init__()
+        self.x2h = nn.Linear(n_in, 4 * n_hidden)
+        self.h2h = nn.Linear(n_hidden, 4 * n_hidden)
+        self.n = n_hidden
+
+    def forward(self, x, h, c):
+        a = self.x2h(x) + self.h2h(h)
+        n = self.n
+        i, f, o = cr.sigmoid(a[:, :n]), cr.sigmoid(a[:, n:2 * n]), cr.sigmoid(a[:, 2 * n:3 * n])
+        g = cr.tanh(a[:, 3 * n:])
+        c = f * c + i * g
+        return o * cr.tanh(c), c
+
+
+def lstm_trace():
+    rng = np.random.default_rng(0)
+    cr.manual_seed(0)
+    cell, head = LSTMStep(3, 4), nn.Linear(4, 2)
+    h, c = cr.tensor(np.zeros((5, 4))), cr.tensor(np.zeros((5, 4)))
+    for _ in range(2):
+        h, c = cell(cr.tensor(rng.normal(size=(5, 3))), h, c)
+    return explain(nn.functional.cross_entropy(head(h), rng.integers(0, 2, 5)))
+
+
 def copy_trace():
     x = cr.tensor(3.0, requires_grad=True, name="x")
     return explain(x * x + x)
@@ -112,6 +140,7 @@ TRACES = {
     "copy": copy_trace,
     "mlp": mlp_trace,
     "cnn": cnn_trace,
+    "lstm_step": lstm_trace,
 }
 _cache = {}
 

@@ -188,3 +188,30 @@ def test_repr_html_table():
     assert "dL/dx = -4" in h and "dL/dz = 3" in h
     x = cr.tensor(1.0, requires_grad=True, name="<i>x</i>")
     assert "<i>" not in explain(x * 2.0)._repr_html_()
+
+
+def test_a_module_called_at_each_time_step_gives_one_group_per_call():
+    """An RNN-style cell called twice, returning (h, c), beside a separate head: each call is a group,
+    the calls are marked as repeats, the cell's inner modules go with their call."""
+
+    class Cell(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.x2h, self.h2h = cr.nn.Linear(3, 4), cr.nn.Linear(4, 4)
+
+        def forward(self, x, h):
+            h = cr.tanh(self.x2h(x) + self.h2h(h))
+            return h, h * 2.0
+
+    cell, head = Cell(), cr.nn.Linear(4, 1)
+    h = cr.tensor(np.zeros((2, 4)))
+    for _ in range(2):
+        h, _c = cell(cr.tensor(np.ones((2, 3))), h)
+    data = trace_json(explain(head(h).sum()))
+    groups = {g["path"]: g for g in data["groups"]}
+    assert set(groups) == {"cell#1", "cell#1.x2h#1", "cell#1.h2h#1", "cell#2", "cell#2.x2h#2", "cell#2.h2h#2",
+                           "linear"}
+    assert groups["cell#1"]["repeat"] == [1, 2] and groups["cell#2"]["repeat"] == [2, 2]
+    assert groups["cell#2.h2h#2"]["parent"] == "cell#2" and groups["cell#2"]["type"] == "Cell"
+    ops = {s["group"]: s["op"] for s in data["steps"] if s["group"].endswith(("x2h#1", "h2h#2"))}
+    assert ops == {"cell#1.x2h#1": "linear", "cell#2.h2h#2": "linear"}

@@ -17,56 +17,98 @@ from ..core import TensorBase, walk
 
 __all__ = ["note_call", "module_of"]
 
-_calls = weakref.WeakKeyDictionary()  # result Node -> [(module, argument nodes)]
+_calls = weakref.WeakKeyDictionary()  # result Node -> [(module, [argument nodes])]
 
 
 def note_call(module, args, out):
-    """Record one call of `module` (called by Module.__call__ after forward)."""
-    node = getattr(out, "_node", None) if isinstance(out, TensorBase) else None
-    if node is None:
-        return
-    ins = tuple(a._node for a in args if isinstance(a, TensorBase) and a._node is not None)
-    _calls.setdefault(node, []).append((module, ins))
+    """Record one call of `module` (called by Module.__call__ after forward): its result, a tuple
+    of results (an LSTM cell's (h, c)) or nothing that has a graph."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    ins = None
+    for o in outs:
+        node = o._node if isinstance(o, TensorBase) else None
+        if node is None:
+            continue
+        if ins is None:  # a list: one object per call, even when no argument has a graph
+            ins = [a._node for a in args if isinstance(a, TensorBase) and a._node is not None]
+        _calls.setdefault(node, []).append((module, ins))
 
 
 def _names(modules):
-    """{id(module): (path, depth, class name)} from named_modules() of the outermost modules seen."""
+    """{id(module): (path, depth, class name)} from named_modules() of the outermost modules seen.
+    One outermost module (the model) is not a group itself (depth 0); several (a cell and a head
+    used side by side) are, each named by its class."""
     inner = set()
     for m in modules:
         for _, sub in m.named_modules():
             if sub is not m:
                 inner.add(id(sub))
-    names = {}
-    for r in (m for m in modules if id(m) not in inner):
+    roots = [m for m in modules if id(m) not in inner]
+    names, used = {}, set()
+    for r in roots:
+        prefix = ""
+        if len(roots) > 1:
+            base = prefix = type(r).__name__.lower()
+            k = 1
+            while prefix in used:
+                k += 1
+                prefix = f"{base}{k}"
+            used.add(prefix)
         for path, sub in r.named_modules():
-            depth = 0 if not path else path.count(".") + 1
-            names.setdefault(id(sub), (path or type(r).__name__.lower(), depth, type(sub).__name__))
+            full = ".".join(p for p in (prefix, path) if p)
+            depth = 0 if not full else full.count(".") + 1
+            names.setdefault(id(sub), (full or type(r).__name__.lower(), depth, type(sub).__name__))
     return names
 
 
 def module_of(nodes):
-    """({node: module path}, {path: class name}) for the given nodes, the innermost module winning.
+    """({node: group path}, {group path: class name}) for the given nodes, the innermost call winning.
 
     A call's nodes are those upstream of its result, created after its arguments (node numbers
-    grow in creation order) and not upstream of them."""
+    grow in creation order) and not upstream of them. A module called more than once (an RNN cell
+    over time steps) gives one group per call, `cell#1`, `cell#2`, and the calls inside each call
+    go with it."""
     nodes = set(nodes)
     found = [(n, m, ins) for n in nodes if n in _calls for m, ins in _calls[n]]
     if not found:
         return {}, {}
     names = _names(list({id(m): m for _, m, _ in found}.values()))
-    owner, depth = {}, {}
+    calls = {}  # id(ins list) -> one call: [path, depth, kind, after, last seq, outputs, ins]
     for out, m, ins in found:
         if id(m) not in names:
             continue
-        path, d, _ = names[id(m)]
+        path, d, kind = names[id(m)]
+        c = calls.setdefault(id(ins), [path, d, kind, max((n.seq for n in ins), default=-1), -1, [], ins])
+        c[4] = max(c[4], out.seq)
+        c[5].append(out)
+    by_path = {}
+    for c in sorted(calls.values(), key=lambda c: (c[3], c[4])):
+        by_path.setdefault(c[0], []).append(c)
+
+    def instance(path, seq):
+        """The group path of a call of `path` whose last result is `seq`: #k for repeated calls."""
+        parts, out = path.split("."), []
+        for j in range(len(parts)):
+            prefix = ".".join(parts[:j + 1])
+            seg = parts[j]
+            same = by_path.get(prefix, [])
+            if len(same) > 1:
+                k = next((i for i, c in enumerate(same, 1) if c[3] < seq <= c[4]), None)
+                if k is not None:
+                    seg = f"{seg}#{k}"
+            out.append(seg)
+        return ".".join(out)
+
+    owner, depth, kinds = {}, {}, {}
+    for path, d, kind, after, last, outs, ins in calls.values():
         if d == 0:
             continue  # the whole model: its own nodes stay at the top of the drawing
-        after = max((n.seq for n in ins), default=-1)
-        for n in walk([out], stop=set(ins)):
+        gpath = instance(path, last)
+        kinds[gpath] = kind
+        for n in walk(outs, stop=set(ins)):
             if n.seq <= after or n not in nodes:
                 continue
             if d >= depth.get(n, -1):
-                owner[n], depth[n] = path, d
+                owner[n], depth[n] = gpath, d
     used = set(owner.values())
-    groups = {path: kind for path, _, kind in names.values() if path in used}
-    return owner, groups
+    return owner, {p: k for p, k in kinds.items() if p in used}

@@ -75,11 +75,14 @@ def _check(c):
 
 
 def _repeats(groups):
-    """{path: (k, N)} for sibling groups of the same class computing the same ops: repeated blocks."""
+    """{path: (k, N)} for repeated blocks: sibling groups of one class computing the same ops, or the
+    calls of one module (`cell#1`, `cell#2`)."""
     by_sig = {}
     for path, g in groups.items():
-        parent = path.rpartition(".")[0]
-        by_sig.setdefault((parent, g["type"], tuple(g["ops"])), []).append(path)
+        parent, _, last = path.rpartition(".")
+        base, call, _ = last.partition("#")
+        sig = (parent, g["type"], ("#", base) if call else tuple(g["ops"]))
+        by_sig.setdefault(sig, []).append(path)
     out = {}
     for paths in by_sig.values():
         if len(paths) > 1:
