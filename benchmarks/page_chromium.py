@@ -3,7 +3,8 @@
     python benchmarks/page_chromium.py [--nodes 10000] [--repeat 5]
 
 Builds a scalar graph of about --nodes op nodes (100 recurrences h = tanh(w·h + x_t) side by side,
-w shared by every step, summed at the end; plus their leaves), writes its page with `tr.to_html()`, and measures in Chromium:
+w shared by every step, summed at the end; plus their leaves), writes its page with `tr.to_html()`
+and measures in Chromium:
 
 - open: from the start of navigation to the end of the page's first drawing (the `load` event has
   run the script, which lays the graph out and draws it; then one animation frame for the paint),
