@@ -51,7 +51,9 @@ def big_trace(nodes, chains=100):
 
 OPEN = """() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
   const nav = performance.getEntriesByType('navigation')[0];
+  const g = document.getElementById('graph');
   done({open_ms: performance.now() - nav.startTime, script_end_ms: nav.loadEventEnd - nav.startTime,
+        layout_ms: Number(g.dataset.layoutMs), draw_ms: Number(g.dataset.drawMs),
         nodes: document.querySelectorAll('#graph g.node').length});
 })))"""
 

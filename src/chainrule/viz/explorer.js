@@ -90,10 +90,15 @@
   }
 
   // ---- text widths (canvas measures the same font the SVG draws with) ---------------------------
-  var ctx = document.createElement("canvas").getContext("2d");
+  var ctx = document.createElement("canvas").getContext("2d"), font = "", widths = {};
   function tw(text, size, bold) {
-    ctx.font = (bold ? "700 " : "") + size + "px " + FONT;
-    return Math.ceil(ctx.measureText(text).width) + 2;
+    var f = (bold ? "700 " : "") + size + "px " + FONT, key = f + "|" + text;
+    var w = widths[key];
+    if (w === undefined) {
+      if (f !== font) { ctx.font = f; font = f; }
+      w = widths[key] = Math.ceil(ctx.measureText(text).width) + 2;
+    }
+    return w;
   }
 
   // ---- which groups show: a collapsed group is drawn as one box -----------------------------------
@@ -168,24 +173,47 @@
     vedges.forEach(function (ve) { outs[ve.s].push(ve); ins[ve.t].push(ve); });
     // longest-path ranks in a topological order (Kahn; a cycle made by collapsing is broken in order)
     var indeg = ins.map(function (a) { return a.length; }), rank = new Array(M).fill(0), done = new Array(M).fill(false);
-    var ready = [], topo = [];
-    for (i = 0; i < M; i++) if (!indeg[i]) ready.push(i);
-    var byOrder = function (a, b) { return vnodes[a].order - vnodes[b].order; };
+    // the ready nodes in a binary heap by forward order (sorting the list each time is quadratic)
+    var heap = [], topo = [];
+    function hpush(v) {
+      var i = heap.length;
+      heap.push(v);
+      while (i > 0) {
+        var up = (i - 1) >> 1;
+        if (vnodes[heap[up]].order <= vnodes[v].order) break;
+        heap[i] = heap[up]; heap[up] = v; i = up;
+      }
+    }
+    function hpop() {
+      var top = heap[0], last = heap.pop();
+      if (heap.length) {
+        var i = 0, n = heap.length;
+        heap[0] = last;
+        for (;;) {
+          var l = 2 * i + 1, r = l + 1, m = i;
+          if (l < n && vnodes[heap[l]].order < vnodes[heap[m]].order) m = l;
+          if (r < n && vnodes[heap[r]].order < vnodes[heap[m]].order) m = r;
+          if (m === i) break;
+          var t = heap[i]; heap[i] = heap[m]; heap[m] = t; i = m;
+        }
+      }
+      return top;
+    }
+    for (i = 0; i < M; i++) if (!indeg[i]) hpush(i);
     var next = 0;
     while (topo.length < M) {
-      if (!ready.length) { // a cycle: take the earliest node not placed yet
+      if (!heap.length) { // a cycle: take the earliest node not placed yet
         while (done[next]) next++;
-        ready.push(next);
+        hpush(next);
       }
-      ready.sort(byOrder);
-      var u = ready.shift();
+      var u = hpop();
       if (done[u]) continue;
       done[u] = true;
       topo.push(u);
       outs[u].forEach(function (ve) {
         if (!done[ve.t]) {
           rank[ve.t] = Math.max(rank[ve.t], rank[u] + 1);
-          if (--indeg[ve.t] === 0) ready.push(ve.t);
+          if (--indeg[ve.t] === 0) hpush(ve.t);
         }
       });
     }
@@ -286,9 +314,9 @@
   }
 
   // ---- the drawing -------------------------------------------------------------------------------
-  var nodeEls, edgeEls, leafGradEls, leafDone;
+  var nodeEls, edgeEls, leafGradEls, leafDone, scale = 1, stepItem = {};
   function draw() {
-    var box = document.getElementById("graph");
+    var box = document.getElementById("graph"), t0 = performance.now();
     var avail = Math.max(200, box.clientWidth - 2);
     // left to right, as the lecture draws it, unless that would shrink it below 80% and top to
     // bottom fits better (a tall drawing scrolls, which is why top to bottom must win clearly)
@@ -298,6 +326,7 @@
       if (0.85 * Math.min(1, avail / tb.width) > fitLR) lay = tb;
     }
     view = lay;
+    var t1 = performance.now();
     var W = Math.ceil(lay.width), H = Math.ceil(lay.height);
     var svg = sv("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": data.title,
       "data-orientation": lay.tb ? "top-to-bottom" : "left-to-right",
@@ -314,6 +343,14 @@
     lay.nodes.forEach(function (it) { drawNode(svg, it, lay.tb); });
     box.textContent = "";
     box.appendChild(svg);
+    scale = svg.getBoundingClientRect().width / W;
+    stepItem = {};
+    lay.nodes.forEach(function (it) {
+      if (it.v.step) stepItem[it.v.step] = it;
+      (it.v.steps || []).forEach(function (st) { stepItem[st] = it; });
+    });
+    box.setAttribute("data-layout-ms", String(Math.round(t1 - t0)));  // read by benchmarks/page_chromium.py
+    box.setAttribute("data-draw-ms", String(Math.round(performance.now() - t1)));
     leafDone = {};
     data.edges.forEach(function (e) {
       if (e.src.indexOf("leaf") === 0) leafDone[e.src] = Math.max(leafDone[e.src] || 0, e.step);
@@ -519,11 +556,23 @@
       var vis = cur >= (leafDone[id] || Infinity);
       if (leafGradEls[id]._vis !== vis) { leafGradEls[id]._vis = vis; leafGradEls[id].style.visibility = vis ? "visible" : "hidden"; }
     }
-    // keep the current node in view (the graph box scrolls, and so may the page)
-    if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "nearest" });
+    if (cur > 0) follow(cur);
     panel.textContent = "";
     panel.setAttribute("data-step", String(cur));
     if (cur === 0) introPanel(); else stepPanel(data.steps[cur - 1]);
+  }
+  // keep the current node in view: the graph box scrolls to it (positions come from the layout,
+  // so nothing is measured per step), and the page scrolls to the box in a short window
+  function follow(step) {
+    var it = stepItem[step];
+    if (!it) return;
+    var box = document.getElementById("graph"), s = scale;
+    var x0 = (it.x - it.box.l) * s, x1 = (it.x + it.box.r) * s, y0 = (it.y - it.box.t) * s, y1 = (it.y + it.box.b) * s;
+    var L = box.scrollLeft, T = box.scrollTop, W = box.clientWidth, H = box.clientHeight;
+    if (x0 < L || x1 > L + W) box.scrollLeft = Math.max(0, (x0 + x1) / 2 - W / 2);
+    if (y0 < T || y1 > T + H) box.scrollTop = Math.max(0, (y0 + y1) / 2 - H / 2);
+    var r = box.getBoundingClientRect(), top = r.top + y0 - box.scrollTop, bottom = r.top + y1 - box.scrollTop;
+    if (top < 0 || bottom > window.innerHeight) window.scrollBy(0, top < 0 ? top - 8 : bottom - window.innerHeight + 8);
   }
   function redraw() { draw(); render(); }
   function go(k) { cur = Math.max(0, Math.min(N, k)); render(); }
