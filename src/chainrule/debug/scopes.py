@@ -1,8 +1,9 @@
 """Which module computed which node: the grouping a drawing of a real model needs.
 
 `Module.__call__` reports each call here (`note_call`): the module, the graph nodes of its
-tensor arguments and the node of its result. Nothing is stored on the nodes; the table holds
-the result nodes weakly, so it never keeps a graph alive. `module_of(nodes)` answers, after the
+tensor arguments and the node of its result. Nothing is stored on the nodes: the last CALLS calls
+wait in a ring buffer that holds the nodes weakly (it never keeps a graph alive, and a call costs
+a few weak references, well under a microsecond). `module_of(nodes)` answers, after the
 fact, which module (by its `named_modules()` path) each node belongs to: the nodes a call
 computed are those upstream of its result and not upstream of (or equal to) its arguments; a
 node inside nested calls belongs to the innermost; the outermost module (the model itself) is
@@ -11,13 +12,15 @@ not a group.
 
 from __future__ import annotations
 
+import collections
 import weakref
 
 from ..core import TensorBase, walk
 
 __all__ = ["note_call", "module_of"]
 
-_calls = weakref.WeakKeyDictionary()  # result Node -> [(module, [argument nodes])]
+CALLS = 16384  # calls remembered; a forward pass with more module calls loses the oldest's grouping
+_calls = collections.deque(maxlen=CALLS)  # (weakref to the result node, module, [weakrefs to arguments' nodes])
 
 
 def note_call(module, args, out):
@@ -29,9 +32,21 @@ def note_call(module, args, out):
         node = o._node if isinstance(o, TensorBase) else None
         if node is None:
             continue
-        if ins is None:  # a list: one object per call, even when no argument has a graph
-            ins = [a._node for a in args if isinstance(a, TensorBase) and a._node is not None]
-        _calls.setdefault(node, []).append((module, ins))
+        if ins is None:  # one list per call, even when no argument has a graph
+            ins = [weakref.ref(a._node) for a in args if isinstance(a, TensorBase) and a._node is not None]
+        _calls.append((weakref.ref(node), module, ins))
+
+
+def _found(nodes):
+    """[(result node, module, [argument nodes])] for the remembered calls whose result is in `nodes`."""
+    out = []
+    for ref, module, ins in list(_calls):
+        node = ref()
+        if node is None or node not in nodes:
+            continue
+        args = [a() for a in ins]
+        out.append((node, module, ins, [a for a in args if a is not None]))
+    return out
 
 
 def _names(modules):
@@ -69,16 +84,16 @@ def module_of(nodes):
     over time steps) gives one group per call, `cell#1`, `cell#2`, and the calls inside each call
     go with it."""
     nodes = set(nodes)
-    found = [(n, m, ins) for n in nodes if n in _calls for m, ins in _calls[n]]
+    found = _found(nodes)
     if not found:
         return {}, {}
-    names = _names(list({id(m): m for _, m, _ in found}.values()))
-    calls = {}  # id(ins list) -> one call: [path, depth, kind, after, last seq, outputs, ins]
-    for out, m, ins in found:
+    names = _names(list({id(m): m for _, m, _, _ in found}.values()))
+    calls = {}  # id(the call's list) -> one call: [path, depth, kind, after, last seq, outputs, argument nodes]
+    for out, m, key, ins in found:
         if id(m) not in names:
             continue
         path, d, kind = names[id(m)]
-        c = calls.setdefault(id(ins), [path, d, kind, max((n.seq for n in ins), default=-1), -1, [], ins])
+        c = calls.setdefault(id(key), [path, d, kind, max((n.seq for n in ins), default=-1), -1, [], ins])
         c[4] = max(c[4], out.seq)
         c[5].append(out)
     by_path = {}
