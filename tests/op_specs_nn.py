@@ -4,7 +4,7 @@ test_primitives.py."""
 import numpy as np
 
 from chainrule.nn import functional as F
-from chainrule.ops import conv, losses
+from chainrule.ops import conv, losses, special
 from chainrule.ops import linear as _linear
 from chainrule.ops.recurrent import lstm_scan
 from opspec import OpSpec
@@ -91,6 +91,10 @@ SPECS = [
     OpSpec("lstm_scan", lambda xw, h0, c0, w: lstm_scan(xw, h0, c0, w),
            [((3, 2, 8), (2, 2), (2, 2), (8, 2)), ((1, 1, 4), (1, 1), (1, 1), (4, 1))],
            torch=lambda t, xw, h0, c0, w: _torch_lstm_scan(t, xw, h0, c0, w)),
+    OpSpec("erf", lambda x: special.erf(x), [((7,),), ((2, 3),), ((),)], domain=(-3.0, 3.0),
+           torch=lambda t, x: t.erf(x)),
+    OpSpec("gelu", lambda x: special.gelu(x), [((7,),), ((2, 3),), ((),)], domain=(-4.0, 4.0),
+           torch=lambda t, x: t.nn.functional.gelu(x)),
 ]
 
 

@@ -53,6 +53,8 @@ UNARY = {
     "tanh": (cr.tanh, torch.tanh),
     "sigmoid": (cr.sigmoid, torch.sigmoid),
     "relu": (cr.relu, torch.relu),
+    "gelu": (cr.nn.functional.gelu, torch.nn.functional.gelu),
+    "erf": (cr.ops.special.erf, torch.erf),
     "square": (lambda a: a ** 2.0, lambda a: a ** 2.0),
     "reciprocal": (lambda a: 1.0 / _pos(a), lambda a: 1.0 / _pos(a)),
     "pow_half": (lambda a: _pos(a) ** 1.5, lambda a: _pos(a) ** 1.5),

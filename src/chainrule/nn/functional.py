@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import ops
 from ..core import ShapeError, TensorBase, unwrap, wrap
-from ..ops import conv, losses
+from ..ops import conv, losses, special
 from ..transforms.compile import refuse_while_recording
 from .init import _default_rng
 
@@ -23,6 +23,7 @@ __all__ = [
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
     "l1_loss", "gaussian_nll_loss", "multi_margin_loss", "gaussian_mixture_nll", "gaussian_kl",
     "l1_penalty", "l2_penalty", "layer_norm", "embedding", "one_hot", "kl_div", "pad",
+    "gelu", "scaled_dot_product_attention", "group_norm", "conv_transpose2d", "interpolate",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -168,16 +169,18 @@ def dropout(x, p=0.5, training=True, inplace=False, rng=None):
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
                eps=1e-5):
-    """Batch normalization over axis 0 (and the length axis of (N, C, L) inputs), as PyTorch.
+    """Batch normalization of each channel (axis 1) over the batch and every spatial axis: input
+    (N, C), (N, C, L) or (N, C, H, W) (and (N, C, D, H, W)), as PyTorch.
 
     In training the batch statistics are used and `running_mean` / `running_var` (arrays, updated in
     place) move toward them; otherwise the running statistics are used.
     """
     xd = _data(x)
-    if xd.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got {xd.shape}")
-    axes = (0,) if xd.ndim == 2 else (0, 2)
-    shape = (1, xd.shape[1]) + ((1,) if xd.ndim == 3 else ())
+    if xd.ndim not in (2, 3, 4, 5):
+        raise ShapeError(f"batch_norm: expected input of shape (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W), "
+                         f"got {xd.shape}")
+    axes = (0,) + tuple(range(2, xd.ndim))
+    shape = (1, xd.shape[1]) + (1,) * (xd.ndim - 2)
     if training:
         n = xd.size // xd.shape[1]
         if n <= 1:
@@ -317,6 +320,215 @@ def adaptive_avg_pool2d(input, output_size):
     return ops.stack(rows, axis=-2)
 
 
+# -- attention, normalization and resampling (issue 15: transformers, GroupNorm, ConvTranspose2d) ------
+
+def gelu(input, approximate="none"):
+    """x Φ(x), Φ the Gaussian CDF (one fused node, ops/special.py; its composite twin is
+    0.5 x (1 + erf(x / √2))); approximate="tanh" is PyTorch's tanh form
+    0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), a composite."""
+    x = _tensor(input)
+    if _data(x).dtype.kind != "f":
+        raise TypeError(f"gelu: expected a floating-point input, got dtype {_data(x).dtype}")
+    if approximate == "none":
+        return special.gelu(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def _mask_bias(mask, shape, dtype, opname, keep_true):
+    """An attention mask as an additive bias broadcastable to the scores' shape: a boolean mask gives
+    0 where attention is allowed and -inf elsewhere (`keep_true`: True marks allowed, as
+    scaled_dot_product_attention's; else True marks masked, as MultiheadAttention's); a float mask is
+    added as it is (and may require grad)."""
+    m = mask if isinstance(mask, TensorBase) else np.asarray(mask)
+    md = _data(m)
+    try:
+        np.broadcast_shapes(md.shape, shape)
+    except ValueError:
+        raise ShapeError(f"{opname}: mask of shape {md.shape} does not broadcast to the attention scores' "
+                         f"shape {shape}") from None
+    if md.dtype == bool:
+        allowed = md if keep_true else ~md
+        return _const(np.where(allowed, 0, -np.inf).astype(dtype))
+    if md.dtype.kind != "f":
+        raise TypeError(f"{opname}: mask must be boolean or floating point, got dtype {md.dtype}")
+    return m if isinstance(m, TensorBase) else _const(md.astype(dtype, copy=False))
+
+
+def _causal_bias(L, S, dtype):
+    """-inf above the diagonal: position i attends to positions <= i (top-left aligned, as PyTorch)."""
+    return np.where(np.tri(L, S, dtype=bool), 0, -np.inf).astype(dtype)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False, *, rng=None):
+    """softmax(q kᵀ · scale + mask) v over the last two axes, as PyTorch's: query (..., L, E), key
+    (..., S, E), value (..., S, Ev); scale defaults to 1/√E. A boolean attn_mask marks with True the
+    pairs that may attend; a float one is added to the scores. is_causal masks every key after its
+    query. Built from matmul and softmax (composite), so the lecture's gates show in a trace."""
+    qs, ks, vs = _data(query).shape, _data(key).shape, _data(value).shape
+    if len(qs) < 2 or len(ks) < 2 or len(vs) < 2 or qs[-1] != ks[-1] or ks[-2] != vs[-2]:
+        raise ShapeError(f"scaled_dot_product_attention: expected query (..., L, E), key (..., S, E) and value "
+                         f"(..., S, Ev), got {qs}, {ks}, {vs}")
+    if enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not supported")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+    dtype = _data(query).dtype
+    shape = np.broadcast_shapes(qs[:-2], ks[:-2]) + (qs[-2], ks[-2])
+    bias = None
+    if is_causal:
+        bias = _const(_causal_bias(qs[-2], ks[-2], dtype))
+    elif attn_mask is not None:
+        bias = _mask_bias(attn_mask, shape, dtype, "scaled_dot_product_attention", keep_true=True)
+    return _attention(query, key, value, bias, dropout_p, scale, rng)[0]
+
+
+def _attention(q, k, v, bias=None, dropout_p=0.0, scale=None, rng=None):
+    """(softmax(q kᵀ · scale + bias) v, the attention weights), dropout applied to the weights."""
+    scale = 1 / math.sqrt(_data(q).shape[-1]) if scale is None else scale
+    scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) * scale
+    if bias is not None:
+        scores = scores + bias
+    weights = ops.softmax(scores, axis=-1)
+    if dropout_p:
+        weights = dropout(weights, dropout_p, rng=rng)
+    return ops.matmul(weights, v), weights
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalizes each sample's channels in `num_groups` groups (over the group's channels and every
+    spatial position; biased variance), then scales and shifts each channel, as PyTorch."""
+    xs = _data(input).shape
+    if len(xs) < 2 or num_groups < 1 or xs[1] % num_groups:
+        raise ShapeError(f"group_norm: input of shape {xs} needs (N, C, ...) with C divisible by num_groups "
+                         f"{num_groups}")
+    x = ops.reshape(_tensor(input), (xs[0], num_groups, -1))
+    xc = x - ops.mean(x, axis=-1, keepdims=True)
+    out = ops.reshape(xc / ops.sqrt(ops.mean(xc * xc, axis=-1, keepdims=True) + eps), xs)
+    shape = (1, xs[1]) + (1,) * (len(xs) - 2)
+    for p, name in ((weight, "weight"), (bias, "bias")):
+        if p is not None and _data(p).shape != (xs[1],):
+            raise ShapeError(f"group_norm: {name} of shape {_data(p).shape} does not match {xs[1]} channels")
+    if weight is not None:
+        out = out * ops.reshape(weight, shape)
+    if bias is not None:
+        out = out + ops.reshape(bias, shape)
+    return out
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The adjoint of conv2d (PyTorch's conv_transpose2d): x (N, Cin, H, W), weight (Cin, Cout/groups,
+    kh, kw). Each input pixel scatters weight × value into a kh × kw window of the output: one batched
+    matmul makes those windows, then col2im (im2col's adjoint) adds them up, as conv2d's backward does.
+    Output size (H - 1) stride - 2 padding + kh + output_padding."""
+    xs, ws = _data(input).shape, _data(weight).shape
+    if len(xs) != 4 or len(ws) != 4:
+        raise ShapeError(f"conv_transpose2d: expected input (N, C, H, W) and weight (Cin, Cout/groups, kh, kw), "
+                         f"got {xs} and {ws}")
+    if _pair(dilation, "dilation", "conv_transpose2d") != (1, 1):
+        raise NotImplementedError("conv_transpose2d: only dilation=1 is supported")
+    stride, padding = _pair(stride, "stride", "conv_transpose2d"), _pair(padding, "padding", "conv_transpose2d")
+    opad = _pair(output_padding, "output_padding", "conv_transpose2d")
+    (N, C, H, W), (kh, kw) = xs, ws[2:]
+    G = int(groups)
+    if G < 1 or C % G or ws[0] != C:
+        raise ShapeError(f"conv_transpose2d: input of shape {xs} has {C} channels; weight of shape {ws} expects "
+                         f"{ws[0]}, and groups={groups} must divide them")
+    if min(stride) < 1 or min(padding) < 0 or min(opad) < 0 or opad[0] >= stride[0] or opad[1] >= stride[1]:
+        raise ValueError(f"conv_transpose2d: stride {stride} must be positive, padding {padding} non-negative, "
+                         f"output_padding {opad} smaller than the stride")
+    Ho, Wo = (H - 1) * stride[0] - 2 * padding[0] + kh + opad[0], (W - 1) * stride[1] - 2 * padding[1] + kw + opad[1]
+    if Ho < 1 or Wo < 1:
+        raise ShapeError(f"conv_transpose2d: padding {padding} leaves no output for input {xs} and kernel "
+                         f"{(kh, kw)}")
+    F_out = ws[1] * G
+    if bias is not None and _data(bias).shape != (F_out,):
+        raise ShapeError(f"conv_transpose2d: bias of shape {_data(bias).shape} does not match {F_out} "
+                         "output channels")
+    # windows[n, g, (co, i, j), h*w] = sum over the group's ci of weight[ci, co, i, j] x[n, ci, h, w]
+    wg = ops.swapaxes(ops.reshape(weight, (G, C // G, ws[1] * kh * kw)), 1, 2)
+    cols = ops.matmul(wg, ops.reshape(input, (N, G, C // G, H * W)))
+    cols = ops.reshape(cols, (N, F_out, kh, kw, H, W))
+    out = conv.col2im(cols, shape=(N, F_out, Ho, Wo), kernel=(kh, kw), stride=stride, padding=padding)
+    return out if bias is None else out + ops.reshape(bias, (1, F_out, 1, 1))
+
+
+def _resize_sizes(xs, size, scale_factor, opname):
+    """The output sizes of the spatial axes, and 1/scale_factor per axis (None where a size was given:
+    the scale is then in/out)."""
+    n = len(xs) - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{opname}: give exactly one of size and scale_factor")
+    if size is not None:
+        out = (int(size),) * n if isinstance(size, numbers.Integral) else tuple(int(s) for s in size)
+        if len(out) != n:
+            raise ValueError(f"{opname}: size {size} does not fit the {n} spatial axes of input {xs}")
+        scales = [None] * n
+    else:
+        sf = (float(scale_factor),) * n if isinstance(scale_factor, numbers.Real) else \
+            tuple(float(s) for s in scale_factor)
+        if len(sf) != n or min(sf) <= 0:
+            raise ValueError(f"{opname}: scale_factor {scale_factor} must be positive, one per spatial axis of "
+                             f"input {xs}")
+        out = tuple(int(math.floor(a * s)) for a, s in zip(xs[2:], sf))
+        scales = [1 / s for s in sf]
+    if min(out) < 1:
+        raise ValueError(f"{opname}: output size {out} must be positive (input {xs})")
+    return out, scales
+
+
+def _linear_weights(n_in, n_out, scale, align_corners, dtype):
+    """The (n_out, n_in) matrix of 1-D linear interpolation, with PyTorch's source coordinates."""
+    dst = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        src = np.maximum(scale * (dst + 0.5) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = src - i0
+    A = np.zeros((n_out, n_in), dtype=dtype)
+    np.add.at(A, (np.arange(n_out), i0), 1 - lam)
+    np.add.at(A, (np.arange(n_out), i1), lam)
+    return A
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize (N, C, L) or (N, C, H, W) as PyTorch: mode "nearest" (the source index is floor(dst ×
+    scale), a gather whose gradient adds back), "linear" / "bilinear" (each axis a constant
+    interpolation matrix applied by matmul, with align_corners False or True)."""
+    xs = _data(input).shape
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise NotImplementedError(f"interpolate: mode must be 'nearest', 'linear' or 'bilinear', got {mode!r}")
+    want = {"linear": 3, "bilinear": 4}.get(mode)
+    if len(xs) not in (3, 4) or (want and len(xs) != want):
+        raise ShapeError(f"interpolate: mode {mode!r} expects input of shape "
+                         f"{'(N, C, L)' if want == 3 else '(N, C, H, W)' if want else '(N, C, L) or (N, C, H, W)'}"
+                         f", got {xs}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners applies only to the linear modes")
+    if recompute_scale_factor or antialias:
+        raise NotImplementedError("interpolate: recompute_scale_factor and antialias are not supported")
+    out, scales = _resize_sizes(xs, size, scale_factor, "interpolate")
+    x = _tensor(input)
+    if mode == "nearest":
+        idx = []
+        for n_in, n_out, s in zip(xs[2:], out, scales):
+            s = np.float32(n_in) / np.float32(n_out) if s is None else np.float32(s)  # float32, as PyTorch
+            idx.append(np.minimum(np.floor(np.arange(n_out, dtype=np.float32) * s).astype(np.int64), n_in - 1))
+        grid = np.ix_(*idx)
+        return x[(slice(None), slice(None)) + grid]
+    dtype = _data(x).dtype
+    A = [_linear_weights(n_in, n_out, n_in / n_out if s is None else s, bool(align_corners), dtype)
+         for n_in, n_out, s in zip(xs[2:], out, scales)]
+    if len(A) == 2:
+        x = ops.matmul(_const(A[0]), x)
+    return ops.matmul(x, _const(np.ascontiguousarray(A[-1].T)))
+
+
 # -- classification losses --------------------------------------------------------------------------
 
 def _class_targets(target, x_shape, opname, ignore_index=None):
@@ -375,31 +587,52 @@ def _single_sample_target(target, xshape, opname):
     return t.reshape(1)
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of logits (N, C) or (N, C, d...) and class indices (N,) or (N, d...).
 
     A target with the input's shape and a float dtype is read as class probabilities.
     Class-index targets use one fused node (finite for any logit size).
+    `label_smoothing` ε mixes the target with the uniform distribution over the C classes, as
+    PyTorch: (1 - ε) × the loss at the target + ε × the mean over classes of -log p (weighted,
+    ignored samples left out, and normalized as the main term).
     """
     _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     xd = _data(input)
     if xd.ndim == 1:   # a single sample
         return cross_entropy(ops.reshape(input, (1,) + xd.shape), _single_sample_target(target, xd.shape,
                                                                                          "cross_entropy"),
-                             weight, ignore_index, "sum" if reduction == "none" else reduction)
+                             weight, ignore_index, "sum" if reduction == "none" else reduction, label_smoothing)
     if xd.ndim == 0:
         raise ShapeError("cross_entropy: input must have a class axis, got a scalar")
     td = _data(target)
     if td.shape == xd.shape and td.dtype.kind == "f":
         logp = ops.log_softmax(input, axis=1)
         t = _float_like(target, input, "cross_entropy")
+        if label_smoothing:
+            t = t * (1.0 - label_smoothing) + label_smoothing / xd.shape[1]
         if weight is not None:
             w = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
             t = t * w.reshape((1, -1) + (1,) * (xd.ndim - 2))
         return _reduce(-ops.sum(logp * t, axis=1), reduction, "cross_entropy")
     t, ignored = _class_targets(target, xd.shape, "cross_entropy", ignore_index)
-    w = _sample_weight(t, ignored, _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy"), xd.dtype)
-    return losses.cross_entropy(input, t, sample_weight=w, reduction=reduction)
+    cw = _class_weight(weight, xd.shape[1], xd.dtype, "cross_entropy")
+    w = _sample_weight(t, ignored, cw, xd.dtype)
+    loss = losses.cross_entropy(input, t, sample_weight=w, reduction=reduction)
+    if not label_smoothing:
+        return loss
+    logp = ops.log_softmax(input, axis=1)
+    if cw is not None:
+        logp = logp * cw.reshape((1, -1) + (1,) * (xd.ndim - 2))
+    smooth = -ops.sum(logp, axis=1)
+    if ignored is not None:
+        smooth = smooth * (~ignored).astype(xd.dtype)
+    if reduction == "mean":  # normalized as the main term: by the summed weights of the kept samples
+        smooth = ops.sum(smooth) / (t.size if w is None else w.sum())
+    elif reduction == "sum":
+        smooth = ops.sum(smooth)
+    return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / xd.shape[1])
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):

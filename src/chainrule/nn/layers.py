@@ -127,7 +127,8 @@ class Dropout(Module):
 
 
 class BatchNorm1d(Module):
-    """Normalizes each feature over the batch (input (N, C) or (N, C, L)); running stats for eval."""
+    """Normalizes each feature over the batch (input (N, C) or (N, C, L)); running stats for eval
+    (momentum=None: their cumulative average). BatchNorm2d (nn/norm.py) is the same on (N, C, H, W)."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None):
@@ -145,17 +146,23 @@ class BatchNorm1d(Module):
             self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
             self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
 
+    _inputs = ((2, 3), "(N, {C}) or (N, {C}, L)")   # the input ranks a subclass accepts, in words
+
     def forward(self, x):
         shape = x.shape
-        if len(shape) not in (2, 3) or shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d({self.num_features}): expected input (N, {self.num_features}) or "
-                             f"(N, {self.num_features}, L), got {shape}")
+        ranks, words = self._inputs
+        if len(shape) not in ranks or shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected input "
+                             f"{words.format(C=self.num_features)}, got {shape}")
         use_batch = self.training or not self.track_running_stats
+        momentum = self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked = self.num_batches_tracked + 1
+            if momentum is None:  # a cumulative average of every batch so far, as PyTorch
+                momentum = 1.0 / float(self.num_batches_tracked)
         rm = self.running_mean if self.track_running_stats else None
         rv = self.running_var if self.track_running_stats else None
-        return F.batch_norm(x, rm, rv, self.weight, self.bias, use_batch, self.momentum, self.eps)
+        return F.batch_norm(x, rm, rv, self.weight, self.bias, use_batch, momentum, self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -276,3 +283,17 @@ class Embedding(Module):
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}" + \
             (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class GELU(Module):
+    """x Φ(x) (approximate="tanh": PyTorch's tanh form)."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"

@@ -290,6 +290,65 @@ class ModuleList(Module):
         return list(self.children())[i]
 
 
+class ModuleDict(Module):
+    """Modules by name (state_dict keys "name.weight", ...), in insertion order, as PyTorch's."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __setitem__(self, key, m):
+        if not isinstance(key, str) or not key.isidentifier() and not key.isdigit():
+            raise KeyError(f"ModuleDict: keys must be identifiers (they name parameters), got {key!r}")
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleDict: item {key!r} is a {type(m).__name__}, not a Module")
+        if hasattr(type(self), key) or key in ("training", "_buffers"):  # modules are attributes here
+            raise KeyError(f"ModuleDict: key {key!r} is the name of a Module attribute; choose another")
+        setattr(self, key, m)
+
+    def __getitem__(self, key):
+        m = self.__dict__.get(key)
+        if not isinstance(m, Module):
+            raise KeyError(key)
+        return m
+
+    def __delitem__(self, key):
+        self[key]
+        del self.__dict__[key]
+
+    def __contains__(self, key):
+        return isinstance(self.__dict__.get(key), Module)
+
+    def __len__(self):
+        return sum(1 for _ in self.children())
+
+    def __iter__(self):
+        return (name for name, _ in self.named_children())
+
+    def keys(self):
+        return list(self)
+
+    def values(self):
+        return list(self.children())
+
+    def items(self):
+        return list(self.named_children())
+
+    def update(self, modules):
+        for key, m in (modules.items() if hasattr(modules, "items") else modules):
+            self[key] = m
+
+    def pop(self, key):
+        m = self[key]
+        del self[key]
+        return m
+
+    def clear(self):
+        for key in self.keys():
+            del self[key]
+
+
 def _numeric(key, value):
     arr = np.asarray(unwrap(value))
     if arr.dtype.kind not in "biuf":
