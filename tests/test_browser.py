@@ -10,6 +10,8 @@ import pytest
 
 import chainrule as cr
 from chainrule import Tensor, lecture
+from chainrule.cli.exprparse import evaluate_labelled
+from chainrule.debug.trace import d
 from chainrule.ops import sigmoid_composite
 from chainrule.viz import explain
 
@@ -55,6 +57,14 @@ def broadcast_trace():
     return explain((cr.relu(X + b) * 2.0).sum())
 
 
+def cli_trace(expr, **values):
+    """The trace `chainrule explain EXPR NAME=VALUE...` draws (the README's examples)."""
+    leaves = {k: cr.tensor(np.asarray(v, dtype=float), requires_grad=True, name=k) for k, v in values.items()}
+    out, labels = evaluate_labelled(expr, leaves, strict=True)
+    labels = {k: t for k, t in labels.items() if t is not out and k not in leaves}
+    return explain(out, names={"f": out, **labels})
+
+
 TRACES = {
     "example1": lambda: lecture_trace(lecture.example1),
     "example2_composite": lambda: lecture_trace(lecture.example2, fused=False),
@@ -62,6 +72,9 @@ TRACES = {
     "chain_rule_copy": lambda: lecture_trace(lecture.chain_rule),
     "affine": lambda: lecture_trace(lecture.affine),
     "broadcast": broadcast_trace,
+    "readme_example1": lambda: cli_trace("(x + y) * z", x=-2, y=5, z=-4),
+    "readme_neuron": lambda: cli_trace("sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])", w=[2, -3, -3], x=[-1, -2]),
+    "readme_max": lambda: cli_trace("max(z, w) * 2", z=2, w=-1),
 }
 
 
@@ -109,6 +122,9 @@ def test_page_steps_through_every_node(browser, tmp_path, name):
         title = page.locator("#step-title").inner_text()
         assert s.name in title and s.op in title
         same(page.locator("#upstream").inner_text(), s.upstream, f"step {s.index} upstream")
+        # the lecture's notation: dL/d(x + y), with parentheses around a compound name
+        assert f"upstream dL/d{d(s.name)} = " in page.locator("#panel .up").inner_text()
+        assert s.expr in title
         if s.value is not None:
             same(page.locator("#node-value").inner_text(), s.value, f"step {s.index} value")
         for g in s.gates:
@@ -150,8 +166,10 @@ def test_page_steps_through_every_node(browser, tmp_path, name):
     assert items.count() == len(tr.leaves)
     for k, lf in enumerate(tr.leaves):
         text = items.nth(k).inner_text()
-        assert text.startswith(f"dL/d{lf.name} =")
-        same(text.split("=", 1)[1], lf.grad, f"leaf {lf.name}")
+        assert text.startswith(f"dL/d{d(lf.name)} =")
+        same(items.nth(k).locator(".downstream").inner_text(), lf.grad, f"leaf {lf.name}")
+        if lf.accumulates:  # the copy gate, named at the leaf too
+            assert f"(copy gate: the sum of {len(lf.sources)}:" in text
     # every leaf's gradient is drawn under it at the end
     assert page.locator("text.lg").count() == len(tr.leaves)
     assert all(page.locator("text.lg").nth(k).is_visible() for k in range(len(tr.leaves)))

@@ -362,3 +362,44 @@ def test_table_width_on_a_vector_mlp():
     assert max(map(len, full.splitlines())) > 120
     fitted = table(tr, width=100)
     assert max(map(len, fitted.splitlines())) <= 100 and "…" in fitted
+
+
+# ---- --json: the versioned trace format ------------------------------------------------------
+
+def test_json_output_is_the_versioned_trace(capsys, tmp_path):
+    from chainrule.viz.html import load_json, page_html
+    code, out, err = run(capsys, "explain", "sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])", "w=[2,-3,-3]", "x=[-1,-2]",
+                         "--json")
+    assert code == 0 and err == ""
+    data = load_json(out)
+    assert data["schema"] == "chainrule.trace" and data["version"] == 1
+    assert data["expression"] == "sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])"
+    assert [s["name"] for s in data["steps"]][:1] == ["f"] and data["steps"][0]["op"] == "sigmoid"
+    grads = {lf["name"]: lf["grad"]["data"] for lf in data["leaves"]}
+    np.testing.assert_allclose(grads["w"], [-0.19661193, -0.39322387, 0.19661193], rtol=1e-6)
+    assert all(s["check"]["status"] == "pass" for s in data["steps"])
+    # the page written from the file is the page --html writes
+    page = tmp_path / "p.html"
+    code, _, _ = run(capsys, "explain", "sigmoid(w[0]*x[0] + w[1]*x[1] + w[2])", "w=[2,-3,-3]", "x=[-1,-2]",
+                     "--html", str(page))
+    assert code == 0 and page_html(data) == page.read_text(encoding="utf-8")
+
+
+def test_json_format_errors_name_the_problem(tmp_path):
+    from chainrule.viz.html import load_json
+    with pytest.raises(ValueError, match="not a chainrule trace"):
+        load_json('{"steps": []}')
+    with pytest.raises(ValueError, match="version 2; this chainrule reads version 1"):
+        load_json('{"schema": "chainrule.trace", "version": 2}')
+    with pytest.raises(ValueError, match="no 'edges' list"):
+        load_json('{"schema": "chainrule.trace", "version": 1, "steps": [], "leaves": [], "nodes": [], '
+                  '"output": {}}')
+    with pytest.raises(ValueError, match="not JSON"):
+        load_json("{nope")
+
+
+def test_print_forms_are_exclusive(capsys):
+    code, out, err = run(capsys, "explain", "x * 2", "x=1", "--json", "--dot")
+    assert code == 2 and out == ""
+    err = err.strip().splitlines()
+    assert len(err) == 1 and "--dot and --json" in err[0]

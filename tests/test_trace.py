@@ -167,7 +167,7 @@ def test_explain_fills_grads_like_backward_and_retain_graph():
     np.testing.assert_allclose(b2.grad, b1.grad, rtol=0, atol=0)
     explain(out2)  # the graph was retained: a second pass accumulates
     np.testing.assert_allclose(a2.grad, 2 * a1.grad)
-    with pytest.raises(RuntimeError, match="a second time"):
+    with pytest.raises(RuntimeError, match=r"backward\(\) has already run on this graph"):
         explain(out2)
     assert tr.grads["a"].shape == (3,)
 
@@ -308,3 +308,21 @@ def test_parameters_are_leaves_in_a_trace():
     tr = cr.explain((lin(x) ** 2).sum())
     assert len(tr.leaves) == 2, tr.leaves
     assert lin.weight.grad is not None and lin.weight.grad.shape == (2, 3)
+
+
+def test_each_step_carries_its_check_saved_arrays_module_and_expression():
+    w = cr.tensor(0.5, requires_grad=True, name="w")
+    tr = explain(cr.tanh(cr.sigmoid(w * 2.0)) + w)
+    assert [s.check.status for s in tr.steps] == ["pass"] * 4  # sigmoid / tanh of a 0-d value included
+    assert all(s.check.error < 1e-6 for s in tr.steps)
+    assert [s.expr for s in tr.steps] == ["tanh3 + w", "tanh(sigmoid2)", "sigmoid(mul1)", "w * 2"]
+    mul = tr.step("mul")
+    assert [(a.what, a.read) for a in mul.saved] == [("w", False), ("2", True), ("out", False)]
+    assert mul.saved_bytes == 8  # w * c reads c only
+    assert tr.step("tanh").saved_bytes == 8 and [a.what for a in tr.step("tanh").saved if a.read] == ["out"]
+    assert tr.expression == "tanh(sigmoid(w * 2)) + w"
+    # at a kink there is no derivative to check: said so, not passed; check=False skips the checks
+    x = cr.tensor([0.0, 1.0], requires_grad=True, name="x")
+    tr = explain(cr.relu(x).sum())
+    assert tr.step("relu").check.status.startswith("not checkable (kink")
+    assert explain(cr.relu(x).sum(), check=False).step("relu").check is None

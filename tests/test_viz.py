@@ -1,6 +1,7 @@
 """Drawings of a trace: DOT text, SVG / files through Graphviz, the HTML page (static checks; the
 browser test is test_browser.py) and the table Jupyter shows."""
 
+import html as htmllib
 import json
 import re
 import shutil
@@ -12,7 +13,7 @@ import pytest
 import chainrule as cr
 from chainrule.viz import dot as vdot
 from chainrule.viz import explain
-from chainrule.viz.html import FULL_UP_TO, trace_json
+from chainrule.viz.html import FULL_UP_TO, HEAD, trace_json
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 
@@ -144,30 +145,73 @@ def test_html_large_arrays_nonfinite_and_hostile_names():
     leaf = data["leaves"][0]
     assert leaf["name"] == "</script><script>alert(1)</script>"
     assert leaf["grad"]["size"] == 100 > FULL_UP_TO and "data" not in leaf["grad"]
-    assert leaf["grad"]["head"] == [2.0, 2.0, 2.0, 2.0]
+    assert leaf["grad"]["head"] == [2.0] * HEAD
+    summary = data["leaves"][0]["value"]["summary"]  # large arrays travel as a summary
+    assert (summary["min"], summary["max"], summary["mean"], summary["nan"]) == (0.0, 99.0, 49.5, 0)
+    assert summary["norm"] == pytest.approx(np.linalg.norm(np.arange(100.0)))
+    assert summary["hist"] == [10] * 10
     log_step = next(s for s in data["steps"] if s["op"] == "log")
     assert log_step["value"]["data"] == ["-Infinity", 0.0]
     assert data["leaves"][1]["grad"]["data"] == ["Infinity", 1.0]
 
 
-def test_layout_puts_every_node_on_the_canvas_once():
-    ws = [cr.tensor(v, requires_grad=True, name=f"w{i}") for i, v in enumerate([2.0, -3.0, -3.0])]
-    xs = [cr.tensor(v, requires_grad=True, name=f"x{i}") for i, v in enumerate([-1.0, -2.0])]
-    from chainrule.ops import sigmoid_composite
-    data = trace_json(explain(sigmoid_composite(ws[0] * xs[0] + ws[1] * xs[1] + ws[2])))
-    pos = [(n["x"], n["y"]) for n in data["nodes"]]
-    assert len(set(pos)) == len(pos)
-    assert all(0 < x < data["width"] and 0 < y < data["height"] for x, y in pos)
-    by = {n["id"]: n for n in data["nodes"]}
-    for e in data["edges"]:  # values flow left to right
-        assert by[e["src"]]["x"] < by[e["dst"]]["x"]
+def test_page_data_names_copy_gates_and_modules():
+    """What the page lays out: every edge (a reused value's too), how often each value is used,
+    and the module of each node."""
+    x = cr.tensor(3.0, requires_grad=True, name="x")
+    data = trace_json(explain(x * x + x))
+    assert [e["src"] for e in data["edges"]].count("leaf0") == 3
+    assert next(n for n in data["nodes"] if n["id"] == "leaf0")["uses"] == 3
+    assert data["groups"] == [] and all(n["group"] == "" for n in data["nodes"])
+    net = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Tanh(), cr.nn.Linear(4, 2), cr.nn.Tanh())
+    tr = explain(net(cr.tensor(np.ones((2, 3)))).sum())
+    data = trace_json(tr)
+    groups = {g["path"]: g for g in data["groups"]}
+    assert {p: g["type"] for p, g in groups.items()} == {"0": "Linear", "1": "Tanh", "2": "Linear", "3": "Tanh"}
+    assert groups["0"]["repeat"] == [1, 2] and groups["2"]["repeat"] == [2, 2]  # same class, same ops
+    assert groups["1"]["repeat"] == [1, 2]
+    leaves = {n["name"]: n["group"] for n in data["nodes"] if n["kind"] == "leaf"}
+    assert leaves == {"0.weight": "0", "0.bias": "0", "2.weight": "2", "2.bias": "2"}
+    assert [s.group for s in tr.steps] == ["", "3", "2", "1", "0"]
 
 
 def test_repr_html_table():
     tr = example1()
     h = tr._repr_html_()
+    # Jupyter: the interactive page in a frame that may run scripts and nothing else, then the table
+    frame, _, h = h.partition("</iframe>")
+    assert frame.startswith('<iframe class="chainrule-page" sandbox="allow-scripts"')
+    srcdoc = htmllib.unescape(re.search(r'srcdoc="([^"]*)"', frame).group(1))
+    assert srcdoc == tr.to_html()
     assert h.startswith('<div class="chainrule-trace">') and "<table>" in h
     assert h.count("<tr>") >= 5 and "swaps" in h and "distributes" in h
     assert "dL/dx = -4" in h and "dL/dz = 3" in h
     x = cr.tensor(1.0, requires_grad=True, name="<i>x</i>")
     assert "<i>" not in explain(x * 2.0)._repr_html_()
+
+
+def test_a_module_called_at_each_time_step_gives_one_group_per_call():
+    """An RNN-style cell called twice, returning (h, c), beside a separate head: each call is a group,
+    the calls are marked as repeats, the cell's inner modules go with their call."""
+
+    class Cell(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.x2h, self.h2h = cr.nn.Linear(3, 4), cr.nn.Linear(4, 4)
+
+        def forward(self, x, h):
+            h = cr.tanh(self.x2h(x) + self.h2h(h))
+            return h, h * 2.0
+
+    cell, head = Cell(), cr.nn.Linear(4, 1)
+    h = cr.tensor(np.zeros((2, 4)))
+    for _ in range(2):
+        h, _c = cell(cr.tensor(np.ones((2, 3))), h)
+    data = trace_json(explain(head(h).sum()))
+    groups = {g["path"]: g for g in data["groups"]}
+    assert set(groups) == {"cell#1", "cell#1.x2h#1", "cell#1.h2h#1", "cell#2", "cell#2.x2h#2", "cell#2.h2h#2",
+                           "linear"}
+    assert groups["cell#1"]["repeat"] == [1, 2] and groups["cell#2"]["repeat"] == [2, 2]
+    assert groups["cell#2.h2h#2"]["parent"] == "cell#2" and groups["cell#2"]["type"] == "Cell"
+    ops = {s["group"]: s["op"] for s in data["steps"] if s["group"].endswith(("x2h#1", "h2h#2"))}
+    assert ops == {"cell#1.x2h#1": "linear", "cell#2.h2h#2": "linear"}

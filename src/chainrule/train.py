@@ -187,10 +187,29 @@ class _NonFiniteLoss(ArithmeticError):
         self.step, self.loss = step, loss
 
 
-def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None):
+def layer_grad_norms(model):
+    """{layer: L2 norm of the gradients of its own parameters} for every module that has parameters
+    (named as in `named_modules()`; the model's own parameters under "(model)"). Vanishing and
+    exploding gradients show here first."""
+    norms = {}
+    for path, m in model.named_modules():
+        sq, found = 0.0, False
+        for name, p in m.named_parameters():
+            if "." in name or p.grad is None:
+                continue  # a submodule's parameter: counted with that layer
+            g = np.asarray(p.grad)
+            sq += float(np.vdot(g, g).real)
+            found = True
+        if found:
+            norms[path or "(model)"] = math.sqrt(sq)
+    return norms
+
+
+def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None, grad_norms=None):
     """Train for one epoch (when an optimizer is given) or evaluate; returns {"loss", "accuracy" | "r2"}.
 
-    Training stops at the first batch whose loss is not finite, before its update.
+    Training stops at the first batch whose loss is not finite, before its update. With a list as
+    `grad_norms`, each training step appends its `layer_grad_norms` (after backward, before the update).
     """
     total, n, sums, ys = 0.0, 0, {}, []
     model.train(optimizer is not None)
@@ -206,6 +225,8 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
                 raise _NonFiniteLoss(step, value)
             optimizer.zero_grad()
             loss.backward()
+            if grad_norms is not None:
+                grad_norms.append(layer_grad_norms(model))
             optimizer.step()
         else:
             with no_grad():
@@ -270,8 +291,9 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
                 bar.set_description(f"{desc} epoch {epoch}/{epochs}")
             if sampler is not None:
                 sampler.set_epoch(epoch)
+            norms = []
             try:
-                tr = run_epoch(model, loader, task, optimizer, target_stats, bar)
+                tr = run_epoch(model, loader, task, optimizer, target_stats, bar, grad_norms=norms)
             except _NonFiniteLoss as e:
                 stop = TrainingStopped(f"the training loss is {e.loss} at epoch {epoch}, step {e.step}")
                 stop.history, stop.epoch, stop.step, stop.loss = history, epoch, e.step, e.loss
@@ -282,7 +304,8 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
                 scheduler.step()
             te = evaluate(model, test_set, task, target_stats=target_stats) if len(test_set) else {}
             row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
-                   **{f"test_{k}": v for k, v in te.items()}, "seconds": time.perf_counter() - t0}
+                   **{f"test_{k}": v for k, v in te.items()}, "seconds": time.perf_counter() - t0,
+                   "grad_norm": _mean_norms(norms)}
             history.append(row)
             if bar is not None:
                 bar.set_postfix({k.replace("accuracy", "acc"): f"{v:.4f}" for k, v in row.items()
@@ -295,6 +318,11 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
     return history
 
 
+def _mean_norms(norms):
+    """{layer: mean over the epoch's steps} of per-step `layer_grad_norms`."""
+    return {k: float(np.mean([n[k] for n in norms if k in n])) for k in (norms[0] if norms else {})}
+
+
 def _progress_bar(total, desc):
     from tqdm.auto import tqdm
 
@@ -304,7 +332,8 @@ def _progress_bar(total, desc):
 # -- plots, checkpoints ------------------------------------------------------------------------------------
 
 def plot_history(history, path, title=""):
-    """Loss and accuracy (or R²) per epoch, train and test, as a PNG (matplotlib, Agg backend)."""
+    """Loss and accuracy (or R²) per epoch, train and test, and beside them each layer's mean gradient
+    norm per epoch (log scale), as a PNG (matplotlib, Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -312,7 +341,18 @@ def plot_history(history, path, title=""):
 
     ep = [r["epoch"] for r in history]
     second = "accuracy" if "train_accuracy" in history[0] else "r2"
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    layers = list(history[0].get("grad_norm", {}))
+    fig, axes = plt.subplots(1, 3 if layers else 2, figsize=(15 if layers else 10, 4))
+    if layers:
+        ax = axes[2]
+        for name in layers:
+            ax.plot(ep, [max(r["grad_norm"].get(name, np.nan), 1e-300) for r in history], "-o", ms=3, label=name)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("gradient norm (mean over steps)")
+        ax.set_title("gradient flow per layer", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     for ax, metric in zip(axes, ("loss", second)):
         for part, style in (("train", "-o"), ("test", "-s")):
             key = f"{part}_{metric}"

@@ -1,4 +1,4 @@
-"""`chainrule explain EXPR NAME=VALUE ... [--html FILE] [--dot] [--expand] [--compare]`: the
+"""`chainrule explain EXPR NAME=VALUE ... [--html FILE] [--json] [--dot] [--expand] [--compare]`: the
 backward pass of an expression, node by node (the expression parser is `exprparse`)."""
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def add_explain_command(sub):
                    help="a value for each name: a number or a list such as [1,2,3]")
     p.add_argument("--html", metavar="FILE", help="also write the interactive page to FILE")
     p.add_argument("--dot", action="store_true", help="print Graphviz DOT text instead of the table")
+    p.add_argument("--json", action="store_true",
+                   help="print the trace in its versioned JSON format (docs/trace-format.md) instead of the table")
     p.add_argument("--expand", action="store_true",
                    help="trace sigmoid / softmax / log_softmax as their composite primitives")
     p.add_argument("--compare", action="store_true",
@@ -75,6 +77,9 @@ def _not_finite(tr, values):
 
 @_numpy_quiet
 def _run_explain(args):
+    shown = [flag for flag, on in (("--compare", args.compare), ("--dot", args.dot), ("--json", args.json)) if on]
+    if len(shown) > 1:
+        raise _usage(f"explain: {' and '.join(shown)} each print the trace in their own form; give one")
     values = {}
     for item in args.values:
         name, eq, text = item.partition("=")
@@ -98,7 +103,9 @@ def _run_explain(args):
             raise _usage(f"explain: the expression has shape {out.shape}; the backward pass starts from a "
                          "single number: reduce it, e.g. sum(...)")
         labels = {k: t for k, t in labels.items() if t is not out and k not in leaves}
-        return explain(out, names={"f": out, **labels})
+        tr = explain(out, names={"f": out, **labels})
+        tr.expression = args.expr
+        return tr
 
     tr = run(args.expand)
     note = _not_finite(tr, values)
@@ -106,6 +113,8 @@ def _run_explain(args):
         print(compare(run(False), run(True), labels=("fused", "expanded")))
     elif args.dot:
         print(tr.to_dot(), end="")
+    elif args.json:
+        print(tr.to_json())
     else:
         print(tr)
     if args.html:

@@ -542,15 +542,16 @@ def _all_kinks(f, x, g, h, bad, atol, rtol):
     """True when, at every mismatching element, the forward and backward one-sided differences
     of sum(g * f) disagree: the function has a kink there, and no derivative to check."""
     x = np.array(x, dtype=np.float64)
+    flat = x.reshape(-1)  # a view: writing it moves x (0-d inputs too)
     with no_grad():
         f0 = _value(f(x.copy()))
-        for i in zip(*np.nonzero(bad)):
-            old = x[i]
-            x[i] = old + h
+        for i in np.flatnonzero(bad):
+            old = flat[i]
+            flat[i] = old + h
             up = np.sum((_value(f(x.copy())) - f0) * g) / h
-            x[i] = old - h
+            flat[i] = old - h
             down = np.sum((f0 - _value(f(x.copy()))) * g) / h
-            x[i] = old
+            flat[i] = old
             if abs(up - down) <= 10 * (atol + rtol * max(abs(up), abs(down))):
                 return False
     return True

@@ -15,6 +15,7 @@ person reads, not for training runs. `chainrule.viz` turns it into a table, a dr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,9 +23,11 @@ import numpy as np
 from ..core import FREED, Node, Observer, TensorBase, install, no_grad, unwrap, walk, wrap
 from ..core.engine import broadcast_axes, run_backward
 from ..ops.namespaces import TENSOR_NS
+from .check import _check_node
+from .scopes import module_of
 
-__all__ = ["record", "Recorder", "Step", "InputInfo", "LeafInfo", "Jacobian", "GATE_TEXT", "fmt_value",
-           "fmt_bytes", "d", "rule_on_arrays"]
+__all__ = ["record", "Recorder", "Step", "InputInfo", "LeafInfo", "Saved", "expression", "saved_arrays",
+           "Jacobian", "GATE_TEXT", "fmt_value", "fmt_bytes", "d", "rule_on_arrays"]
 
 GATE_TEXT = {
     "distributes": "distributes the upstream gradient unchanged to its inputs",
@@ -90,6 +93,15 @@ class Step:
     params: dict = field(default_factory=dict)
     symbol: str = ""                 # the primitive's symbol in drawings
     doc: str = ""                    # the primitive's one-line description
+    expr: str = ""                   # the node as an expression of its inputs' names: "x + y"
+    saved: list = field(default_factory=list)  # [Saved]: the arrays the node kept for backward
+    check: object = None             # check_graph's NodeCheck for this node (None: not checked)
+    group: str = ""                  # the module (named_modules() path) that computed it, or ""
+
+    @property
+    def saved_bytes(self):
+        """Bytes of the arrays the backward rule reads (what backward had to keep)."""
+        return sum(a.nbytes for a in self.saved if a.read)
 
     @property
     def accumulates(self):
@@ -118,6 +130,17 @@ class Step:
 
 
 @dataclass
+class Saved:
+    """One array a node kept: which (an input's name, 'out' or a residual), its shape, dtype and
+    bytes; `read` is False for a small value kept only so that traces can show it."""
+    what: str
+    shape: tuple
+    dtype: str
+    nbytes: int
+    read: bool
+
+
+@dataclass
 class LeafInfo:
     """A leaf tensor the pass reached, its gradient from this pass and where that came from."""
     name: str
@@ -125,9 +148,11 @@ class LeafInfo:
     value: np.ndarray
     grad: np.ndarray
     sources: list = field(default_factory=list)  # [(consumer name, gradient)]
+    group: str = ""                                # the module owning it (a parameter), or ""
 
     @property
     def accumulates(self):
+        """True when the leaf is used more than once (a copy gate summed its gradients)."""
         return len(self.sources) > 1
 
 
@@ -136,12 +161,13 @@ class LeafInfo:
 # Recording
 # ---------------------------------------------------------------------------------------------
 
-def record(output, grad=None, retain_graph=False, names=None, what="explain"):
+def record(output, grad=None, retain_graph=False, names=None, what="explain", check=True):
     """Run `output.backward(grad, retain_graph)` with a Recorder attached; return it, finished.
 
     The leaves' `.grad` are filled exactly as by backward(). `names` ({name: Tensor}) labels
     intermediate values; leaves are labelled by `cr.tensor(..., name=)`, everything else gets a
-    generated name (the op and its position in the forward pass).
+    generated name (the op and its position in the forward pass). With `check`, each node's rule
+    is also checked numerically, as `check_graph` does, before backward frees its values.
     """
     if not isinstance(output, TensorBase):
         raise TypeError(f"{what}: expected a Tensor, got {type(output).__name__}")
@@ -152,6 +178,11 @@ def record(output, grad=None, retain_graph=False, names=None, what="explain"):
     if root is None:
         raise RuntimeError(f"{what}: the output is a leaf ({output.name or 'unnamed'}); there is no "
                            "backward pass to explain")
+    if root.saved is FREED:
+        raise RuntimeError(f"{what}: backward() has already run on this graph and freed it, so there is no "
+                           f"backward pass left to record. {what}() runs the backward pass itself: compute the "
+                           f"output again and call {what}(output) instead of output.backward() (or pass "
+                           "retain_graph=True to that backward())")
     data = output._data
     if grad is None:
         if data.size != 1:
@@ -162,7 +193,7 @@ def record(output, grad=None, retain_graph=False, names=None, what="explain"):
         g = np.asarray(unwrap(grad), dtype=data.dtype)
         if g.shape != data.shape:
             raise ValueError(f"{what}: grad has shape {g.shape} but the output has shape {data.shape}")
-    rec = Recorder(output, root, names or {}, what)
+    rec = Recorder(output, root, names or {}, what, check)
     run_backward(root, g, retain_graph=retain_graph, observers=(rec,))
     rec.finish()
     return rec
@@ -172,18 +203,24 @@ class Recorder(Observer):
     """Watches one backward pass and keeps a `Step` per node (`steps`, backward order) and a
     `LeafInfo` per leaf reached (`leaves`, forward order)."""
 
-    def __init__(self, output, root, names, what="explain"):
+    def __init__(self, output, root, names, what="explain", check=True):
+        self.check = check
+        self.rng = np.random.default_rng(0)
         self.named = {}
         for n, t in dict(names).items():
             if not isinstance(t, TensorBase):
                 raise TypeError(f"{what}: names must map a name to a Tensor; {n!r} maps to "
                                 f"{type(t).__name__}")
             self.named[t._node if t._node is not None else t] = str(n)
-        self.names, self.values, self.leaf_tensors = {}, {}, []
+        self.names, self.values, self.leaf_tensors, self._users = {}, {}, [], {}
         used = set()
         leaf_k = 0
-        for k, node in enumerate(walk([root]), 1):  # forward order
+        nodes = walk([root])
+        self.group, self.groups = module_of(nodes)
+        for k, node in enumerate(nodes, 1):  # forward order
             for p in node.parents:
+                if isinstance(p, TensorBase):
+                    self._users.setdefault(p, []).append(node)
                 if isinstance(p, TensorBase) and p not in self.names:
                     nm = self.named.get(p) or p.name
                     if not nm:
@@ -243,9 +280,16 @@ class Recorder(Observer):
             self.sources.setdefault(p, []).append((name, np.asarray(gi)))
         downstream = [None if gi is None else np.asarray(gi) for gi in grads]
         sources = self.sources.pop(node, [])
-        self.steps.append(Step(len(self.steps) + 1, name, prim.name, prim.gate, inputs, self.values.get(node),
+        index = len(self.steps) + 1
+        checked = None
+        if self.check:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                checked = _check_node(index, node, self.rng, 1e-6, 1e-5, 1e-3, None)
+        self.steps.append(Step(index, name, prim.name, prim.gate, inputs, self.values.get(node),
                                tuple(upstream.shape), upstream, local, downstream, bcast, jac, sources,
-                               dict(node.params), prim.symbol, prim.doc))
+                               dict(node.params), prim.symbol, prim.doc, expression(prim, inputs),
+                               saved_arrays(node, inputs), checked, self.group.get(node, "")))
 
     def finish(self):
         for t in self.leaf_tensors:
@@ -254,7 +298,13 @@ class Recorder(Observer):
             for _, gi in src:
                 g = gi if g is None else g + gi
             if g is not None:
-                self.leaves.append(LeafInfo(self.names[t], t._data.shape, t._data, np.asarray(g), src))
+                self.leaves.append(LeafInfo(self.names[t], t._data.shape, t._data, np.asarray(g), src,
+                                            self._leaf_group(t)))
+
+    def _leaf_group(self, t):
+        """A parameter belongs to the module of the nodes that use it, when they agree."""
+        users = {self.group.get(n, "") for n in self._users.get(t, ())}
+        return users.pop() if len(users) == 1 else ""
 
 
 def rule_on_arrays(node, g):
@@ -272,6 +322,50 @@ def rule_on_arrays(node, g):
         install(*observers)
     raw = raw if type(raw) is tuple else (raw,)
     return [None if r is None else np.asarray(unwrap(r)) for r in raw]
+
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "power": "**"}
+
+
+def expression(prim, inputs):
+    """The node as an expression of its inputs' names: 'x + y', 'W @ x', 'exp(x)', 'maximum(a, b)'."""
+    names = [inp.name if inp.name.isidentifier() or _plain_number(inp.name) else f"({inp.name})"
+             for inp in inputs]
+    if len(inputs) == 2 and prim.name in _INFIX:
+        return f"{names[0]} {_INFIX[prim.name]} {names[1]}"
+    if len(inputs) == 1 and prim.name == "neg":
+        return f"-{names[0]}"
+    return f"{prim.name}({', '.join(inp.name for inp in inputs)})"
+
+
+def _plain_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return not text.startswith("-")
+
+
+def saved_arrays(node, inputs):
+    """[Saved] for what the node holds now (call before backward frees it)."""
+    if node.saved is FREED:
+        return []
+    prim, n = node.prim, len(node.shapes)
+    ins, want_out, res = prim.reads(tuple(p is not None for p in node.parents))
+    out = []
+    for i, v in enumerate(node.saved[:n]):
+        if isinstance(v, np.ndarray) or np.isscalar(v):
+            a = np.asarray(v)
+            out.append(Saved(inputs[i].name, a.shape, str(a.dtype), int(a.nbytes), i in ins))
+    if node.ans is not None:
+        a = np.asarray(node.ans)
+        out.append(Saved("out", a.shape, str(a.dtype), int(a.nbytes), bool(want_out)))
+    for k, v in enumerate(node.saved[n:]):
+        if v is not None:
+            a = np.asarray(v)
+            name = prim.residuals[k] if k < len(prim.residuals) else f"residual{k}"
+            out.append(Saved(name, a.shape, str(a.dtype), int(a.nbytes), k in res))
+    return out
 
 
 def d(name):

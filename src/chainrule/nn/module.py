@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..core import TensorBase, unwrap
+from ..debug.scopes import note_call
 from ..ops import Tensor, dtypes
 
 
@@ -65,7 +66,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        note_call(self, args, out)  # which nodes this module computed, for drawings (debug/scopes.py)
+        return out
 
     # -- traversal ----------------------------------------------------------------------------
     def named_children(self):

@@ -116,7 +116,7 @@ cos = Primitive("cos", np.cos, lambda xp, need, g, ans, x: (-g * xp.sin(x),), re
 
 
 def _tanh_fast(need, g, ans, x):
-    if type(ans) is not np.ndarray:
+    if type(ans) is not np.ndarray or not ans.ndim:  # (a 0-d array's arithmetic gives scalars: no out=)
         return (g * (1 - ans * ans),)
     d = ans * ans  # one temporary instead of three
     np.subtract(1, d, out=d)
@@ -141,7 +141,7 @@ def _sigmoid_xfwd(xp, x):
 
 
 def _sigmoid_fast(need, g, ans, x):
-    if type(ans) is not np.ndarray:
+    if type(ans) is not np.ndarray or not ans.ndim:
         return (g * ans * (1 - ans),)
     d = 1 - ans  # one temporary instead of three
     d *= ans

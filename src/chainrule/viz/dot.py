@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
+
 from ..core import GraphvizNotFound
-from ..debug.trace import fmt_value
+from ..debug.trace import fmt_value, shape_text
 
 FORWARD = "#2e7d32"   # green: values (the lecture's forward pass)
 BACKWARD = "#c62828"  # red: gradients
@@ -22,10 +24,17 @@ def _esc(text):
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def _short(v, shape=None):
+def _short(v, shape=None, grad=False):
+    """An edge label: the numbers of a value of up to 4 elements; of a larger one its shape (a value)
+    or its norm (a gradient), so that labels stay short on real models."""
     if v is None:
         return "shape " + str(tuple(shape)) if shape is not None else "—"
-    return fmt_value(v, max_items=4)
+    a = np.asarray(v)
+    if a.size <= 4:
+        return fmt_value(a, max_items=4)
+    if grad:
+        return f"norm {float(np.sqrt(np.sum(np.abs(a.astype(np.float64)) ** 2))):.4g}"
+    return shape_text(a.shape)
 
 
 def graph_parts(tr):
@@ -39,7 +48,7 @@ def graph_parts(tr):
     for k, lf in enumerate(tr.leaves):
         ids[lf.name] = f"leaf{k}"
         nodes.append({"id": f"leaf{k}", "kind": "leaf", "name": lf.name, "label": lf.name,
-                      "value": _short(lf.value), "grad": _short(lf.grad)})
+                      "value": _short(lf.value), "grad": _short(lf.grad, grad=True)})
     for s in reversed(tr.steps):  # forward order
         ids[s.name] = f"op{s.index}"
         nodes.append({"id": f"op{s.index}", "kind": "op", "name": s.name, "label": s.symbol,
@@ -52,12 +61,12 @@ def graph_parts(tr):
                 nodes.append({"id": src, "kind": "const", "name": inp.name, "label": inp.name,
                               "value": _short(inp.value, inp.shape)})
             edges.append({"src": src, "dst": f"op{s.index}", "value": _short(inp.value, inp.shape),
-                          "grad": _short(s.downstream[i]) if s.downstream[i] is not None else "",
+                          "grad": _short(s.downstream[i], grad=True) if s.downstream[i] is not None else "",
                           "step": s.index, "input": i})
     root = tr.steps[0]
     nodes.append({"id": "output", "kind": "output", "name": tr.output_name, "label": tr.output_name})
     edges.append({"src": f"op{root.index}", "dst": "output", "value": _short(tr.output_value),
-                  "grad": _short(root.upstream), "step": 0, "input": None})
+                  "grad": _short(root.upstream, grad=True), "step": 0, "input": None})
     return nodes, edges
 
 

@@ -21,11 +21,13 @@ __all__ = ["explain", "Trace"]
 class Trace:
     """The recorded backward pass. `steps` in backward order, `leaves` in forward order."""
 
-    def __init__(self, output_name, output_value, steps, leaves):
+    def __init__(self, output_name, output_value, steps, leaves, groups=None, expression=""):
         self.output_name = output_name
         self.output_value = output_value
         self.steps = steps
         self.leaves = leaves
+        self.groups = dict(groups or {})  # {module path: class name} of the modules that computed nodes
+        self.expression = expression or composed_expression(steps)
 
     @property
     def grads(self):
@@ -65,16 +67,49 @@ class Trace:
         """The interactive page as a string; also written to `path` when given."""
         return html.to_html(self, path, title=title)
 
+    def to_json(self, path=None, title=None):
+        """The trace in its versioned JSON format (docs/trace-format.md) as text; also written to `path`.
+        `chainrule.viz.load_json` reads it back, and the page opens it."""
+        return html.to_json(self, path, title=title)
+
     def _repr_html_(self):
-        return html.table_html(self)
+        """Jupyter shows the interactive page inline (in a sandboxed frame), the table below it."""
+        return html.notebook_html(self)
 
 
-def explain(output, grad=None, retain_graph=False, names=None):
+def composed_expression(steps, limit=160):
+    """The output as one expression of the leaves, '(x + y) * z', when it is short enough; else the
+    root node's own expression."""
+    by_name = {s.name: s for s in steps}
+
+    def text(name, budget):
+        """(text, atomic): atomic texts need no parentheses as an operand."""
+        s = by_name.get(name)
+        if s is None or budget <= 0:
+            return name, name.replace(".", "").replace("_", "").isalnum()
+        parts = [text(inp.name, budget - 4) if inp.name in by_name else (inp.name, inp.name.replace(".", "").isalnum())
+                 for inp in s.inputs]
+        if s.expr.startswith(s.op + "("):
+            return f"{s.op}({', '.join(t for t, _ in parts)})", True
+        ops = [t if atomic else f"({t})" for t, atomic in parts]
+        if len(ops) == 1:
+            return "-" + ops[0], False
+        return f" {s.expr.split(' ')[1]} ".join(ops), False
+
+    if not steps:
+        return ""
+    full = text(steps[0].name, 64)[0]
+    return full if len(full) <= limit else steps[0].expr
+
+
+def explain(output, grad=None, retain_graph=False, names=None, check=True):
     """Run `output.backward(grad, retain_graph)` while recording every node; return a `Trace`.
 
     The leaves' `.grad` are filled exactly as by backward(). `names` ({name: Tensor}) labels
     intermediate values (e.g. `names={"q": q}`); leaves are labelled by `cr.tensor(..., name=)`,
-    everything else gets a generated name (the op and its position in the forward pass).
+    everything else gets a generated name (the op and its position in the forward pass). Nodes a
+    Module computed are grouped under its `named_modules()` path. With `check` (the default) each
+    node's backward rule is also checked numerically, as by `check_graph`, at that node's inputs.
     """
-    rec = record(output, grad, retain_graph, names)
-    return Trace(rec.output_name, rec.output_value, rec.steps, rec.leaves)
+    rec = record(output, grad, retain_graph, names, check=check)
+    return Trace(rec.output_name, rec.output_value, rec.steps, rec.leaves, rec.groups)

@@ -1,13 +1,13 @@
-// chainrule trace explorer: draws the graph (positions come from Python) and walks the backward
-// pass node by node. Everything it shows comes from the JSON in #trace-data; text is only ever
-// set through textContent, never parsed as HTML.
+// chainrule trace explorer: lays the graph out (layered, left to right or, in a narrow window, top
+// to bottom), draws it as SVG and walks the backward pass node by node. Everything it shows comes
+// from the trace JSON in #trace-data (or a trace file opened with the "open" button); text is only
+// ever set through textContent, never parsed as HTML.
 (function () {
   "use strict";
-  var data = JSON.parse(document.getElementById("trace-data").textContent);
   var SVG = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
-  var N = data.steps.length;
-  var cur = 0;
-  var timer = null;
+  var FONT = "system-ui, -apple-system, Helvetica, Arial, sans-serif";
+  var MARGIN = 30, GAP = 14, LAYER_GAP = 18, MAX_SPAN = 40;
+  var data, N, cur, timer = null, collapsed = {}, groupByPath = {}, view = null;
 
   // ---- numbers ---------------------------------------------------------------------------------
   function num(v) {
@@ -24,13 +24,29 @@
   function shapeText(shape) {
     return "(" + shape.join(", ") + (shape.length === 1 ? ",)" : ")");
   }
+  function small(a, maxItems) {
+    return a && a.text === undefined && (a.shape.length === 0 || (a.data && a.size <= (maxItems || 12)));
+  }
+  function summaryText(a) {
+    var s = a.summary || {}, t = shapeText(a.shape) + " " + (a.dtype || "");
+    if (s.min !== undefined) t += " · min " + num(s.min) + " · mean " + num(s.mean) + " · max " + num(s.max) +
+      " · norm " + num(s.norm);
+    if (s.nan) t += " · " + s.nan + " NaN";
+    if (s.inf) t += " · " + s.inf + " inf";
+    return t;
+  }
   function fmt(a, maxItems) {
     if (a === null || a === undefined) return "—";
     if (a.text !== undefined) return a.text;
     if (a.shape.length === 0) return num(a.data[0]);
-    if (a.data && a.size <= (maxItems || 12)) return nested(a.data, a.shape, 0);
-    var head = (a.data || a.head).slice(0, 3).map(num).join(", ");
-    return shapeText(a.shape) + " [" + head + ", …]";
+    if (small(a, maxItems)) return nested(a.data, a.shape, 0);
+    return summaryText(a);
+  }
+  var byteUnits = ["B", "KB", "MB", "GB", "TB"];
+  function bytes(n) {
+    var k = 0;
+    while (n >= 1000 && k < byteUnits.length - 1) { n /= 1000; k++; }
+    return (k ? Number(n.toPrecision(3)) : n) + " " + byteUnits[k];
   }
 
   // ---- DOM helpers -------------------------------------------------------------------------------
@@ -49,103 +65,412 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  // an array in the panel: the numbers when small; else its summary, which opens (click) on a
+  // histogram of its values and its first values
+  function arrEl(a, cls, id, maxItems) {
+    var attrs = { "class": cls };
+    if (id) attrs.id = id;
+    if (!a || small(a, maxItems) || a.text !== undefined) { attrs.text = fmt(a, maxItems); return el("span", attrs); }
+    var det = el("details", attrs, el("summary", { "class": "summary", text: summaryText(a) }));
+    var s = a.summary || {};
+    if (s.hist) {
+      var top = Math.max.apply(null, s.hist) || 1, W = 8 * s.hist.length;
+      var h = sv("svg", { "class": "hist", width: W, height: 32, viewBox: "0 0 " + W + " 32", role: "img",
+        "aria-label": "histogram from " + num(s.min) + " to " + num(s.max) });
+      s.hist.forEach(function (c, k) {
+        var bh = Math.max(c ? 1 : 0, Math.round(30 * c / top));
+        h.appendChild(sv("rect", { x: 8 * k + 1, y: 31 - bh, width: 6, height: bh }));
+      });
+      det.appendChild(el("div", {}, h, el("span", { "class": "range", text: " " + num(s.min) + " … " + num(s.max) })));
+    }
+    var vals = a.data || a.head || [];
+    det.appendChild(el("div", { "class": "first", text: "first values: " + vals.slice(0, 16).map(num).join(", ") +
+      (a.size > 16 ? ", … (" + a.size + " in all)" : "") }));
+    return det;
+  }
+
+  // ---- text widths (canvas measures the same font the SVG draws with) ---------------------------
+  var ctx = document.createElement("canvas").getContext("2d"), font = "", widths = {};
+  function tw(text, size, bold) {
+    var f = (bold ? "700 " : "") + size + "px " + FONT, key = f + "|" + text;
+    var w = widths[key];
+    if (w === undefined) {
+      if (f !== font) { ctx.font = f; font = f; }
+      w = widths[key] = Math.ceil(ctx.measureText(text).width) + 2;
+    }
+    return w;
+  }
+
+  // ---- which groups show: a collapsed group is drawn as one box -----------------------------------
+  function repGroup(path) {
+    if (!path) return null;
+    var parts = path.split("."), p = "";
+    for (var i = 0; i < parts.length; i++) {
+      p = i ? p + "." + parts[i] : parts[i];
+      if (groupByPath[p] && collapsed[p]) return p;
+    }
+    return null;
+  }
+  function groupLabel(g) {
+    return g.path + (g.type ? " · " + g.type : "") + (g.repeat ? "  ×" + g.repeat[1] : "");
+  }
+
+  // sizes of what is drawn, as distances from the anchor (the centre of the shape): l, r, t, b
+  function nodeBox(n, tb) {
+    var ann = [], w, h;
+    if (n.kind === "op") {
+      var symW = tw(n.label, 15, true);
+      w = symW > 36 ? symW + 16 : 44; h = 44;
+      n.shapeW = w; n.shapeH = h;
+      ann.push(n.name);
+      if (n.uses > 1) ann.push("copy gate: Σ of " + n.uses);
+      else if (n.gate) ann.push(n.gate);
+    } else if (n.kind === "leaf") {
+      w = Math.max(60, tw(n.label, 14, true) + 16); h = 30;
+      n.shapeW = w; n.shapeH = h;
+      ann.push("dL/d" + (/^[A-Za-z_][\w.]*$/.test(n.name) ? n.name : "(" + n.name + ")") + " = " + n.grad);
+      if (n.uses > 1) ann.push("copy gate: Σ of " + n.uses);
+    } else if (n.kind === "group") {
+      w = Math.max(90, tw(n.label, 13, true) + 20); h = 40;
+      n.shapeW = w; n.shapeH = h;
+      ann.push(n.count + " nodes · click to expand");
+    } else {
+      var size = n.kind === "output" ? 14 : 12;
+      w = tw(n.label, size, n.kind === "output") + 4; h = 18;
+      n.shapeW = w; n.shapeH = h;
+    }
+    n.ann = ann;
+    var aw = ann.reduce(function (m, t) { return Math.max(m, tw(t, 11, true)); }, 0), ah = 14 * ann.length;
+    if (tb && ann.length) return { l: w / 2, r: w / 2 + 6 + aw, t: Math.max(h / 2, ah / 2), b: Math.max(h / 2, ah / 2) };
+    return { l: Math.max(w, aw) / 2, r: Math.max(w, aw) / 2, t: h / 2, b: h / 2 + ah + (ann.length ? 2 : 0) };
+  }
+
+  // ---- layout: layers by longest path; each edge gets a label slot in the layer before its
+  // destination and pass-through slots in between, so no label, edge or node sits on another -------
+  function layout(tb) {
+    var vnodes = [], vid = {}, vmap = {};
+    data.nodes.forEach(function (n, k) {
+      var g = n.kind === "op" || n.kind === "leaf" ? repGroup(n.group) : null;
+      var id = g ? "group:" + g : n.id;
+      vmap[n.id] = id;
+      if (vid[id] === undefined) {
+        var v = g ? { id: id, kind: "group", label: groupLabel(groupByPath[g]), path: g, count: 0, order: k, steps: [] }
+          : { id: n.id, kind: n.kind, label: n.label, name: n.name, gate: n.gate, grad: n.grad, uses: n.uses || 0,
+              step: n.step, order: k, group: n.group };
+        vid[id] = vnodes.length;
+        vnodes.push(v);
+      }
+      var vn = vnodes[vid[id]];
+      if (vn.kind === "group") { vn.count++; if (n.step) vn.steps.push(n.step); }
+    });
+    var vedges = [];
+    data.edges.forEach(function (e, k) {
+      var s = vmap[e.src], t = vmap[e.dst];
+      if (s !== t) vedges.push({ s: vid[s], t: vid[t], e: e, k: k });
+    });
+    var M = vnodes.length, ins = [], outs = [];
+    for (var i = 0; i < M; i++) { ins.push([]); outs.push([]); }
+    vedges.forEach(function (ve) { outs[ve.s].push(ve); ins[ve.t].push(ve); });
+    // longest-path ranks in a topological order (Kahn; a cycle made by collapsing is broken in order)
+    var indeg = ins.map(function (a) { return a.length; }), rank = new Array(M).fill(0), done = new Array(M).fill(false);
+    // the ready nodes in a binary heap by forward order (sorting the list each time is quadratic)
+    var heap = [], topo = [];
+    function hpush(v) {
+      var i = heap.length;
+      heap.push(v);
+      while (i > 0) {
+        var up = (i - 1) >> 1;
+        if (vnodes[heap[up]].order <= vnodes[v].order) break;
+        heap[i] = heap[up]; heap[up] = v; i = up;
+      }
+    }
+    function hpop() {
+      var top = heap[0], last = heap.pop();
+      if (heap.length) {
+        var i = 0, n = heap.length;
+        heap[0] = last;
+        for (;;) {
+          var l = 2 * i + 1, r = l + 1, m = i;
+          if (l < n && vnodes[heap[l]].order < vnodes[heap[m]].order) m = l;
+          if (r < n && vnodes[heap[r]].order < vnodes[heap[m]].order) m = r;
+          if (m === i) break;
+          var t = heap[i]; heap[i] = heap[m]; heap[m] = t; i = m;
+        }
+      }
+      return top;
+    }
+    for (i = 0; i < M; i++) if (!indeg[i]) hpush(i);
+    var next = 0;
+    while (topo.length < M) {
+      if (!heap.length) { // a cycle: take the earliest node not placed yet
+        while (done[next]) next++;
+        hpush(next);
+      }
+      var u = hpop();
+      if (done[u]) continue;
+      done[u] = true;
+      topo.push(u);
+      outs[u].forEach(function (ve) {
+        if (!done[ve.t]) {
+          rank[ve.t] = Math.max(rank[ve.t], rank[u] + 1);
+          if (--indeg[ve.t] === 0) hpush(ve.t);
+        }
+      });
+    }
+    for (var q = topo.length - 1; q >= 0; q--) { // sources sit just before their first use
+      u = topo[q];
+      if (!ins[u].length && outs[u].length) {
+        rank[u] = Math.max(0, Math.min.apply(null, outs[u].map(function (ve) { return rank[ve.t]; })) - 1);
+      }
+    }
+    var maxRank = Math.max.apply(null, rank.concat([0])), L = 2 * maxRank + 1, layers = [];
+    for (i = 0; i < L; i++) layers.push([]);
+    var items = [];
+    function add(item, layer) { item.layer = layer; item.nb = []; items.push(item); layers[layer].push(item); return item; }
+    var nodeItems = vnodes.map(function (v, k) {
+      var box = nodeBox(v, tb);
+      return add({ kind: "node", v: v, box: box }, 2 * rank[k]);
+    });
+    var paths = [];
+    vedges.forEach(function (ve) {
+      var a = 2 * rank[ve.s], b = 2 * rank[ve.t], chain = [nodeItems[ve.s]];
+      if (b <= a) { paths.push({ ve: ve, chain: [nodeItems[ve.s], nodeItems[ve.t]], label: null }); return; }
+      var label = null, from = b - a > 2 * MAX_SPAN ? b - 2 : a + 1; // a very long edge: no pass-through slots
+      for (var l = from; l < b; l++) {
+        var it;
+        if (l === b - 1) {
+          var vw = tw(ve.e.value, 11), gw = ve.e.grad ? tw(ve.e.grad, 11, true) : 0, w = Math.max(vw, gw, 8);
+          it = label = add({ kind: "label", ve: ve, box: tb ? { l: 2, r: w + 8, t: 15, b: 15 }
+            : { l: w / 2 + 3, r: w / 2 + 3, t: 16, b: 16 } }, l);
+        } else {
+          it = add({ kind: "dummy", ve: ve, box: { l: 3, r: 3, t: 3, b: 3 } }, l);
+        }
+        chain.push(it);
+      }
+      chain.push(nodeItems[ve.t]);
+      for (var c = 0; c + 1 < chain.length; c++) { chain[c].nb.push(chain[c + 1]); chain[c + 1].nb.push(chain[c]); }
+      paths.push({ ve: ve, chain: chain, label: label });
+    });
+    // along = across the flow (y when left to right); across = along the flow
+    function lo(it) { return tb ? it.box.l : it.box.t; }
+    function hi(it) { return tb ? it.box.r : it.box.b; }
+    function alo(it) { return tb ? it.box.t : it.box.l; }
+    function ahi(it) { return tb ? it.box.b : it.box.r; }
+    layers.forEach(function (layer) { layer.forEach(function (it, k) { it.idx = k; }); });
+    function sweep(from, to, dir) {
+      for (var l = from; l !== to; l += dir) {
+        var layer = layers[l];
+        layer.forEach(function (it) {
+          var ns = it.nb.filter(function (o) { return o.layer === l - dir; });
+          it.key = ns.length ? ns.reduce(function (s, o) { return s + o.idx; }, 0) / ns.length : it.idx;
+        });
+        layer.sort(function (x, y) { return x.key - y.key || x.idx - y.idx; });
+        layer.forEach(function (it, k) { it.idx = k; });
+      }
+    }
+    for (var it2 = 0; it2 < 4; it2++) { sweep(1, L, 1); sweep(L - 2, -1, -1); }
+    // positions along each layer: stacked, then pulled towards neighbours, never closer than GAP
+    function pack(layer) {
+      var p = 0;
+      layer.forEach(function (it, k) {
+        p = k ? Math.max(it.want, p + hi(layer[k - 1]) + GAP + lo(it)) : it.want;
+        it.pos = p;
+      });
+      var shift = 0;
+      layer.forEach(function (it) { shift += it.pos - it.want; });
+      shift /= layer.length || 1;
+      layer.forEach(function (it) { it.pos -= Math.max(0, shift); });
+    }
+    layers.forEach(function (layer) { layer.forEach(function (it) { it.want = 0; }); pack(layer); });
+    for (var r = 0; r < 6; r++) {
+      var order = r % 2 ? layers.slice().reverse() : layers;
+      order.forEach(function (layer) {
+        layer.forEach(function (it) {
+          it.want = it.nb.length ? it.nb.reduce(function (s, o) { return s + o.pos; }, 0) / it.nb.length : it.pos;
+        });
+        pack(layer);
+      });
+    }
+    var minA = Infinity, maxA = -Infinity;
+    items.forEach(function (it) { minA = Math.min(minA, it.pos - lo(it)); maxA = Math.max(maxA, it.pos + hi(it)); });
+    var c0 = MARGIN, crossPos = [], bands = [];
+    layers.forEach(function (layer, l) {
+      var a = 0, b = 0;
+      layer.forEach(function (it) { a = Math.max(a, alo(it)); b = Math.max(b, ahi(it)); });
+      if (!layer.length) { a = b = 6; }
+      var c = c0 + a;
+      crossPos.push(c);
+      bands.push([c - a, c + b]);
+      c0 = c + b + LAYER_GAP;
+    });
+    items.forEach(function (it) {
+      var along = it.pos - minA + MARGIN + 10, across = crossPos[it.layer];
+      it.x = tb ? along : across;
+      it.y = tb ? across : along;
+    });
+    var extentAlong = maxA - minA + 2 * MARGIN + 10, extentAcross = c0 + MARGIN;
+    return { tb: tb, nodes: nodeItems, paths: paths, bands: bands, width: tb ? extentAlong : extentAcross,
+             height: tb ? extentAcross : extentAlong, vnodes: vnodes, vmap: vmap };
+  }
 
   // ---- the drawing -------------------------------------------------------------------------------
-  var byId = {};
-  data.nodes.forEach(function (n) { byId[n.id] = n; });
-  function halfWidth(n) {
-    if (n.kind === "op") return 22;
-    if (n.kind === "leaf") return 34;
-    if (n.kind === "const") return 6 + 3.5 * n.label.length;
-    return 14;
+  var nodeEls, edgeEls, leafGradEls, leafDone, scale = 1, stepItem = {};
+  function draw() {
+    var box = document.getElementById("graph"), t0 = performance.now();
+    var avail = Math.max(200, box.clientWidth - 2);
+    // left to right, as the lecture draws it, unless that would shrink it below 80% and top to
+    // bottom fits better (a tall drawing scrolls, which is why top to bottom must win clearly)
+    var lr = layout(false), lay = lr, fitLR = Math.min(1, avail / lr.width);
+    if (fitLR < 0.8) {
+      var tb = layout(true);
+      if (0.85 * Math.min(1, avail / tb.width) > fitLR) lay = tb;
+    }
+    view = lay;
+    var t1 = performance.now();
+    var W = Math.ceil(lay.width), H = Math.ceil(lay.height);
+    var svg = sv("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": data.title,
+      "data-orientation": lay.tb ? "top-to-bottom" : "left-to-right",
+      style: "display:block; max-width:100%; height:auto" });
+    var defs = sv("defs");
+    var marker = sv("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "9",
+      markerHeight: "9", markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" });
+    marker.appendChild(sv("path", { d: "M0,0 L10,5 L0,10 z", fill: "#888" }));
+    defs.appendChild(marker);
+    svg.appendChild(defs);
+    drawGroups(svg, lay);
+    edgeEls = lay.paths.map(function (p) { return drawEdge(svg, p, lay.tb, lay); });
+    nodeEls = {}; leafGradEls = {};
+    lay.nodes.forEach(function (it) { drawNode(svg, it, lay.tb); });
+    box.textContent = "";
+    box.appendChild(svg);
+    scale = svg.getBoundingClientRect().width / W;
+    stepItem = {};
+    lay.nodes.forEach(function (it) {
+      if (it.v.step) stepItem[it.v.step] = it;
+      (it.v.steps || []).forEach(function (st) { stepItem[st] = it; });
+    });
+    box.setAttribute("data-layout-ms", String(Math.round(t1 - t0)));  // read by benchmarks/page_chromium.py
+    box.setAttribute("data-draw-ms", String(Math.round(performance.now() - t1)));
+    leafDone = {};
+    data.edges.forEach(function (e) {
+      if (e.src.indexOf("leaf") === 0) leafDone[e.src] = Math.max(leafDone[e.src] || 0, e.step);
+    });
   }
-  // fits the box (down to 85% size), scrolls beyond that
-  var svg = sv("svg", { viewBox: "0 0 " + data.width + " " + data.height, role: "img", "aria-label": data.title,
-    style: "display:block; width:100%; max-width:" + data.width + "px; min-width:" + Math.round(0.85 * data.width) + "px" });
-  var defs = sv("defs");
-  var marker = sv("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "9",
-    markerHeight: "9", markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" });
-  marker.appendChild(sv("path", { d: "M0,0 L10,5 L0,10 z", fill: "#888" }));
-  defs.appendChild(marker);
-  svg.appendChild(defs);
 
-  // parallel edges (one value used twice by the same node: a copy gate) are bent apart
-  var pairCount = {}, pairSeen = {};
-  data.edges.forEach(function (e) { pairCount[e.src + ">" + e.dst] = (pairCount[e.src + ">" + e.dst] || 0) + 1; });
-  var edgeEls = data.edges.map(function (e, k) {
-    var s = byId[e.src], d = byId[e.dst], key = e.src + ">" + e.dst;
-    var m = pairCount[key], j = pairSeen[key] = (pairSeen[key] || 0) + 1;
-    var off = (j - 1 - (m - 1) / 2) * 44;
-    var x1 = s.x + halfWidth(s), y1 = s.y, x2 = d.x - halfWidth(d) - 2, y2 = d.y;
-    var mx = (x1 + x2) / 2, my = (y1 + y2) / 2 + off * 0.75;
-    var g = sv("g", { "class": "edge", id: "edge-" + k });
-    g.appendChild(sv("path", { d: "M" + x1 + "," + y1 + " C" + mx + "," + (y1 + off) + " " + mx + "," + (y2 + off) +
-      " " + x2 + "," + y2,
-      "marker-end": "url(#arrow)" }));
-    g.appendChild(sv("text", { "class": "v", x: mx, y: my - 6, "text-anchor": "middle" }, e.value));
-    var gt = sv("text", { "class": "g", x: mx, y: my + 13, "text-anchor": "middle" }, e.grad);
-    g.appendChild(gt);
-    svg.appendChild(g);
-    return { g: g, grad: gt, edge: e };
-  });
+  function drawGroups(svg, lay) {
+    // an expanded group: a light frame around its nodes, its name on the frame (click to collapse)
+    data.groups.forEach(function (g) {
+      if (collapsed[g.path] || repGroup(g.path) !== null) return;
+      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      lay.nodes.forEach(function (it) {
+        var gp = it.v.group;
+        if (!gp || (gp !== g.path && gp.indexOf(g.path + ".") !== 0)) return;
+        x0 = Math.min(x0, it.x - it.box.l); x1 = Math.max(x1, it.x + it.box.r);
+        y0 = Math.min(y0, it.y - it.box.t); y1 = Math.max(y1, it.y + it.box.b);
+      });
+      if (x0 === Infinity) return;
+      var f = sv("g", { "class": "groupframe", id: "frame-" + g.path, tabindex: "0" });
+      f.appendChild(sv("rect", { x: x0 - 8, y: y0 - 18, width: x1 - x0 + 16, height: y1 - y0 + 26, rx: 8 }));
+      f.appendChild(sv("text", { "class": "gl", x: x0 - 4, y: y0 - 6 }, groupLabel(g) + " ▾"));
+      f.addEventListener("click", function () { collapsed[g.path] = true; redraw(); });
+      svg.appendChild(f);
+    });
+  }
 
-  var leafGradEls = {};
-  var nodeEls = {};
-  data.nodes.forEach(function (n) {
-    var g = sv("g", { "class": "node " + n.kind, id: "node-" + n.id });
-    if (n.kind === "op") {
-      g.appendChild(sv("circle", { cx: n.x, cy: n.y, r: 22 }));
-      var size = n.label.length > 4 ? 9 : n.label.length > 2 ? 12 : 15;
-      g.appendChild(sv("text", { "class": "sym", x: n.x, y: n.y + size / 3, "text-anchor": "middle",
-        style: "font-size:" + size + "px" }, n.label));
-      g.appendChild(sv("text", { "class": "nm", x: n.x, y: n.y + 36, "text-anchor": "middle" },
-        n.name + (n.gate ? " · " + n.gate : "")));
-      nodeEls[n.step] = g;
-    } else if (n.kind === "leaf") {
-      g.appendChild(sv("rect", { x: n.x - 34, y: n.y - 15, width: 68, height: 30, rx: 7 }));
-      g.appendChild(sv("text", { x: n.x, y: n.y + 5, "text-anchor": "middle", "font-weight": "700" }, n.label));
-      var lg = sv("text", { "class": "lg", x: n.x, y: n.y + 30, "text-anchor": "middle" }, "dL/d" + n.name + " = " + n.grad);
-      g.appendChild(lg);
-      leafGradEls[n.id] = lg;
-    } else if (n.kind === "const") {
-      g.appendChild(sv("text", { x: n.x, y: n.y + 4, "text-anchor": "middle" }, n.label));
-    } else {
-      g.appendChild(sv("text", { x: n.x, y: n.y + 5, "text-anchor": "middle", "font-weight": "700" }, n.label));
+  // an edge crosses each layer straight (inside its own slot, which nothing else shares) and bends
+  // only in the gaps between layers
+  function drawEdge(svg, p, tb, lay) {
+    var ch = p.chain, pts = [];
+    ch.forEach(function (it, k) {
+      var a = tb ? it.x : it.y, band = lay.bands[it.layer];
+      var enter = k === 0 ? null : (k === ch.length - 1 ? (tb ? it.y - it.v.shapeH / 2 - 2 : it.x - it.v.shapeW / 2 - 2) : band[0]);
+      var exit = k === ch.length - 1 ? null : (k === 0 ? band[1] : band[1]);
+      if (k === 0) pts.push(tb ? [a, it.y + it.v.shapeH / 2] : [it.x + it.v.shapeW / 2, a]);
+      if (enter !== null) pts.push(tb ? [a, enter] : [enter, a]);
+      if (exit !== null) pts.push(tb ? [a, exit] : [exit, a]);
+    });
+    var d = "M" + pts[0][0] + "," + pts[0][1];
+    for (var k = 1; k < pts.length; k++) {
+      var a = pts[k - 1], b = pts[k];
+      if (a[0] === b[0] || a[1] === b[1]) { d += " L" + b[0] + "," + b[1]; continue; }
+      if (tb) { var my = (a[1] + b[1]) / 2; d += " C" + a[0] + "," + my + " " + b[0] + "," + my + " " + b[0] + "," + b[1]; }
+      else { var mx = (a[0] + b[0]) / 2; d += " C" + mx + "," + a[1] + " " + mx + "," + b[1] + " " + b[0] + "," + b[1]; }
+    }
+    var e = p.ve.e, g = sv("g", { "class": "edge", id: "edge-" + p.ve.k, "data-src": ch[0].v.id,
+      "data-dst": ch[ch.length - 1].v.id });
+    g.appendChild(sv("path", { d: d, "marker-end": "url(#arrow)" }));
+    var gt = null, L = p.label;
+    if (L) {
+      var vx = tb ? L.x + 5 : L.x, anchor = tb ? "start" : "middle";
+      g.appendChild(sv("text", { "class": "v label", x: vx, y: L.y - 4, "text-anchor": anchor }, e.value));
+      if (e.grad) {
+        gt = sv("text", { "class": "g label", x: vx, y: L.y + 12, "text-anchor": anchor }, e.grad);
+        g.appendChild(gt);
+      }
     }
     svg.appendChild(g);
-  });
-  document.getElementById("graph").appendChild(svg);
+    return { g: g, grad: gt, edge: e };
+  }
 
-  // a leaf's gradient is complete once the last edge leaving it has carried its gradient back
-  var leafDone = {};
-  data.edges.forEach(function (e) {
-    if (byId[e.src].kind === "leaf") leafDone[e.src] = Math.max(leafDone[e.src] || 0, e.step);
-  });
+  function drawNode(svg, it, tb) {
+    var n = it.v, x = it.x, y = it.y, g = sv("g", { "class": "node " + n.kind, id: "node-" + n.id });
+    var bx = x - it.box.l, by = y - it.box.t;
+    g.setAttribute("data-box", [bx, by, it.box.l + it.box.r, it.box.t + it.box.b].join(","));
+    if (n.kind === "op") {
+      if (n.shapeW > 44) g.appendChild(sv("rect", { x: x - n.shapeW / 2, y: y - 22, width: n.shapeW, height: 44, rx: 22 }));
+      else g.appendChild(sv("circle", { cx: x, cy: y, r: 22 }));
+      g.appendChild(sv("text", { "class": "sym label", x: x, y: y + 5, "text-anchor": "middle" }, n.label));
+      nodeEls[n.step] = g;
+    } else if (n.kind === "leaf") {
+      g.appendChild(sv("rect", { x: x - n.shapeW / 2, y: y - 15, width: n.shapeW, height: 30, rx: 7 }));
+      g.appendChild(sv("text", { "class": "nmb label", x: x, y: y + 5, "text-anchor": "middle" }, n.label));
+    } else if (n.kind === "group") {
+      g.appendChild(sv("rect", { x: x - n.shapeW / 2, y: y - 20, width: n.shapeW, height: 40, rx: 10 }));
+      g.appendChild(sv("text", { "class": "gname label", x: x, y: y + 5, "text-anchor": "middle" }, n.label));
+      g.setAttribute("tabindex", "0");
+      g.addEventListener("click", function () { collapsed[n.path] = false; redraw(); });
+      n.steps.forEach(function (st) { nodeEls[st] = g; });
+    } else {
+      g.appendChild(sv("text", { "class": (n.kind === "output" ? "nmb" : "cst") + " label", x: x, y: y + 5,
+        "text-anchor": "middle" }, n.label));
+    }
+    n.ann.forEach(function (text, k) {
+      var cls = (n.kind === "leaf" && k === 0 ? "lg" : "nm") + " label";
+      var t = tb ? sv("text", { "class": cls, x: x + n.shapeW / 2 + 6, y: y + 4 + 14 * (k - (n.ann.length - 1) / 2) })
+        : sv("text", { "class": cls, x: x, y: y + n.shapeH / 2 + 13 + 14 * k, "text-anchor": "middle" });
+      t.textContent = text;
+      g.appendChild(t);
+      if (n.kind === "leaf" && k === 0) leafGradEls[n.id] = t;
+    });
+    svg.appendChild(g);
+  }
 
   // ---- the panel ---------------------------------------------------------------------------------
   var panel = document.getElementById("panel");
   function cell(cls, text) { return el("td", { "class": cls, text: text }); }
+  function dname(name) { return /^[A-Za-z_][\w.]*$/.test(name) ? name : "(" + name + ")"; }
 
   function introPanel() {
     panel.appendChild(el("h2", { id: "step-title", text: "forward pass done: " + data.output.name + " = " +
       fmt(data.output.value) }));
-    panel.appendChild(el("p", { "class": "gate", text: "The forward pass computed every value (green, above " +
-      "each edge). Press next: the backward pass visits the " + N + " nodes from the output back to the " +
+    panel.appendChild(el("p", { "class": "gate", text: "The forward pass computed every value (green, on each " +
+      "edge). Press next: the backward pass visits the " + N + " nodes from the output back to the " +
       "inputs. Each node receives the upstream gradient, multiplies it by its local gradient and passes the " +
-      "downstream gradients (red, below each edge) to its inputs." }));
+      "downstream gradients (red, on each edge) to its inputs." + (data.groups.length ? " Boxes are modules: " +
+      "click one to open it." : "") }));
   }
 
   function stepPanel(s) {
-    var title = "step " + s.index + " / " + N + ": " + s.name + " = " + s.op + "(" +
-      s.inputs.map(function (i) { return i.name; }).join(", ") + ")";
+    var title = "step " + s.index + " / " + N + ": " + s.name + " = " + (s.expr || s.op) + "   (" + s.op +
+      (s.group ? ", in " + s.group : "") + ")";
     panel.appendChild(el("h2", { id: "step-title", text: title }));
     if (s.doc) panel.appendChild(el("p", { "class": "doc", text: s.op + ": " + s.doc }));
     if (s.gateText) panel.appendChild(el("p", { "class": "gate", text: s.op + " gate: " + s.gateText }));
-    var up = el("p", { "class": "up" }, el("span", { text: "value " }),
-      el("span", { "class": "num value", id: "node-value", text: s.value ? fmt(s.value) : shapeText(s.shape) + " (not kept)" }),
-      el("span", { text: " · upstream dL/d" + s.name + " = " }),
-      el("span", { "class": "num upstream", id: "upstream", text: fmt(s.upstream) }));
-    panel.appendChild(up);
+    panel.appendChild(el("p", { "class": "up" }, el("span", { text: "value " }),
+      s.value ? arrEl(s.value, "num value", "node-value") : el("span", { "class": "num value", id: "node-value",
+        text: shapeText(s.shape) + " (not kept)" }),
+      el("span", { text: " · upstream dL/d" + dname(s.name) + " = " }),
+      arrEl(s.upstream, "num upstream", "upstream")));
     if (s.sources.length) {
       panel.appendChild(el("p", { "class": "note copy", text: "copy gate: " + s.name + " is used " + s.sources.length +
         " times, so its upstream is the sum " + s.sources.map(function (c) {
@@ -161,26 +486,41 @@
       var formula = inp.local && inp.local.text !== undefined;
       var tr = el("tr", { "class": "input", "data-input": String(i) },
         cell("name", inp.name + (inp.kind === "const" ? " (constant)" : "")),
-        cell("num value", inp.value ? fmt(inp.value, 6) : shapeText(inp.shape) + " not kept"),
-        cell("num upstream", inp.downstream ? fmt(s.upstream, 6) : ""),
+        inp.value ? el("td", {}, arrEl(inp.value, "num value", null, 6)) : cell("num value", shapeText(inp.shape) + " not kept"),
+        inp.downstream ? el("td", {}, arrEl(s.upstream, "num upstream", null, 6)) : cell("num upstream", ""),
         cell("op", inp.downstream ? (formula ? "→" : "×") : ""),
-        cell("num local" + (formula ? " formula" : ""), fmt(inp.local, 6)),
+        el("td", {}, arrEl(inp.local, "num local" + (formula ? " formula" : ""), null, 6)),
         cell("op", inp.downstream ? (inp.broadcast ? "Σ=" : "=") : ""),
-        cell("num downstream", inp.downstream ? fmt(inp.downstream, 6) : "no gradient"));
+        inp.downstream ? el("td", {}, arrEl(inp.downstream, "num downstream", null, 6)) : cell("num downstream", "no gradient"));
       tbody.appendChild(tr);
       if (inp.broadcast) notes.push("broadcast: the gradient for " + inp.name + " was summed over axes (" +
         inp.broadcast.join(", ") + ") to shape " + shapeText(inp.shape));
-      if (inp.jacobian) notes.push("d" + s.name + "/d" + inp.name + ": " + inp.jacobian);
+      if (inp.jacobian) notes.push("∂" + dname(s.name) + "/∂" + dname(inp.name) + ": " + inp.jacobian);
     });
     panel.appendChild(table);
     notes.filter(function (t, k) { return notes.indexOf(t) === k; }).forEach(function (t) {
       panel.appendChild(el("p", { "class": "note", text: t }));
     });
+    var read = s.saved.filter(function (a) { return a.read; });
+    var kept = s.saved.filter(function (a) { return !a.read; });
+    var st = "saved for backward: " + (read.length ? read.map(function (a) {
+      return a.what + " " + shapeText(a.shape) + " " + a.dtype + " " + bytes(a.bytes); }).join(", ") +
+      " = " + bytes(s.savedBytes) : "nothing (the rule needs no forward value)");
+    if (kept.length) st += "; kept only for this page: " + bytes(kept.reduce(function (m, a) { return m + a.bytes; }, 0));
+    panel.appendChild(el("p", { "class": "note saved", id: "saved", text: st }));
+    if (s.check) {
+      var ok = s.check.status === "pass", bad = s.check.status === "FAIL" || s.check.status === "error";
+      panel.appendChild(el("p", { "class": "note check " + (ok ? "pass" : bad ? "fail" : "unchecked"), id: "check",
+        text: "numerical check (check_graph) of this node's rule: " + s.check.status +
+          (s.check.error !== null ? ", relative error " + Number(s.check.error).toExponential(1) : "") }));
+    }
     if (s.index === N) {
       var ul = el("ul", { id: "leaf-grads" });
       data.leaves.forEach(function (l) {
-        ul.appendChild(el("li", {}, el("span", { text: "dL/d" + l.name + " = " }),
-          el("span", { "class": "num downstream", text: fmt(l.grad) })));
+        ul.appendChild(el("li", {}, el("span", { text: "dL/d" + dname(l.name) + " = " }),
+          arrEl(l.grad, "num downstream"),
+          l.sources.length ? el("span", { "class": "copy", text: "  (copy gate: the sum of " + l.sources.length +
+            ": " + l.sources.map(function (c) { return fmt(c.grad) + " from " + c.from; }).join(" + ") + ")" }) : null));
       });
       panel.appendChild(el("p", { "class": "note", text: "backward pass complete; the leaves' gradients:" }));
       panel.appendChild(ul);
@@ -193,33 +533,48 @@
     document.getElementById("prev").disabled = cur === 0;
     document.getElementById("first").disabled = cur === 0;
     document.getElementById("next").disabled = cur === N;
+    // only what changed is written to the drawing, so a step costs little on a big graph
+    var current = null;
     for (var k in nodeEls) {
-      var st = Number(k);
-      nodeEls[k].classList.toggle("current", st === cur);
-      nodeEls[k].classList.toggle("done", st < cur);
+      var st = Number(k), want = st === cur ? 2 : st < cur ? 1 : 0, el2 = nodeEls[k];
+      if (el2._state === want) continue;
+      el2._state = want;
+      el2.classList.toggle("current", want === 2);
+      el2.classList.toggle("done", want === 1);
+    }
+    if (cur > 0 && nodeEls[cur]) {
+      current = nodeEls[cur];
+      current.classList.add("current");
     }
     var curId = cur ? "op" + cur : null;
     edgeEls.forEach(function (x) {
-      var shown = cur >= Math.max(1, x.edge.step);
-      x.grad.style.visibility = shown ? "visible" : "hidden";
-      x.g.classList.toggle("active", cur > 0 && (x.edge.step === cur || x.edge.src === curId));
+      var shown = cur >= Math.max(1, x.edge.step), active = cur > 0 && (x.edge.step === cur || x.edge.src === curId);
+      if (x.grad && x.shown !== shown) { x.shown = shown; x.grad.style.visibility = shown ? "visible" : "hidden"; }
+      if (x.active !== active) { x.active = active; x.g.classList.toggle("active", active); }
     });
-    for (var id in leafGradEls) leafGradEls[id].style.visibility = cur >= (leafDone[id] || Infinity) ? "visible" : "hidden";
-    if (cur > 0) follow(data.steps[cur - 1].index);
+    for (var id in leafGradEls) {
+      var vis = cur >= (leafDone[id] || Infinity);
+      if (leafGradEls[id]._vis !== vis) { leafGradEls[id]._vis = vis; leafGradEls[id].style.visibility = vis ? "visible" : "hidden"; }
+    }
+    if (cur > 0) follow(cur);
     panel.textContent = "";
     panel.setAttribute("data-step", String(cur));
     if (cur === 0) introPanel(); else stepPanel(data.steps[cur - 1]);
   }
-  // keep the current node in view when the graph is larger than its box
+  // keep the current node in view: the graph box scrolls to it (positions come from the layout,
+  // so nothing is measured per step), and the page scrolls to the box in a short window
   function follow(step) {
-    var box = document.getElementById("graph"), node = null;
-    data.nodes.forEach(function (n) { if (n.step === step) node = n; });
-    if (!node) return;
-    var scale = svg.getBoundingClientRect().width / data.width;
-    var x = node.x * scale, y = node.y * scale;
-    if (x < box.scrollLeft + 40 || x > box.scrollLeft + box.clientWidth - 40) box.scrollLeft = x - box.clientWidth / 2;
-    if (y < box.scrollTop + 40 || y > box.scrollTop + box.clientHeight - 40) box.scrollTop = y - box.clientHeight / 2;
+    var it = stepItem[step];
+    if (!it) return;
+    var box = document.getElementById("graph"), s = scale;
+    var x0 = (it.x - it.box.l) * s, x1 = (it.x + it.box.r) * s, y0 = (it.y - it.box.t) * s, y1 = (it.y + it.box.b) * s;
+    var L = box.scrollLeft, T = box.scrollTop, W = box.clientWidth, H = box.clientHeight;
+    if (x0 < L || x1 > L + W) box.scrollLeft = Math.max(0, (x0 + x1) / 2 - W / 2);
+    if (y0 < T || y1 > T + H) box.scrollTop = Math.max(0, (y0 + y1) / 2 - H / 2);
+    var r = box.getBoundingClientRect(), top = r.top + y0 - box.scrollTop, bottom = r.top + y1 - box.scrollTop;
+    if (top < 0 || bottom > window.innerHeight) window.scrollBy(0, top < 0 ? top - 8 : bottom - window.innerHeight + 8);
   }
+  function redraw() { draw(); render(); }
   function go(k) { cur = Math.max(0, Math.min(N, k)); render(); }
   function stop() {
     if (timer !== null) clearInterval(timer);
@@ -232,15 +587,66 @@
     document.getElementById("play").textContent = "❚❚ pause";
     timer = setInterval(function () { if (cur >= N) stop(); else go(cur + 1); }, 1100);
   }
+
+  function start(d) {
+    stop();
+    data = d;
+    N = data.steps.length;
+    cur = 0;
+    collapsed = {}; groupByPath = {};
+    (data.groups || []).forEach(function (g) { groupByPath[g.path] = g; collapsed[g.path] = true; });
+    data.groups = data.groups || [];
+    document.title = data.title;
+    document.getElementById("title").textContent = data.title;
+    document.getElementById("expression").textContent = data.expression ? data.output.name + " = " + data.expression : "";
+    document.getElementById("expand").hidden = !data.groups.length;
+    redraw();
+  }
+
   document.getElementById("next").addEventListener("click", function () { stop(); go(cur + 1); });
   document.getElementById("prev").addEventListener("click", function () { stop(); go(cur - 1); });
   document.getElementById("first").addEventListener("click", function () { stop(); go(0); });
   document.getElementById("play").addEventListener("click", play);
+  document.getElementById("expand").addEventListener("click", function () {
+    var any = data.groups.some(function (g) { return collapsed[g.path]; });
+    data.groups.forEach(function (g) { collapsed[g.path] = !any; });
+    redraw();
+  });
   document.addEventListener("keydown", function (ev) {
+    if (ev.target && ev.target.tagName === "INPUT") return;
     if (ev.key === "ArrowRight") { stop(); go(cur + 1); }
     else if (ev.key === "ArrowLeft") { stop(); go(cur - 1); }
     else if (ev.key === "Home") { stop(); go(0); }
     else if (ev.key === " ") { ev.preventDefault(); play(); }
   });
-  render();
+  var lastWidth = 0, pending = null;
+  window.addEventListener("resize", function () {
+    if (pending !== null) clearTimeout(pending);
+    pending = setTimeout(function () {
+      pending = null;
+      var w = document.getElementById("graph").clientWidth;
+      if (w !== lastWidth) { lastWidth = w; redraw(); }
+    }, 120);
+  });
+  // a trace file (chainrule explain --json, tr.to_json()) opened from disk: read locally, never sent
+  document.getElementById("open").addEventListener("change", function (ev) {
+    var f = ev.target.files && ev.target.files[0];
+    if (!f) return;
+    var reader = new FileReader();
+    reader.onload = function () {
+      var d;
+      try { d = JSON.parse(reader.result); } catch (err) { d = null; }
+      if (!d || d.schema !== "chainrule.trace" || d.version !== 1 || !Array.isArray(d.steps)) {
+        panel.textContent = "";
+        panel.appendChild(el("p", { "class": "error", id: "open-error", text: f.name + " is not a chainrule trace " +
+          "(version 1); write one with chainrule explain --json or tr.to_json()" }));
+        return;
+      }
+      start(d);
+    };
+    reader.readAsText(f);
+  });
+  var initial = JSON.parse(document.getElementById("trace-data").textContent);
+  start(initial);
+  lastWidth = document.getElementById("graph").clientWidth;
 })();

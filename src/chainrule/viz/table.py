@@ -127,7 +127,7 @@ def step_notes(s):
                          f"to shape {shape_text(inp.shape)}")
         j = s.jacobian[i]
         if j is not None and j.saved_bytes > 0:
-            notes.append(f"d{d(s.name)}/d{d(inp.name)}: {j.describe()}")
+            notes.append(f"∂{d(s.name)}/∂{d(inp.name)}: {j.describe()}")
     return list(dict.fromkeys(notes))
 
 
