@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ..ops.dtypes import check_device, defaults, to_dtype
+from ..transforms.compile import replayed
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -152,13 +153,17 @@ class BatchNorm1d(Module):
                              f"(N, {self.num_features}, L), got {shape}")
         use_batch = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
-            self.num_batches_tracked = self.num_batches_tracked + 1
+            replayed(_count, self.num_batches_tracked)  # in place, and on every cr.compile replay
         rm = self.running_mean if self.track_running_stats else None
         rv = self.running_var if self.track_running_stats else None
         return F.batch_norm(x, rm, rv, self.weight, self.bias, use_batch, self.momentum, self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+def _count(a):
+    a += 1
 
 
 class Conv2d(Module):

@@ -14,6 +14,7 @@ saved the old array refuses to use it at backward.
 from __future__ import annotations
 
 import numbers
+import threading
 
 import numpy as np
 
@@ -47,6 +48,22 @@ def _exponent(x, o):
         if dt.kind == "f":
             return e.astype(dt)
     return o
+
+
+class _ValueReads(threading.local):
+    """Per thread: what to call when a Tensor's value is read as a Python value (`cr.compile` sets
+    it while recording: such a read would be baked into the recording)."""
+
+    hook = None
+
+
+value_reads = _ValueReads()
+
+
+def _read(what):
+    hook = value_reads.hook
+    if hook is not None:
+        hook(what)
 
 
 class Size(tuple):
@@ -153,6 +170,7 @@ class Tensor(TensorBase):
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad and state.grad_enabled:
             raise TypeError(interop.conversion_error(self))
+        _read("converts a Tensor to a NumPy array")
         a = self.data
         if dtype is not None:
             return a.astype(dtype)
@@ -373,6 +391,47 @@ class Tensor(TensorBase):
 
     def numpy(self, force=False):
         return self.data
+
+    # -- values as Python values (each tells cr.compile's recording, which cannot replay them) ----------
+    def item(self):
+        _read("reads a Tensor's value with .item()")
+        return self._data.item()
+
+    def tolist(self):
+        _read("reads a Tensor's value with .tolist()")
+        return self._data.tolist()
+
+    def __bool__(self):
+        _read("reads a Tensor's value with bool() (an `if` or `while` on a Tensor)")
+        return bool(self._data)
+
+    def __float__(self):
+        _read("reads a Tensor's value with float()")
+        return float(self._data)
+
+    def __int__(self):
+        _read("reads a Tensor's value with int()")
+        return int(self._data)
+
+    def __index__(self):
+        _read("reads a Tensor's value as an index")
+        return self._data.__index__()
+
+    def _watched_data(self):
+        _read("reads a Tensor's array with .data or .numpy()")
+        return TensorBase.data.fget(self)
+
+    def _watched_grad(self):
+        _read("reads .grad")
+        return TensorBase.grad.fget(self)
+
+    data = property(_watched_data, TensorBase.data.fset, doc=TensorBase.data.__doc__)
+    grad = property(_watched_grad, TensorBase.grad.fset, doc=TensorBase.grad.__doc__)
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        """Fill `.grad` of every leaf this tensor depends on (d self / d leaf, times `grad`)."""
+        _read("calls backward()")
+        return TensorBase.backward(self, grad, retain_graph, create_graph)
 
     # -- shapes -------------------------------------------------------------------------------------
     T = property(lambda self: f.transpose(self))

@@ -1,109 +1,386 @@
 """Record once, replay: `cr.compile(fn)`.
 
-The first call for a signature (per Tensor argument: shape, dtype, requires_grad) runs `fn`
-eagerly while an observer writes every primitive application down as a tape of array operations.
-Later calls with that signature run the tape on the new arguments' arrays, with no nodes, and
-wrap the result as ONE node whose backward runs the recorded rules in reverse.
+The first call for a signature runs `fn` eagerly while an observer writes every primitive
+application down as a tape of array operations. Later calls with that signature run the tape on
+the new arrays, with no nodes, and wrap the result as ONE node whose backward runs the recorded
+rules in reverse: the same operations in the same order as eager, so the results are bitwise equal.
 
-Limits of this first version (checked, not silent): a Tensor that needs a gradient and is read
-from outside the arguments makes recording raise; pass it as an argument. Arrays and Python
-numbers that `fn` captures, and Tensors without gradient read from outside, are constants of the
-recording. `fn` must return one Tensor. Random masks drawn in Python (dropout) raise while
-recording rather than being replayed as the same numbers.
+What a recording reads, and when:
+- the Tensor arguments (their shape, dtype and requires_grad are the signature, with grad mode);
+- Tensors `fn` reaches from outside: through its closure, the globals it names, a bound method's
+  object, attributes of objects (a Module's parameters and submodules) and lists, tuples and
+  dicts, a few levels deep. They are read afresh at every call, from the same place (an optimizer
+  step or `p.data = ...` between calls is seen), their gradients arrive in `.grad`, and their shape,
+  dtype and requires_grad are part of the signature, as are the `training` flags of the Modules
+  reached. A Module's buffers (running statistics) are read afresh the same way;
+- Python numbers and NumPy arrays `fn` captures are constants of the recording.
+
+Work done in Python rather than by primitives is not on the tape unless it says so with
+`replayed(f, *args)`: dropout draws its mask that way (a fresh mask on every replay) and batch norm
+updates its running statistics that way (on every replay). If `fn` reads a Tensor's value as a
+Python value while recording (`.item()`, `float()`, `bool()` (an `if` on a comparison), `.data`,
+`.numpy()`, `.tolist()`, `.grad`), calls `.backward()`, or writes a Tensor in place, the recording
+would not be faithful: that signature falls back to eager (every later call runs `fn` as it is),
+with a `CompileWarning` naming the reason. `compiled.recordings` counts recordings,
+`compiled.fallbacks` the reasons of the signatures that run eagerly.
+
+A Tensor that needs a gradient and is not reachable as above (made inside `fn`, or hidden) makes
+recording raise; so does `create_graph=True` through a replayed output. Recording state is per
+thread: a recording sees only its own thread's operations.
 """
 
 from __future__ import annotations
 
+import threading
+import types
+import warnings
+
 import numpy as np
 
 from ..core import Node, Observer, TensorBase, install, state
-from ..core.engine import unbroadcast
+from ..core.engine import layer, shared, unbroadcast
 from ..core.errors import CompileError
+from ..core.primitive import _NP_SCALARS
+from ..ops.tensor import value_reads
 from .function import Function
 
-__all__ = ["compile", "refuse_while_recording"]
-
-_recording = []  # the recorders at work (a recording inside a recording is refused by the first)
+__all__ = ["compile", "replayed", "CompileWarning"]
 
 
-def refuse_while_recording(what):
-    """Raise if a recording is under way: for work a replay could not repeat (a random draw made
-    in Python would be replayed as the same numbers)."""
-    if _recording:
-        raise CompileError(f"cr.compile: {what} while recording: a replay would repeat the same values; "
-                           "call this function uncompiled")
+class CompileWarning(UserWarning):
+    """`cr.compile` runs a signature eagerly: recording it would not be faithful (the message says why)."""
 
 
+class _Local(threading.local):
+    stack = ()  # the recordings under way in this thread, innermost last
+
+
+_local = _Local()
+_install_lock = threading.Lock()
+
+
+def replayed(f, *args):
+    """`f(*args)`, written on the tape of every recording under way in this thread, so that each
+    replay calls `f` again, on that replay's arrays (NumPy arrays among `args` that are values of the
+    recorded function are replaced by the replay's; other arguments are constants). For Python work
+    a replay must repeat: a random draw, an in-place update of running statistics."""
+    out = f(*args)
+    for rec in _local.stack:
+        rec.step(f, args, out)
+    return out
+
+
+# -- finding what a function reads from outside ------------------------------------------------------
+_ATOMS = (type, types.ModuleType, types.BuiltinFunctionType, str, bytes, int, float, complex, bool,
+          np.ndarray, np.generic, type(None))
+_DEPTH = 4
+
+
+def _discover(fn):
+    """The Tensors and Module buffers `fn` can reach, keyed by the id of their array, each with a
+    getter that reads the place afresh; and the Modules reached (objects with `_buffers` and
+    `training`), whose modes are part of the signature."""
+    found, modules, seen = {}, [], set()
+
+    def visit(obj, get, depth):
+        if isinstance(obj, TensorBase):
+            found.setdefault(id(obj._data), (get, obj._data, True))
+            return
+        if depth == 0 or isinstance(obj, _ATOMS) or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj[:1000]):
+                visit(v, _item(get, i), depth - 1)
+        elif isinstance(obj, dict):
+            for k, v in list(obj.items())[:1000]:
+                visit(v, _item(get, k), depth - 1)
+        elif isinstance(obj, types.FunctionType):
+            for name, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
+                try:
+                    visit(cell.cell_contents, _cell(cell), depth - 1)
+                except ValueError:  # an empty cell
+                    pass
+            g = obj.__globals__
+            for name in _names(obj.__code__):
+                if name in g:
+                    visit(g[name], _item(lambda g=g: g, name), depth - 1)
+        elif isinstance(obj, types.MethodType):
+            visit(obj.__self__, _attr(get, "__self__"), depth)
+            visit(obj.__func__, _attr(get, "__func__"), depth)
+        else:
+            d = getattr(obj, "__dict__", None)
+            if not isinstance(d, dict):
+                return
+            bufs = d.get("_buffers")
+            if isinstance(bufs, dict) and "training" in d:
+                modules.append(obj)
+                for name, b in bufs.items():
+                    if isinstance(b, np.ndarray):
+                        found.setdefault(id(b), (_attr(get, name), b, False))
+            if not isinstance(obj, compile):
+                for k, v in list(d.items()):
+                    if k != "_buffers":
+                        visit(v, _attr(get, k), depth - 1)
+
+    visit(fn, lambda: fn, _DEPTH + 1)
+    return found, modules
+
+
+def _names(code):
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return names
+
+
+def _item(get, k):
+    return lambda: get()[k]
+
+
+def _attr(get, name):
+    return lambda: getattr(get(), name)
+
+
+def _cell(cell):
+    return lambda: cell.cell_contents
+
+
+def _sig(t):
+    d = t._data
+    return (d.shape if type(d) is np.ndarray else (), d.dtype, t.requires_grad)
+
+
+# -- recording -----------------------------------------------------------------------------------------
 class _Recorder(Observer):
-    def __init__(self, args):
-        self.slot = {id(t._data): i for i, t in enumerate(args)}
-        self.grad = [t.requires_grad for t in args]
-        self.args = {id(t): i for i, t in enumerate(args)}
-        self.nodes = {}
-        self.tape, self.keep = [], []
+    """Writes this thread's primitive applications down while `fn` runs eagerly."""
+
+    def __init__(self, args, found):
+        self.thread = threading.get_ident()
+        self.found = found
+        self.slot = {}        # id(array) -> slot
+        self.leaf = {}        # id(leaf Tensor) -> slot
+        self.grad = []        # per slot: does a gradient flow (a recorded node's output, or a leaf that wants one)
+        self.shape = []       # per slot
+        self.inputs = []      # slots of the Tensor inputs: the arguments, then the outside Tensors
+        self.outside = []     # (getter, signature) of the outside Tensors
+        self.buffers = []     # (slot, getter, shape, dtype) of the Module buffers read
+        self.tape, self.keep, self.nodes = [], [], {}
+        self.why = None
+        for t in args:
+            self._input(t)
+
+    def _new(self, value, grad):
+        n = len(self.grad)
+        self.grad.append(grad)
+        self.shape.append(np.shape(value))
+        self.slot[id(value)] = n
+        self.keep.append(value)  # keeps ids unique while recording
+        return n
+
+    def _input(self, t):
+        n = self._new(t._data, t.requires_grad)
+        self.leaf[id(t)] = n
+        if t._node is not None:  # an input computed with a graph: its gradient goes on down that graph
+            self.nodes[t._node] = n
+        self.inputs.append(n)
+        return n
+
+    def _lookup(self, d):
+        s = self.slot.get(id(d))
+        if s is None and id(d) in self.found:
+            get, _, is_tensor = self.found[id(d)]
+            obj = get()
+            if is_tensor:
+                s = self._input(obj)
+                self.outside.append((get, _sig(obj)))
+            else:
+                s = self._new(d, False)
+                self.buffers.append((s, get, np.shape(d), d.dtype))
+        return s
 
     def applied(self, prim, inputs, out, params):
+        if threading.get_ident() != self.thread:
+            return
         ins = []
         for d in inputs:
-            s = self.slot.get(id(d))
-            ins.append(("s", s) if s is not None else ("c", d))
-        n = len(self.grad)
-        self.grad.append(any(k == "s" and self.grad[v] for k, v in ins))
-        self.slot[id(out)] = n
-        self.keep.append(out)  # keeps ids unique while recording
-        self.tape.append((prim, tuple(ins), n, params))
+            s = self._lookup(d)
+            ins.append(("c", d) if s is None else ("s", s))
+        n = self._new(out, False)  # a gradient flows only if the application is recorded (`recorded`)
+        self.tape.append([prim, ins, n, params, (None,) * len(ins)])
 
     def recorded(self, node):
         """Route the gradient inputs by the graph itself, not by array identity (an op may return
-        its input array unchanged: a scalar's transpose)."""
-        prim, ins, n, params = self.tape[-1]
-        ins = list(ins)
+        its input array unchanged: a scalar's transpose; `detach()` shares its array)."""
+        if threading.get_ident() != self.thread:
+            return
+        step = self.tape[-1]
+        ins, need = step[1], []
         for i, p in enumerate(node.parents):
             if p is None:
+                need.append(None)
                 continue
-            s = self.nodes.get(p) if type(p) is Node else self.args.get(id(p))
+            s = self.nodes.get(p) if type(p) is Node else self.leaf.get(id(p))
             if s is None:
-                raise CompileError(f"cr.compile: '{node.prim.name}' reads a Tensor that needs a gradient and "
-                                   "is not an argument of the compiled function; pass it as an argument")
+                raise CompileError(f"cr.compile: '{node.prim.name}' reads a Tensor that needs a gradient and is "
+                                   "neither an argument of the compiled function nor reachable from it (its "
+                                   "closure, the globals it names, attributes of its object); pass it as an argument")
             ins[i] = ("s", s)
-        self.nodes[node] = n
-        self.grad[n] = True
-        self.tape[-1] = (prim, tuple(ins), n, params)
+            need.append(True)
+        self.nodes[node] = step[2]
+        self.grad[step[2]] = True
+        step[4] = tuple(need)
+
+    def step(self, f, args, out):
+        if self.why is not None:
+            return
+        ins = []
+        for a in args:
+            s = self._lookup(a) if isinstance(a, (np.ndarray, np.generic)) else None
+            ins.append(("c", a) if s is None else ("s", s))
+        n = self._new(out, False) if isinstance(out, (np.ndarray, np.generic)) else None
+        self.tape.append([None, ins, n, f, ()])
+
+    def refuse(self, what):
+        if self.why is None:
+            self.why = what
 
 
+def _start(recorder):
+    with _install_lock:
+        install(*shared.observers, recorder)
+    _local.stack = (*_local.stack, recorder)
+    prev, value_reads.hook = value_reads.hook, _refuse_all
+    return prev, shared.last_write
+
+
+def _stop(recorder, prev):
+    _local.stack = tuple(r for r in _local.stack if r is not recorder)
+    value_reads.hook = prev[0]
+    with _install_lock:
+        install(*(o for o in shared.observers if o is not recorder))
+    if shared.last_write != prev[1]:
+        recorder.refuse("writes a Tensor in place (x += ..., x.data = ..., an optimizer step)")
+
+
+def _refuse_all(what):
+    for rec in _local.stack:
+        rec.refuse(what)
+
+
+# -- replaying -------------------------------------------------------------------------------------------
 class _Recording:
-    def __init__(self, rec, out_slot, n_args):
-        self.tape, self.grad, self.out, self.n = rec.tape, rec.grad, out_slot, n_args
+    """A tape made ready to run: constants in slots of their own, every input a slot number."""
+
+    def __init__(self, rec, out_slot, modules):
+        self.out = out_slot
+        self.inputs, self.outside, self.buffers = rec.inputs, rec.outside, rec.buffers
+        self.modules = tuple((m, m.training) for m in modules)
+        self.grad_slots = tuple(s for s in rec.inputs)
+        base = [None] * len(rec.grad)
+        fwd, bwd = [], []
+        for prim, ins, o, params, need in rec.tape:
+            idx = []
+            for k, v in ins:
+                if k == "c":
+                    idx.append(len(base))
+                    base.append(v)
+                else:
+                    idx.append(v)
+            idx = tuple(idx)
+            if prim is None:  # a `replayed` Python step
+                fwd.append((params, idx, o, None, 2))
+                continue
+            has_res = 1 if prim.residuals else 0
+            fwd.append((prim.fwd, idx, o, params, has_res))
+            if any(n is not None and rec.grad[v] for n, v in zip(need, idx)):
+                need = tuple(n if n is not None and rec.grad[v] else None for n, v in zip(need, idx))
+                rule = prim.fast
+                if rule is None:
+                    rule = _array_ns_rule(prim.vjp)
+                shapes = tuple(rec.shape[v] if v < len(rec.shape) else np.shape(base[v]) for v in idx)
+                bwd.append((rule, idx, o, params, need, shapes, len(fwd) - 1, prim))
+        self.base, self.fwd, self.bwd = base, fwd, bwd
+        self.n_in = len(rec.inputs)
+
+    def check(self, args):
+        """The replay's inputs (the arguments, then the outside Tensors read afresh), or None when the
+        outside state no longer matches this recording."""
+        ins = list(args)
+        try:
+            for get, sig in self.outside:
+                t = get()
+                if not isinstance(t, TensorBase) or _sig(t) != sig:
+                    return None
+                ins.append(t)
+            for m, mode in self.modules:
+                if m.training != mode:
+                    return None
+            for _, get, shape, dtype in self.buffers:
+                b = get()
+                if type(b) is not np.ndarray or b.shape != shape or b.dtype != dtype:
+                    return None
+        except Exception:  # noqa: BLE001 (the place is gone or changed kind: record again)
+            return None
+        return ins
 
     def forward(self, datas):
-        vals = list(datas) + [None] * len(self.tape)
-        saved = []
-        for prim, ins, o, params in self.tape:
-            xs = [vals[v] if k == "s" else v for k, v in ins]
-            out, res = prim.forward(*xs, **params)
-            if type(out) is np.ndarray and not out.shape:
-                out = out[()]
+        vals = self.base.copy()
+        for s, d in zip(self.inputs, datas):
+            vals[s] = d
+        for s, get, _, _ in self.buffers:
+            vals[s] = get()
+        saved = [None] * len(self.fwd)
+        for j, (f, idx, o, params, kind) in enumerate(self.fwd):
+            xs = [vals[i] for i in idx]
+            if kind == 2:
+                out = f(*xs)
+                if o is not None:
+                    vals[o] = out
+                continue
+            try:
+                out = f(*xs, **params)
+            except ValueError as e:
+                raise CompileError(f"cr.compile: replaying a recorded step failed ({e}); call the function "
+                                   "uncompiled") from None
+            res = ()
+            if kind:
+                out, res = out[0], out[1:]
+            t = type(out)
+            if t is np.ndarray:
+                if not out.shape:
+                    out = out[()]
+            elif t not in _NP_SCALARS:
+                out = np.asarray(out)
+                out = out[()] if not out.shape else out
             vals[o] = out
-            saved.append((xs, out, res))
+            saved[j] = (xs, out, res)
         return vals[self.out], saved
 
     def backward(self, saved, g):
         grads = {self.out: g}
-        grad = self.grad
-        for (prim, ins, o, params), (xs, out, res) in zip(reversed(self.tape), reversed(saved)):
-            go = grads.pop(o, None)
+        get, pop = grads.get, grads.pop
+        for rule, idx, o, params, need, shapes, j, prim in reversed(self.bwd):
+            go = pop(o, None)
             if go is None:
                 continue
-            need = tuple(k == "s" and grad[v] for k, v in ins)
-            raw = prim.array_rule(need, go, out, *xs, *res, **params)
+            xs, out, res = saved[j]
+            raw = rule(need, go, out, *xs, *res, **params)
             if type(raw) is not tuple:
                 raw = (raw,)
-            for (_, v), gi, x, nd in zip(ins, raw, xs, need):
-                if not nd or gi is None:
+            for v, gi, n, shape in zip(idx, raw, need, shapes):
+                if n is None or gi is None:
                     continue
-                gi = unbroadcast(np.asarray(gi), np.shape(x), prim.name) if np.shape(gi) != np.shape(x) else gi
-                grads[v] = gi if v not in grads else grads[v] + gi
-        return tuple(grads.get(i) for i in range(self.n))
+                if gi.shape != shape:
+                    gi = unbroadcast(gi, shape, prim.name)
+                prev = get(v)
+                grads[v] = gi if prev is None else prev + gi
+        return tuple(get(s) for s in self.inputs)
+
+
+def _array_ns_rule(vjp):
+    return lambda *a, **k: vjp(layer.array_ns, *a, **k)
 
 
 class _Replay(Function):
@@ -123,34 +400,69 @@ class _Replay(Function):
 
 
 class compile:
-    """`compile(fn)`: fn recorded once per signature of its Tensor arguments, replayed after."""
+    """`compile(fn)`: fn recorded once per signature, replayed after (see the module docstring).
+    As a decorator on a method, each instance gets recordings of its own."""
 
     def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"cr.compile: expected a function or a Module, got {type(fn).__name__}")
         self.fn = fn
-        self._cache = {}
+        self._cache = {}   # signature of the arguments -> recordings (each checks the outside state)
+        self._eager = {}   # signature -> why it runs eagerly
+        self._lock = threading.RLock()
+        self._name = None
+
+    def __set_name__(self, owner, name):
+        self._name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        bound = compile(types.MethodType(self.fn, obj))
+        if self._name is not None:
+            obj.__dict__[self._name] = bound  # later lookups find the instance's own compiled method
+        return bound
 
     @property
     def recordings(self):
-        return len(self._cache)
+        return sum(len(v) for v in self._cache.values())
+
+    @property
+    def fallbacks(self):
+        return list(self._eager.values())
 
     def __call__(self, *args):
         for i, a in enumerate(args):
             if not isinstance(a, TensorBase):
                 raise TypeError(f"cr.compile: argument {i} is a {type(a).__name__}; pass Tensors only")
-        key = tuple((a._data.shape if type(a._data) is np.ndarray else (), np.asarray(a._data).dtype.str,
-                     a.requires_grad) for a in args)
-        rec = self._cache.get(key)
-        if rec is not None:
-            return _Replay.apply(rec, *args)
-        recorder = _Recorder(args)
-        prev = install(*state.observers, recorder)
-        _recording.append(recorder)
+        key = (state.grad_enabled, *(_sig(a) for a in args))
+        for rec in self._cache.get(key, ()):
+            ins = rec.check(args)
+            if ins is not None:
+                return _Replay.apply(rec, *ins)
+        if key in self._eager:
+            return self.fn(*args)
+        with self._lock:
+            return self._record(key, args)
+
+    def _record(self, key, args):
+        found, modules = _discover(self.fn)
+        recorder = _Recorder(args, found)
+        prev = _start(recorder)
         try:
             out = self.fn(*args)
         finally:
-            _recording.pop()
-            install(*prev)
+            _stop(recorder, prev)
+        if recorder.why is not None:
+            self._eager[key] = recorder.why
+            warnings.warn(f"cr.compile: {_fn_name(self.fn)} {recorder.why} while recording, so a replay would not "
+                          "repeat it: this signature runs eagerly", CompileWarning, stacklevel=3)
+            return out
         if not isinstance(out, TensorBase) or id(out._data) not in recorder.slot:
             raise CompileError("cr.compile: the function must return one Tensor computed from its arguments")
-        self._cache[key] = _Recording(recorder, recorder.slot[id(out._data)], len(args))
+        self._cache.setdefault(key, []).append(_Recording(recorder, recorder.slot[id(out._data)], modules))
         return out
+
+
+def _fn_name(fn):
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
