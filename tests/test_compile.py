@@ -107,7 +107,7 @@ def test_outside_tensors_are_read_afresh_and_receive_gradients():
     loss = lambda x: (cr.tanh(x @ W + b) * scale).sum()  # noqa: E731
     cf = cr.compile(loss)
     opt = cr.optim.SGD([W, b], lr=0.1)
-    for step in range(4):
+    for _ in range(4):
         for f in (loss, cf):
             W.grad = b.grad = None
             out = f(x)

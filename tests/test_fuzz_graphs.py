@@ -70,7 +70,7 @@ BINARY = {
     "maximum": (cr.maximum, torch.maximum),
     "minimum": (cr.minimum, torch.minimum),
     "pow": (lambda a, b: _pos(a) ** cr.tanh(b), lambda a, b: _pos(a) ** torch.tanh(b)),
-    "where": (lambda a, b: cr.where(a.data > 0, a, b), lambda a, b: torch.where(a.detach() > 0, a, b)),
+    "where": (lambda a, b: cr.where(a > 0, a, b), lambda a, b: torch.where(a.detach() > 0, a, b)),
 }
 
 

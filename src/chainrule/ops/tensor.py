@@ -14,7 +14,6 @@ saved the old array refuses to use it at backward.
 from __future__ import annotations
 
 import numbers
-import threading
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from .elementwise import abs, add, div, exp, log, mul, neg, power, relu, sigmoid
 from .gradarray import GradArray
 from .linalg import matmul
 from .namespaces import ARRAY_NS, TENSOR_NS
+from .watch import report as _read
 
 
 def _shape_args(args, opname):
@@ -48,22 +48,6 @@ def _exponent(x, o):
         if dt.kind == "f":
             return e.astype(dt)
     return o
-
-
-class _ValueReads(threading.local):
-    """Per thread: what to call when a Tensor's value is read as a Python value (`cr.compile` sets
-    it while recording: such a read would be baked into the recording)."""
-
-    hook = None
-
-
-value_reads = _ValueReads()
-
-
-def _read(what):
-    hook = value_reads.hook
-    if hook is not None:
-        hook(what)
 
 
 class Size(tuple):
@@ -206,6 +190,7 @@ class Tensor(TensorBase):
                 out = f.astype(out, self.dtype)
             self._data, self._node, self.requires_grad = out._data, out._node, True
         else:
+            _read("writes a Tensor in place outside the graph (x += ..., x[i] = ..., x.add_(...))")
             a = self._data
             if type(a) is not np.ndarray or not a.flags.writeable:
                 a = np.array(a)  # never write into a read-only array: the tensor takes an updated copy

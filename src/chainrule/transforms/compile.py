@@ -40,8 +40,9 @@ import numpy as np
 from ..core import Node, Observer, TensorBase, install, state
 from ..core.engine import layer, shared, unbroadcast
 from ..core.errors import CompileError
+from ..core.node import clock
 from ..core.primitive import _NP_SCALARS
-from ..ops.tensor import value_reads
+from ..ops.watch import value_reads
 from .function import Function
 
 __all__ = ["compile", "replayed", "CompileWarning"]
@@ -84,7 +85,7 @@ def _discover(fn):
 
     def visit(obj, get, depth):
         if isinstance(obj, TensorBase):
-            found.setdefault(id(obj._data), (get, obj._data, True))
+            found.setdefault(id(obj._data), (get, obj._data, obj))
             return
         if depth == 0 or isinstance(obj, _ATOMS) or id(obj) in seen:
             return
@@ -96,7 +97,7 @@ def _discover(fn):
             for k, v in list(obj.items())[:1000]:
                 visit(v, _item(get, k), depth - 1)
         elif isinstance(obj, types.FunctionType):
-            for name, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
+            for cell in obj.__closure__ or ():
                 try:
                     visit(cell.cell_contents, _cell(cell), depth - 1)
                 except ValueError:  # an empty cell
@@ -117,7 +118,7 @@ def _discover(fn):
                 modules.append(obj)
                 for name, b in bufs.items():
                     if isinstance(b, np.ndarray):
-                        found.setdefault(id(b), (_attr(get, name), b, False))
+                        found.setdefault(id(b), (_attr(get, name), b, None))
             if not isinstance(obj, compile):
                 for k, v in list(d.items()):
                     if k != "_buffers":
@@ -168,6 +169,7 @@ class _Recorder(Observer):
         self.buffers = []     # (slot, getter, shape, dtype) of the Module buffers read
         self.tape, self.keep, self.nodes = [], [], {}
         self.why = None
+        self.read = [*args, *(t for _, _, t in found.values() if t is not None)]  # written in place: unfaithful
         for t in args:
             self._input(t)
 
@@ -190,9 +192,9 @@ class _Recorder(Observer):
     def _lookup(self, d):
         s = self.slot.get(id(d))
         if s is None and id(d) in self.found:
-            get, _, is_tensor = self.found[id(d)]
+            get, _, t = self.found[id(d)]
             obj = get()
-            if is_tensor:
+            if t is not None:
                 s = self._input(obj)
                 self.outside.append((get, _sig(obj)))
             else:
@@ -252,7 +254,7 @@ def _start(recorder):
         install(*shared.observers, recorder)
     _local.stack = (*_local.stack, recorder)
     prev, value_reads.hook = value_reads.hook, _refuse_all
-    return prev, shared.last_write
+    return prev, next(clock)
 
 
 def _stop(recorder, prev):
@@ -260,8 +262,10 @@ def _stop(recorder, prev):
     value_reads.hook = prev[0]
     with _install_lock:
         install(*(o for o in shared.observers if o is not recorder))
-    if shared.last_write != prev[1]:
-        recorder.refuse("writes a Tensor in place (x += ..., x.data = ..., an optimizer step)")
+    written = [t for t in recorder.read if t._ver > prev[1]]
+    if written:  # (in-place writes outside the graph report themselves; these went through it, or .data =)
+        recorder.refuse("writes a Tensor it reads from outside or an argument in place (x += ..., x.data = ..., "
+                        "an optimizer step)")
 
 
 def _refuse_all(what):
