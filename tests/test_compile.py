@@ -1,5 +1,6 @@
 """cr.compile: record once per signature, replay forward and backward; equal to eager."""
 
+import json
 import threading
 import warnings
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import nn
+from chainrule import cli, nn
 from chainrule.nn import functional as F
 from chainrule.transforms.compile import CompileError, CompileWarning
 
@@ -399,3 +400,26 @@ def test_threads_replay_one_recording_concurrently():
     for t in threads:
         t.join()
     assert results == [want] * 200 and cf.recordings == 1
+
+
+# -- chainrule train --compile --------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_train_compile_gives_the_eager_numbers_and_reports_recordings(tmp_path, model):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("safetensors")
+    runs = {}
+    for flag in ([], ["--compile"]):
+        out = tmp_path / f"run{len(flag)}"
+        opts = ["--hidden", "32"] if model == "mlp" else ["--batch-size", "128"]
+        assert cli.main(["train", "--model", model, "--epochs", "1", "--no-progress", "--out", str(out),
+                         *opts, *flag]) == 0
+        with open(out / "summary.json") as f:
+            runs[len(flag)] = json.load(f)
+        runs[len(flag), "w"] = cr.load(out / "model.safetensors")
+    strip = lambda s: [{k: v for k, v in r.items() if k != "seconds"} for r in s["epochs"]]  # noqa: E731
+    assert strip(runs[0]) == strip(runs[1]) and "compile" not in runs[0]
+    for k, w in runs[0, "w"].items():
+        assert np.array_equal(w, runs[1, "w"][k]), k
+    # train: full and last partial batch; evaluation (no_grad, eval mode): full and last batch
+    assert runs[1]["compile"] == {"recordings": 4, "fallbacks": []} and runs[1]["options"]["compile"] is True
