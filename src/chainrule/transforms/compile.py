@@ -31,6 +31,7 @@ thread: a recording sees only its own thread's operations.
 
 from __future__ import annotations
 
+import functools
 import threading
 import types
 import warnings
@@ -275,13 +276,13 @@ def _refuse_all(what):
 
 # -- replaying -------------------------------------------------------------------------------------------
 class _Recording:
-    """A tape made ready to run: constants in slots of their own, every input a slot number."""
+    """A tape made ready to run: constants in slots of their own, every input a slot number, and each
+    step in the shape its loop runs fastest (unary and binary steps without parameters are common)."""
 
     def __init__(self, rec, out_slot, modules):
         self.out = out_slot
         self.inputs, self.outside, self.buffers = rec.inputs, rec.outside, rec.buffers
         self.modules = tuple((m, m.training) for m in modules)
-        self.grad_slots = tuple(s for s in rec.inputs)
         base = [None] * len(rec.grad)
         fwd, bwd = [], []
         for prim, ins, o, params, need in rec.tape:
@@ -294,19 +295,23 @@ class _Recording:
                     idx.append(v)
             idx = tuple(idx)
             if prim is None:  # a `replayed` Python step
-                fwd.append((params, idx, o, None, 2))
+                fwd.append((params, idx, o, None, _PY))
                 continue
-            has_res = 1 if prim.residuals else 0
-            fwd.append((prim.fwd, idx, o, params, has_res))
-            if any(n is not None and rec.grad[v] for n, v in zip(need, idx)):
-                need = tuple(n if n is not None and rec.grad[v] else None for n, v in zip(need, idx))
-                rule = prim.fast
-                if rule is None:
-                    rule = _array_ns_rule(prim.vjp)
-                shapes = tuple(rec.shape[v] if v < len(rec.shape) else np.shape(base[v]) for v in idx)
-                bwd.append((rule, idx, o, params, need, shapes, len(fwd) - 1, prim))
+            kind = _GENERIC if params or prim.residuals or len(idx) > 2 else len(idx)
+            fwd.append((prim.fwd, idx, o, params, _RES if prim.residuals else kind))
+            targets = tuple((i, v) for i, (n, v) in enumerate(zip(need, idx)) if n is not None and rec.grad[v])
+            if not targets:
+                continue
+            need = tuple(True if any(i == t for t, _ in targets) else None for i in range(len(idx)))
+            rule = prim.fast or functools.partial(prim.vjp, layer.array_ns)
+            out_shape = rec.shape[o]
+            shapes = None  # the input shapes, where a gradient may need reducing to them (broadcasting)
+            if prim.broadcasts and any(_shape(rec, base, v) != out_shape for v in idx):
+                shapes = tuple(_shape(rec, base, v) for v in idx)
+            bwd.append((rule, idx, o, params, need, targets, shapes, len(fwd) - 1 if prim.residuals else None,
+                        kind, prim.name))
+        bwd.reverse()
         self.base, self.fwd, self.bwd = base, fwd, bwd
-        self.n_in = len(rec.inputs)
 
     def check(self, args):
         """The replay's inputs (the arguments, then the outside Tensors read afresh), or None when the
@@ -330,61 +335,78 @@ class _Recording:
         return ins
 
     def forward(self, datas):
+        """The output, and what backward reads: every value, and the residuals by step."""
         vals = self.base.copy()
         for s, d in zip(self.inputs, datas):
             vals[s] = d
         for s, get, _, _ in self.buffers:
             vals[s] = get()
-        saved = [None] * len(self.fwd)
-        for j, (f, idx, o, params, kind) in enumerate(self.fwd):
-            xs = [vals[i] for i in idx]
-            if kind == 2:
-                out = f(*xs)
-                if o is not None:
-                    vals[o] = out
-                continue
-            try:
-                out = f(*xs, **params)
-            except ValueError as e:
-                raise CompileError(f"cr.compile: replaying a recorded step failed ({e}); call the function "
-                                   "uncompiled") from None
-            res = ()
-            if kind:
-                out, res = out[0], out[1:]
-            t = type(out)
-            if t is np.ndarray:
-                if not out.shape:
-                    out = out[()]
-            elif t not in _NP_SCALARS:
-                out = np.asarray(out)
-                out = out[()] if not out.shape else out
-            vals[o] = out
-            saved[j] = (xs, out, res)
-        return vals[self.out], saved
+        resid = {}
+        j = -1
+        try:
+            for f, idx, o, params, kind in self.fwd:
+                j += 1
+                if kind == 2:
+                    out = f(vals[idx[0]], vals[idx[1]])
+                elif kind == 1:
+                    out = f(vals[idx[0]])
+                elif kind == _PY:
+                    out = f(*[vals[i] for i in idx])
+                    if o is not None:
+                        vals[o] = out
+                    continue
+                else:
+                    out = f(*[vals[i] for i in idx], **params)
+                    if kind == _RES:
+                        out, resid[j] = out[0], out[1:]
+                t = type(out)  # as `emit` stores an output: 0-d results as NumPy scalars
+                if t is np.ndarray:
+                    if not out.shape:
+                        out = out[()]
+                elif t not in _NP_SCALARS:
+                    out = np.asarray(out)
+                    out = out[()] if not out.shape else out
+                vals[o] = out
+        except ValueError as e:
+            raise CompileError(f"cr.compile: replaying a recorded step failed ({e}); call the function "
+                               "uncompiled") from None
+        return vals[self.out], (vals, resid)
 
     def backward(self, saved, g):
-        grads = {self.out: g}
-        get, pop = grads.get, grads.pop
-        for rule, idx, o, params, need, shapes, j, prim in reversed(self.bwd):
-            go = pop(o, None)
+        vals, resid = saved
+        grads = [None] * len(vals)
+        grads[self.out] = g
+        for rule, idx, o, params, need, targets, shapes, j, kind, name in self.bwd:
+            go = grads[o]
             if go is None:
                 continue
-            xs, out, res = saved[j]
-            raw = rule(need, go, out, *xs, *res, **params)
+            grads[o] = None
+            if kind == 2:
+                raw = rule(need, go, vals[o], vals[idx[0]], vals[idx[1]])
+            elif kind == 1:
+                raw = rule(need, go, vals[o], vals[idx[0]])
+            elif j is None:
+                raw = rule(need, go, vals[o], *[vals[i] for i in idx], **params)
+            else:
+                raw = rule(need, go, vals[o], *[vals[i] for i in idx], *resid[j], **params)
             if type(raw) is not tuple:
                 raw = (raw,)
-            for v, gi, n, shape in zip(idx, raw, need, shapes):
-                if n is None or gi is None:
+            for i, v in targets:
+                gi = raw[i]
+                if gi is None:
                     continue
-                if gi.shape != shape:
-                    gi = unbroadcast(gi, shape, prim.name)
-                prev = get(v)
+                if shapes is not None and gi.shape != shapes[i]:
+                    gi = unbroadcast(gi, shapes[i], name)
+                prev = grads[v]
                 grads[v] = gi if prev is None else prev + gi
-        return tuple(get(s) for s in self.inputs)
+        return tuple(grads[s] for s in self.inputs)
 
 
-def _array_ns_rule(vjp):
-    return lambda *a, **k: vjp(layer.array_ns, *a, **k)
+_GENERIC, _PY, _RES = 0, 3, 4
+
+
+def _shape(rec, base, v):
+    return rec.shape[v] if v < len(rec.shape) else np.shape(base[v])
 
 
 class _Replay(Function):
