@@ -38,13 +38,12 @@ import warnings
 
 import numpy as np
 
-from ..core import Node, Observer, TensorBase, install, state
+from ..core import Node, Observer, Primitive, TensorBase, install, state
 from ..core.engine import layer, shared, unbroadcast
 from ..core.errors import CompileError
 from ..core.node import clock
 from ..core.primitive import _NP_SCALARS
 from ..ops.watch import value_reads
-from .function import Function
 
 __all__ = ["compile", "replayed", "CompileWarning"]
 
@@ -279,7 +278,7 @@ class _Recording:
     """A tape made ready to run: constants in slots of their own, every input a slot number, and each
     step in the shape its loop runs fastest (unary and binary steps without parameters are common)."""
 
-    def __init__(self, rec, out_slot, modules):
+    def __init__(self, rec, out_slot, modules, name):
         self.out = out_slot
         self.inputs, self.outside, self.buffers = rec.inputs, rec.outside, rec.buffers
         self.modules = tuple((m, m.training) for m in modules)
@@ -312,6 +311,10 @@ class _Recording:
                         kind, prim.name))
         bwd.reverse()
         self.base, self.fwd, self.bwd = base, fwd, bwd
+        # a replay is one node of this primitive: inputs the Tensors, residual the forward's values
+        self.prim = Primitive(f"compiled {name}", self.forward, _no_create_graph, fast=self.backward,
+                              inputs="*inputs", residuals="saved", reads="saved", register=False,
+                              doc=f"a replay of cr.compile({name})")
 
     def check(self, args):
         """The replay's inputs (the arguments, then the outside Tensors read afresh), or None when the
@@ -334,7 +337,7 @@ class _Recording:
             return None
         return ins
 
-    def forward(self, datas):
+    def forward(self, *datas):
         """The output, and what backward reads: every value, and the residuals by step."""
         vals = self.base.copy()
         for s, d in zip(self.inputs, datas):
@@ -372,8 +375,9 @@ class _Recording:
                                "uncompiled") from None
         return vals[self.out], (vals, resid)
 
-    def backward(self, saved, g):
-        vals, resid = saved
+    def backward(self, need, g, ans, *inputs_saved):
+        """The recorded rules in reverse: one gradient per input (the node's fast rule)."""
+        vals, resid = inputs_saved[-1]
         grads = [None] * len(vals)
         grads[self.out] = g
         for rule, idx, o, params, need, targets, shapes, j, kind, name in self.bwd:
@@ -409,20 +413,9 @@ def _shape(rec, base, v):
     return rec.shape[v] if v < len(rec.shape) else np.shape(base[v])
 
 
-class _Replay(Function):
-    @staticmethod
-    def forward(ctx, recording, *args):
-        out, ctx.tape_saved = recording.forward([a._data for a in args])
-        ctx.recording = recording
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        if state.grad_enabled:
-            raise CompileError("cr.compile: create_graph=True through a replayed output is not supported; "
-                               "call the function uncompiled for higher derivatives")
-        gs = ctx.recording.backward(ctx.tape_saved, np.asarray(g._data))
-        return (None, *gs)
+def _no_create_graph(*args, **params):
+    raise CompileError("cr.compile: create_graph=True through a replayed output is not supported; call the "
+                       "function uncompiled for higher derivatives")
 
 
 class compile:
@@ -465,7 +458,7 @@ class compile:
         for rec in self._cache.get(key, ()):
             ins = rec.check(args)
             if ins is not None:
-                return _Replay.apply(rec, *ins)
+                return rec.prim(*ins)
         if key in self._eager:
             return self.fn(*args)
         with self._lock:
@@ -486,7 +479,8 @@ class compile:
             return out
         if not isinstance(out, TensorBase) or id(out._data) not in recorder.slot:
             raise CompileError("cr.compile: the function must return one Tensor computed from its arguments")
-        self._cache.setdefault(key, []).append(_Recording(recorder, recorder.slot[id(out._data)], modules))
+        self._cache.setdefault(key, []).append(_Recording(recorder, recorder.slot[id(out._data)], modules,
+                                                                  _fn_name(self.fn)))
         return out
 
 
