@@ -423,3 +423,18 @@ def test_train_compile_gives_the_eager_numbers_and_reports_recordings(tmp_path, 
         assert np.array_equal(w, runs[1, "w"][k]), k
     # train: full and last partial batch; evaluation (no_grad, eval mode): full and last batch
     assert runs[1]["compile"] == {"recordings": 4, "fallbacks": []} and runs[1]["options"]["compile"] is True
+
+
+def test_in_place_write_to_a_local_tensor_outside_the_graph_falls_back_to_eager():
+    def f(x):
+        h = x.detach() * 2.0  # no gradient: `h += 1` writes its array in place, which no tape step does
+        h += 1.0
+        return (x * h).sum()
+
+    cf = cr.compile(f)
+    x = cr.tensor(np.arange(3.0), requires_grad=True)
+    with pytest.warns(CompileWarning, match="outside the graph"):
+        cf(x)
+    x2 = cr.tensor(np.arange(3.0) + 1.0, requires_grad=True)
+    cf(x2).backward()
+    assert np.array_equal(x2.grad, 2.0 * x2.data + 1.0) and cf.recordings == 0
