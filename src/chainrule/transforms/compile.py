@@ -308,9 +308,9 @@ class _Recording:
             if prim.broadcasts and any(_shape(rec, base, v) != out_shape for v in idx):
                 shapes = tuple(_shape(rec, base, v) for v in idx)
             bwd.append((rule, idx, o, params, need, targets, shapes, len(fwd) - 1 if prim.residuals else None,
-                        kind, prim.name))
+                        kind, prim))
         bwd.reverse()
-        self.base, self.fwd, self.bwd = base, fwd, bwd
+        self.base, self.fwd, self.bwd = base, _frees(fwd, bwd, rec, out_slot), bwd
         # a replay is one node of this primitive: inputs the Tensors, residual the forward's values
         self.prim = Primitive(f"compiled {name}", self.forward, _no_create_graph, fast=self.backward,
                               inputs="*inputs", residuals="saved", reads="saved", register=False,
@@ -347,7 +347,7 @@ class _Recording:
         resid = {}
         j = -1
         try:
-            for f, idx, o, params, kind in self.fwd:
+            for f, idx, o, params, kind, free in self.fwd:
                 j += 1
                 if kind == 2:
                     out = f(vals[idx[0]], vals[idx[1]])
@@ -357,6 +357,8 @@ class _Recording:
                     out = f(*[vals[i] for i in idx])
                     if o is not None:
                         vals[o] = out
+                    for i in free:
+                        vals[i] = None
                     continue
                 else:
                     out = f(*[vals[i] for i in idx], **params)
@@ -370,6 +372,9 @@ class _Recording:
                     out = np.asarray(out)
                     out = out[()] if not out.shape else out
                 vals[o] = out
+                if free:
+                    for i in free:
+                        vals[i] = None
         except ValueError as e:
             raise CompileError(f"cr.compile: replaying a recorded step failed ({e}); call the function "
                                "uncompiled") from None
@@ -380,7 +385,7 @@ class _Recording:
         vals, resid = inputs_saved[-1]
         grads = [None] * len(vals)
         grads[self.out] = g
-        for rule, idx, o, params, need, targets, shapes, j, kind, name in self.bwd:
+        for rule, idx, o, params, need, targets, shapes, j, kind, prim in self.bwd:
             go = grads[o]
             if go is None:
                 continue
@@ -400,13 +405,39 @@ class _Recording:
                 if gi is None:
                     continue
                 if shapes is not None and gi.shape != shapes[i]:
-                    gi = unbroadcast(gi, shapes[i], name)
+                    gi = unbroadcast(gi, shapes[i], prim.name)
                 prev = grads[v]
                 grads[v] = gi if prev is None else prev + gi
         return tuple(grads[s] for s in self.inputs)
 
 
 _GENERIC, _PY, _RES = 0, 3, 4
+
+
+def _frees(fwd, bwd, rec, out_slot):
+    """Each forward step with the values it lets go: step outputs that the backward rules do not
+    read (as an eager node keeps only what its rules read), dropped after their last use, so a
+    replay holds no more memory than eager does."""
+    kept = {out_slot, *rec.inputs}
+    for _, idx, o, _, need, _, _, _, _, prim in bwd:
+        ins, want_out, _ = prim.reads(tuple(n is not None for n in need))
+        kept.update(idx[i] for i in ins if i < len(idx))
+        if want_out or prim.inputs[-1:] and prim.inputs[-1].startswith("*"):
+            kept.add(o)
+            if prim.inputs[-1:] and prim.inputs[-1].startswith("*"):
+                kept.update(idx)  # (variadic inputs cannot be named in `reads`: keep them all)
+    made = {o for _, _, o, _, _ in fwd if o is not None and o < len(rec.grad)}
+    last = {}
+    for j, (_, idx, o, _, _) in enumerate(fwd):
+        for i in idx:
+            last[i] = j
+        if o is not None:
+            last.setdefault(o, j)
+    free = [[] for _ in fwd]
+    for s, j in last.items():
+        if s in made and s not in kept:
+            free[j].append(s)
+    return [(*step, tuple(f)) for step, f in zip(fwd, free)]
 
 
 def _shape(rec, base, v):
