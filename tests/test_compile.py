@@ -438,3 +438,17 @@ def test_in_place_write_to_a_local_tensor_outside_the_graph_falls_back_to_eager(
     x2 = cr.tensor(np.arange(3.0) + 1.0, requires_grad=True)
     cf(x2).backward()
     assert np.array_equal(x2.grad, 2.0 * x2.data + 1.0) and cf.recordings == 0
+
+
+def test_parameters_of_deeply_nested_modules_are_found():
+    cr.manual_seed(0)
+    model = nn.Linear(3, 2)
+    for _ in range(7):
+        model = nn.Sequential(model)
+    cf = cr.compile(model)
+    x = cr.tensor(np.ones((2, 3)))
+    for _ in range(2):
+        model.zero_grad()
+        cf(x).sum().backward()
+        assert np.array_equal(next(model.parameters()).grad, np.full((2, 3), 2.0))
+    assert cf.recordings == 1

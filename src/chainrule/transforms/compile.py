@@ -114,15 +114,16 @@ def _discover(fn):
             if not isinstance(d, dict):
                 return
             bufs = d.get("_buffers")
-            if isinstance(bufs, dict) and "training" in d:
+            module = isinstance(bufs, dict) and "training" in d
+            if module:
                 modules.append(obj)
                 for name, b in bufs.items():
                     if isinstance(b, np.ndarray):
                         found.setdefault(id(b), (_attr(get, name), b, None))
             if not isinstance(obj, compile):
                 for k, v in list(d.items()):
-                    if k != "_buffers":
-                        visit(v, _attr(get, k), depth - 1)
+                    if k != "_buffers":  # (a Module's submodules, however deep, cost no depth)
+                        visit(v, _attr(get, k), depth if module else depth - 1)
 
     visit(fn, lambda: fn, _DEPTH + 1)
     return found, modules
