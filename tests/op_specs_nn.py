@@ -6,6 +6,7 @@ import numpy as np
 from chainrule.nn import functional as F
 from chainrule.ops import conv, losses
 from chainrule.ops import linear as _linear
+from chainrule.ops.recurrent import lstm_scan
 from opspec import OpSpec
 
 
@@ -86,4 +87,19 @@ SPECS = [
            torch=lambda t, x: t.nn.functional.max_pool2d(x, 2)),
     OpSpec("max_pool2d", lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [((1, 2, 5, 4),)], domain=distinct,
            torch=lambda t, x: t.nn.functional.max_pool2d(x, 3, stride=2, padding=1)),
+    # issue 15: the fused LSTM recurrence (its composite twin and PyTorch's nn.LSTM: tests/test_nn_recurrent.py)
+    OpSpec("lstm_scan", lambda xw, h0, c0, w: lstm_scan(xw, h0, c0, w),
+           [((3, 2, 8), (2, 2), (2, 2), (8, 2)), ((1, 1, 4), (1, 1), (1, 1), (4, 1))],
+           torch=lambda t, xw, h0, c0, w: _torch_lstm_scan(t, xw, h0, c0, w)),
 ]
+
+
+def _torch_lstm_scan(t, xw, h0, c0, w):
+    """The recurrence in PyTorch's operations (gates i, f, g, o), every step's h and c: (L, 2, N, H)."""
+    H, h, c, out = h0.shape[-1], h0, c0, []
+    for k in range(xw.shape[0]):
+        i, f, g, o = (xw[k] + h @ w.T).split(H, dim=-1)
+        c = t.sigmoid(f) * c + t.sigmoid(i) * t.tanh(g)
+        h = t.sigmoid(o) * t.tanh(c)
+        out.append(t.stack([h, c]))
+    return t.stack(out)

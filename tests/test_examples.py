@@ -90,3 +90,11 @@ def test_an_example_runs_as_a_script(tmp_path):
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert "training accuracy" in p.stdout and (tmp_path / "spiral.png").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/games/fortunes"), reason="fortunes not installed")
+def test_char_lm(tmp_path):
+    m = run("char_lm", tmp_path, "--model", "lstm")
+    assert m["lstm_bits"] < m["lstm_initial_bits"] - 0.5
+    assert m["lstm_initial_bits"] > m["baselines"]["unigram"]  # an untrained model knows nothing
+    assert (tmp_path / "char_lm_samples.txt").read_text().startswith("== lstm:")

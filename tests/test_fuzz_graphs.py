@@ -16,9 +16,13 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.nn import functional as F
+from chainrule.ops.recurrent import lstm_scan
 from chainrule.transforms.compile import CompileError
 
 torch = pytest.importorskip("torch")
+
+from op_specs_nn import _torch_lstm_scan  # noqa: E402
+
 TF = torch.nn.functional
 
 EXAMPLES = 200         # random graphs compared value by value and gradient by gradient
@@ -80,7 +84,7 @@ INDEXING = ["int", "slice", "repeat", "mask", "ellipsis", "assign"]
 JOINS = ["concatenate", "stack"]
 RESHAPES = ["reshape", "transpose", "broadcast_to", "swapaxes"]
 NN = ["linear", "linear_nobias", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-      "conv2d", "max_pool2d"]
+      "conv2d", "max_pool2d", "lstm"]
 
 
 def _torch_reduce(kind, a, axis, keepdims):
@@ -228,7 +232,7 @@ def _nn_op(draw, s):
     Parameters (weights, targets) are drawn here, so that both backends get the same arrays."""
     nd = len(s)
     fits = [n for n in NN if not (n == "cross_entropy" and nd < 2
-                                  or n in ("conv2d", "max_pool2d") and nd not in (2, 3))]
+                                  or n in ("conv2d", "max_pool2d", "lstm") and nd not in (2, 3))]
     name = draw(st.sampled_from(fits))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     reduction = draw(st.sampled_from(["mean", "sum", "none"]))
@@ -246,6 +250,11 @@ def _nn_op(draw, s):
         return name, (rng.uniform(0, 1, size=s), reduction), s if reduction == "none" else ()
     if nd not in (2, 3):
         return None
+    if name == "lstm":  # an LSTM layer's recurrence (issue 15) over (L, N, in), or (L, in) as batch 1
+        L, N, I = (s[0], 1, s[1]) if nd == 2 else s
+        H = draw(st.integers(1, 2))
+        arrays = [rng.uniform(-1, 1, size=z) for z in ((4 * H, I), (4 * H,), (4 * H, H), (N, H), (N, H))]
+        return name, ((L, N, I), *arrays), (L, H) if nd == 2 else (L, N, H)
     C, H, W_ = (1,) + s if nd == 2 else s
     stride = draw(st.integers(1, 2))
     if name == "conv2d":
@@ -285,6 +294,12 @@ def _apply_nn(t, name, a, param, params):
             p = torch.sigmoid(a) if t else cr.sigmoid(a)
             return (TF if t else F).binary_cross_entropy(p, target, reduction=reduction)
         return (TF if t else F).binary_cross_entropy_with_logits(a, target, reduction=reduction)
+    if name == "lstm":
+        (L, N, I), W_ih, b, W_hh, h0, c0 = param
+        W_ih, b, W_hh, h0, c0 = map(leaf, (W_ih, b, W_hh, h0, c0))
+        xw = (TF if t else F).linear(a.reshape((L, N, I)), W_ih, b)
+        hc = _torch_lstm_scan(torch, xw, h0, c0, W_hh) if t else lstm_scan(xw, h0, c0, W_hh)
+        return hc[:, 0].reshape(tuple(a.shape[:-1]) + (W_hh.shape[1],))
     shape = (1,) + param[0]
     x = a.reshape(shape)
     if name == "conv2d":

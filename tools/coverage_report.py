@@ -103,6 +103,19 @@ def main():
                      "OpSpec re-run with wrong shapes; tensor construction; class targets of the losses, "
                      "load_state_dict, checkpoint files and CLI options.")
 
+    # hostile files and command-line input (issue 12)
+    hostile, bounds = _load("test_io_hostile"), _load("test_cli_explain_bounds")
+    if hostile is not None and bounds is not None:
+        lines.append(f"- **Hostile files and CLI input**: {len(hostile.ENTRY_CASES)} checkpoint header entries "
+                     f"whose dtype, shape and offsets disagree, {len(hostile.TILING_CASES)} files whose "
+                     f"tensors do not tile the data, {len(hostile.LAYOUTS)} corrupt layouts, JSON nested "
+                     "100,000 deep, FIFOs, /dev/zero, a 20 GB sparse file and directories (in a child "
+                     f"with a memory limit), {len(hostile.BAD_ARCHS)} crafted architectures for `evaluate` "
+                     f"(refused before a model is built), a header fuzzer ({hostile.FUZZ_EXAMPLES} "
+                     f"examples), checkpoint modes under 3 umasks; `explain` on "
+                     f"{len(bounds.NOT_FINITE)} expressions with inf / nan results (a note line, no NumPy "
+                     "warning), bare names, and values and results past its element bound.")
+
     # properties
     props = _hypothesis_properties()
     if props:

@@ -29,52 +29,77 @@ import numpy as np
 
 from . import data, nn, optim
 from . import distributed as dist
-from .core import no_grad, unwrap
+from .core import CheckpointError, no_grad, unwrap
 from .core.errors import TrainingInterrupted, TrainingStopped
-from .io import load, save
+from .io import atomic_write, load, read_json, save
 from .nn import functional as F
 from .transforms.compile import compile as record_and_replay
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-MODELS = ("mlp", "cnn")
-CHECKPOINT, SUMMARY, PLOT = "model.safetensors", "summary.json", "history.png"
+CHECKPOINT, SUMMARY, PLOT, SAMPLES = "model.safetensors", "summary.json", "history.png", "samples.txt"
+SAMPLE_CHARS = 500  # characters a language model writes into samples.txt
+TEXT_PROMPTS = {"fortunes": "%\n"}  # what a sample starts after: the end of a fortune (else a newline)
 _META = "_chainrule."  # prefix of the checkpoint entries that describe the model, not its weights
 
 
 # -- models ------------------------------------------------------------------------------------------------
 
-def build_model(kind, input_shape, num_outputs, hidden=(128,), image_shape=None, channels=(16, 32)):
-    """An MLP (Linear-ReLU ... Linear) or a small CNN ((Conv3x3-ReLU-MaxPool2) x 2, Linear-ReLU, Linear).
-
-    Layer names are Sequential indices, so a checkpoint's keys look like PyTorch's (`0.weight`).
-    """
-    hidden = tuple(int(h) for h in hidden)
-    if kind == "mlp":
-        layers, width = [], int(np.prod(input_shape))
-        if len(input_shape) > 1:
-            layers.append(nn.Flatten())
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, num_outputs))
-        return nn.Sequential(*layers)
-    if kind == "cnn":
-        if image_shape is None:
-            raise ValueError(f"build_model: a CNN needs image data; input shape {tuple(input_shape)} "
-                             f"is not an image")
-        c, h, w = image_shape
-        layers = []
-        for out_c in channels:
-            layers += [nn.Conv2d(c, out_c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            c, h, w = out_c, h // 2, w // 2
+def _mlp(input_shape, num_outputs, hidden, **_):
+    layers, width = [], int(np.prod(input_shape))
+    if len(input_shape) > 1:
         layers.append(nn.Flatten())
-        width = c * h * w
-        for hd in hidden:
-            layers += [nn.Linear(width, hd), nn.ReLU()]
-            width = hd
-        layers.append(nn.Linear(width, num_outputs))
-        return nn.Sequential(*layers)
-    raise ValueError(f"build_model: unknown model {kind!r}; choose one of {', '.join(MODELS)}")
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, num_outputs))
+    return nn.Sequential(*layers)
+
+
+def _cnn(input_shape, num_outputs, hidden, image_shape=None, channels=(16, 32), **_):
+    if image_shape is None:
+        raise ValueError(f"build_model: a CNN needs image data; input shape {tuple(input_shape)} "
+                         f"is not an image")
+    c, h, w = image_shape
+    layers = []
+    for out_c in channels:
+        layers += [nn.Conv2d(c, out_c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        c, h, w = out_c, h // 2, w // 2
+    layers.append(nn.Flatten())
+    width = c * h * w
+    for hd in hidden:
+        layers += [nn.Linear(width, hd), nn.ReLU()]
+        width = hd
+    layers.append(nn.Linear(width, num_outputs))
+    return nn.Sequential(*layers)
+
+
+def _recurrent(kind):
+    def build(input_shape, num_outputs, hidden, **_):
+        if len(set(hidden)) != 1:
+            raise ValueError(f"build_model: the layers of a {kind} have one width, got --hidden "
+                             f"{','.join(map(str, hidden))}")
+        return nn.RecurrentLM(num_outputs, hidden[0], kind, num_layers=len(hidden))
+    return build
+
+
+# name -> builder(input_shape, num_outputs, hidden, image_shape=, channels=); the language models take
+# windows of character ids (task "language_model") and give logits per position
+MODEL_BUILDERS = {"mlp": _mlp, "cnn": _cnn, "rnn": _recurrent("rnn"), "lstm": _recurrent("lstm"),
+                  "gru": _recurrent("gru")}
+MODELS = tuple(MODEL_BUILDERS)
+TEXT_MODELS = ("rnn", "lstm", "gru")  # the models of text data sets (the others take features)
+
+
+def build_model(kind, input_shape, num_outputs, hidden=(128,), image_shape=None, channels=(16, 32)):
+    """An MLP (Linear-ReLU ... Linear), a small CNN ((Conv3x3-ReLU-MaxPool2) x 2, Linear-ReLU, Linear),
+    or a character-level language model (`nn.RecurrentLM`: Embedding, rnn / lstm / gru, Linear).
+
+    Layer names are PyTorch's (`0.weight`, `rnn.weight_ih_l0`), so a checkpoint's keys look like PyTorch's.
+    """
+    if kind not in MODEL_BUILDERS:
+        raise ValueError(f"build_model: unknown model {kind!r}; choose one of {', '.join(MODELS)}")
+    return MODEL_BUILDERS[kind](input_shape, num_outputs, tuple(int(h) for h in hidden), image_shape=image_shape,
+                                channels=channels)
 
 
 def make_optimizer(name, params, lr, weight_decay=0.0):
@@ -123,7 +148,8 @@ def seed_everything(seed):
 # -- one pass over the data ----------------------------------------------------------------------------------
 
 def _loss(task, out, y, target_stats=None):
-
+    if task == "language_model":  # logits (N, L, vocab), next-character ids (N, L)
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
     if task == "regression":
         mu, sd = target_stats
         return F.mse_loss(out.reshape(-1), (y.data - mu) / sd)
@@ -131,13 +157,14 @@ def _loss(task, out, y, target_stats=None):
 
 
 def _batch_stats(task, out, y, target_stats):
-    """Per-batch sums that make up the epoch's metrics (accuracy, or squared errors for R²)."""
+    """Per-batch sums that make up the epoch's metrics (accuracy, or squared errors for R²); a language
+    model's accuracy counts the characters whose most likely next character is the right one."""
     o = out.data
     if task == "regression":
         mu, sd = target_stats
         pred = o.reshape(-1).astype(np.float64) * sd + mu
         return {"sse": float(((pred - y.data) ** 2).sum())}
-    return {"correct": int((o.argmax(axis=1) == y.data).sum())}
+    return {"correct": int((o.argmax(axis=-1) == y.data).sum())}
 
 
 class _NonFiniteLoss(ArithmeticError):
@@ -170,7 +197,7 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
                 out = forward(x)
                 loss = _loss(task, out, y, target_stats)
             value = float(loss.item())
-        b = len(y)
+        b = y.data.size  # examples; characters for a language model
         total += value * b
         n += b
         for k, v in _batch_stats(task, out, y, target_stats).items():
@@ -296,19 +323,115 @@ def save_checkpoint(path, model, arch):
 
 
 def load_checkpoint(path):
-    """(model, arch) from a file written by `save_checkpoint`."""
+    """(model, arch) from a file written by `save_checkpoint`.
+
+    The architecture is checked (types, ranges, and the weight shapes it implies against the file's)
+    before `build_model` runs: a crafted file of a few hundred bytes must not build gigabytes of model.
+    """
     state = dict(load(path))
     key = _META + "arch_json"
     found = [k for k in state if k.startswith(key)]
     if not found:
         raise ValueError(f"load_checkpoint: {path} has no '{key}' entry: "
                          f"it was not written by chainrule train")
-    arch = json.loads(bytes(np.asarray(unwrap(state.pop(found[0])), dtype=np.uint8)).decode())
+    raw = np.asarray(unwrap(state.pop(found[0])))
+    if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > MAX_ARCH_BYTES:
+        raise CheckpointError(f"load_checkpoint: {path}: '{key}' must be at most {MAX_ARCH_BYTES:,} bytes of "
+                              f"JSON text (uint8), got {raw.dtype} of shape {raw.shape}")
+    try:
+        arch = read_json(bytes(raw).decode("utf-8"), "the architecture", 3)
+    except ValueError as e:  # (UnicodeDecodeError is a ValueError)
+        raise CheckpointError(f"load_checkpoint: {path}: {e}") from None
+    check_architecture(arch, state, path)
     model = build_model(arch["model"], tuple(arch["input_shape"]), arch["num_outputs"], arch["hidden"],
                         tuple(arch["image_shape"]) if arch.get("image_shape") else None,
                         tuple(arch.get("channels", (16, 32))))
     model.load_state_dict(state)
     return model, arch
+
+
+MAX_ARCH_BYTES, MAX_INPUT_SIZE = 1 << 20, 1 << 24  # a checkpoint's architecture text; a model's input
+
+
+def _ints(v, least, most, lengths):
+    return (isinstance(v, list) and lengths[0] <= len(v) <= lengths[1]
+            and all(isinstance(x, int) and not isinstance(x, bool) and least <= x <= most for x in v))
+
+
+def check_architecture(arch, state, path="the checkpoint"):
+    """Raise CheckpointError unless `arch` (a checkpoint's architecture JSON) describes a model that
+    `build_model` can build and whose parameters have exactly the shapes of the arrays in `state`."""
+    def refuse(msg):
+        return CheckpointError(f"load_checkpoint: {path}: {msg}")
+
+    if not isinstance(arch, dict):
+        raise refuse(f"the architecture must be a JSON object, got {type(arch).__name__}")
+    fields = {  # field -> (check, what it must be)
+        "model": (lambda v: v in MODELS, f"one of {', '.join(MODELS)}"),
+        "input_shape": (lambda v: _ints(v, 1, MAX_INPUT_SIZE, (1, 3)) and math.prod(v) <= MAX_INPUT_SIZE,
+                        f"1 to 3 sizes >= 1 with at most {MAX_INPUT_SIZE:,} elements"),
+        "num_outputs": (lambda v: _ints([v], 1, MAX_WIDTH, (1, 1)), f"an integer from 1 to {MAX_WIDTH}"),
+        "hidden": (lambda v: _ints(v, 1, MAX_WIDTH, (0, MAX_LAYERS)),
+                   f"at most {MAX_LAYERS} widths from 1 to {MAX_WIDTH}"),
+        "image_shape": (lambda v: v is None or (_ints(v, 1, MAX_INPUT_SIZE, (3, 3))
+                                                and math.prod(v) == math.prod(arch["input_shape"])),
+                        "null or [channels, height, width] with as many elements as input_shape"),
+        "channels": (lambda v: _ints(v, 1, MAX_WIDTH, (1, MAX_LAYERS)),
+                     f"at most {MAX_LAYERS} channel counts from 1 to {MAX_WIDTH}"),
+        "task": (lambda v: isinstance(v, str) and 0 < len(v) <= 32, "a task name such as classification"),
+        "dataset": (lambda v: v in data.DATASETS, f"one of {', '.join(sorted(data.DATASETS))}"),
+        "target_stats": (lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)),
+                         "null or [mean, std] (finite numbers)"),
+    }
+    for name, (ok, what) in fields.items():
+        if name not in arch and name in ("channels", "target_stats", "image_shape"):
+            continue
+        if name not in arch or not ok(arch[name]):
+            got = repr(arch.get(name))[:40] if name in arch else "nothing"
+            raise refuse(f"architecture field '{name}' must be {what}, got {got}")
+    if arch["model"] == "cnn" and not arch.get("image_shape"):
+        raise refuse("architecture: a cnn needs an image_shape")
+    if arch["model"] not in PARAMETER_SHAPES:  # (a model kind without a shape function: ranges only)
+        return
+    expected = PARAMETER_SHAPES[arch["model"]](arch)
+    have = {k: tuple(np.shape(unwrap(v))) for k, v in state.items()}
+    if expected != have:
+        diff = [k for k in expected if k in have and expected[k] != have[k]] or sorted(set(expected) ^ set(have))
+        k = diff[0]
+        raise refuse(f"its weights do not match its architecture ({arch['model']} {arch['hidden']}): "
+                     f"'{k:.40}' should have shape {expected.get(k, 'none')}, the file has {have.get(k, 'none')}")
+
+
+def _parameter_shapes(arch):
+    """{name: shape} of the parameters `build_model` creates for `arch`, computed without creating them
+    (the layer indices follow build_model's Sequential)."""
+    shapes, index = {}, 0
+
+    def layer(weight, out, skip):
+        nonlocal index
+        shapes[f"{index}.weight"], shapes[f"{index}.bias"] = weight, (out,)
+        index += skip
+
+    width = math.prod(arch["input_shape"])
+    if arch["model"] == "cnn":
+        c, h, w = arch["image_shape"]
+        for out_c in arch.get("channels", (16, 32)):
+            layer((out_c, c, 3, 3), out_c, 3)  # Conv2d, ReLU, MaxPool2d
+            c, h, w = out_c, h // 2, w // 2
+        index += 1  # Flatten
+        width = c * h * w
+    elif len(arch["input_shape"]) > 1:
+        index += 1  # Flatten
+    for hd in arch["hidden"]:
+        layer((hd, width), hd, 2)  # Linear, ReLU
+        width = hd
+    layer((arch["num_outputs"], width), arch["num_outputs"], 1)
+    return shapes
+
+
+#: model kind -> {parameter name: shape} for an architecture; what check_architecture compares with the file
+PARAMETER_SHAPES = {"mlp": _parameter_shapes, "cnn": _parameter_shapes}
 
 
 # -- the run behind `chainrule train` ------------------------------------------------------------------------
@@ -321,20 +444,73 @@ DEFAULTS = dict(dataset="digits", model="mlp", hidden="256", epochs=30, batch_si
                 optimizer="adam", weight_decay=0.0, seed=0, out=None)
 
 
-def load_data(name, model="mlp", seed=0):
+TEXT_DATASETS = ("fortunes", "words")  # character windows (task "language_model"), for TEXT_MODELS
+CHECKS = {"text_model": "--model {model} needs a text data set ({text}), not {dataset}",
+          "feature_model": "--model {model} needs a data set of features, not the text data set {dataset} "
+                           "(use --model {models})"}
+
+
+def model_mismatch(dataset, model):
+    """Why `model` cannot train on `dataset` (a text model on features, or the reverse), or None."""
+    text = dataset in TEXT_DATASETS
+    if model in TEXT_MODELS and not text:
+        return CHECKS["text_model"].format(model=model, text=", ".join(TEXT_DATASETS), dataset=dataset)
+    if model not in TEXT_MODELS and text:
+        return CHECKS["feature_model"].format(model=model, dataset=dataset, models="|".join(TEXT_MODELS))
+    return None
+
+
+def load_data(name, model="mlp", seed=0, max_chars=None):
+    if name in TEXT_DATASETS:
+        return data.load(name, seed=seed, max_chars=max_chars)
     return data.load(name, **({"flatten": model != "cnn"} if name in ("digits", "fashion_mnist") else {}),
                      **({"seed": seed} if name != "fashion_mnist" else {}))
 
 
+def _task(split_task):
+    return split_task if split_task in ("regression", "language_model") else "classification"
+
+
+def sample_text(model, vocab, length=500, prompt="\n", temperature=1.0, seed=0, context=256):
+    """`length` characters drawn from a language model after `prompt`, one at a time (softmax of the
+    logits / temperature). A model with `step(ids, state)` (RecurrentLM) carries its state; any other
+    is run on the last `context` characters for each new one."""
+    rng = np.random.default_rng(seed)
+    ids = [int(i) for i in data.encode(prompt, vocab)]
+    step = getattr(model, "step", None)
+    was_training, out = model.training, []
+    model.eval()
+    with no_grad():
+        state = None
+        if step is not None:
+            for i in ids:
+                logits, state = step([i], state)
+        for _ in range(length):
+            if step is None:
+                logits = model(np.asarray([ids[-context:]]))[:, -1]
+            z = np.asarray(unwrap(logits), dtype=np.float64).reshape(-1) / temperature
+            p = np.exp(z - z.max())
+            nxt = int(rng.choice(len(p), p=p / p.sum()))
+            ids.append(nxt)
+            out.append(vocab[nxt])
+            if step is not None:
+                logits, state = step([nxt], state)
+    model.train(was_training)
+    return "".join(out)
+
+
 def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3, optimizer="adam",
           weight_decay=0.0, seed=0, out=None, progress=True, split=None, log=print, distributed=False,
-          compile=False):
+          max_chars=None, compile=False):
     """Train a model on a bundled data set and write checkpoint, plot and summary into `out`.
 
     distributed=True: data parallel over the MPI world (world size 1 when not under mpirun). Every rank
     starts from rank 0's weights, trains on its `DistributedSampler` share with batch_size / world_size
     examples a step, and averages gradients before each step, so a step sees the same global batch of
     `batch_size` examples as a single process. Only rank 0 logs and writes files.
+    A text data set (fortunes, words) trains a character-level language model (--model rnn | lstm | gru);
+    the summary then reports test bits per character beside the unigram and bigram baselines, and
+    `samples.txt` holds text the model wrote. max_chars keeps the first so many characters of each part.
     compile=True: the model's forward and backward run through `cr.compile` (recorded once per batch
     shape and mode, replayed after: the same numbers, faster); the summary reports the recordings.
     Returns the run summary (the dict written to summary.json).
@@ -348,15 +524,18 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     if not primary:
         log, progress = (lambda *a, **k: None), False
     options = dict(dataset=dataset, model=model, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
-                   optimizer=optimizer, weight_decay=weight_decay, seed=seed, distributed=distributed)
+                   optimizer=optimizer, weight_decay=weight_decay, seed=seed, distributed=distributed,
+                   **({"max_chars": max_chars} if max_chars is not None else {}))
     if compile:
         options["compile"] = True
     hidden_t = parse_hidden(hidden) if isinstance(hidden, str) else tuple(hidden)
     out = out or os.path.join("runs", f"{dataset}-{model}")
-    split = split or load_data(dataset, model, seed=0)
+    split = split or load_data(dataset, model, seed=0, max_chars=max_chars)
     if model == "cnn" and split.image_shape is None:
         raise ValueError(f"train: --model cnn needs an image data set (digits, fashion_mnist), not {dataset}")
-    task = "regression" if split.task == "regression" else "classification"
+    if (model in TEXT_MODELS) != (split.task == "language_model"):
+        raise ValueError("train: " + model_mismatch(split.name, model))
+    task = _task(split.task)
     target_stats = None
     if task == "regression":
         y = np.asarray(split.train.arrays[1], dtype=np.float64)
@@ -366,6 +545,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     arch = dict(model=model, input_shape=list(split.input_shape), num_outputs=num_outputs,
                 hidden=list(hidden_t), image_shape=list(image_shape) if image_shape else None, task=task,
                 dataset=split.name, target_stats=list(target_stats) if target_stats else None)
+    if task == "language_model":
+        arch["vocab"] = split.info["vocab"]
 
     seed_everything(seed)
     net = build_model(model, split.input_shape, num_outputs, hidden_t, image_shape)
@@ -383,6 +564,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
         + (f", world size {world} (batch {batch_size // world} a rank)" if comm else ""))
     paths = {"checkpoint": os.path.join(out, CHECKPOINT), "plot": os.path.join(out, PLOT),
              "summary": os.path.join(out, SUMMARY)}
+    if task == "language_model":
+        paths["samples"] = os.path.join(out, SAMPLES)
     if primary:
         os.makedirs(out, exist_ok=True)
     saved = []  # the epochs whose checkpoint is on disk (cr.save replaces the file atomically)
@@ -400,10 +583,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
                       if forward else {}),
                    "time_seconds": time.perf_counter() - t_start}
         summary = _strict_json(summary)
-        tmp = paths["summary"] + ".tmp"
-        with open(tmp, "w") as f:
+        with atomic_write(paths["summary"], "w") as f:
             json.dump(summary, f, indent=2, allow_nan=False)
-        os.replace(tmp, paths["summary"])
         return summary
 
     def save_epoch(history):
@@ -427,7 +608,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     except KeyboardInterrupt:
         write_summary("interrupted", stopped={"reason": "interrupted (SIGINT)"})
         raise TrainingInterrupted(f"interrupted; {kept()}") from None
-    summary = write_summary("completed")
+    extra = _text_report(net, split, saved[-1], paths, seed, log) if task == "language_model" and primary else {}
+    summary = write_summary("completed", **extra)
     if not primary:
         return None
     plot_history(saved, paths["plot"], f"{model} on {split.name}")
@@ -436,6 +618,19 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
         log(f"compiled: {forward.recordings} recordings (one per batch shape and mode), replayed at every other step")
     log(f"wrote {paths['checkpoint']}, {paths['plot']}, {paths['summary']}")
     return summary
+
+
+def _text_report(net, split, last, paths, seed, log):
+    """Bits per character (the model's test loss / ln 2) against the n-gram baselines; samples.txt."""
+    bpc = {"model": data.bits_per_char(last["test_loss"]) if "test_loss" in last else math.nan,
+           **split.info["baselines"]}
+    text = sample_text(net, split.info["vocab"], SAMPLE_CHARS, prompt=TEXT_PROMPTS.get(split.name, "\n"),
+                       seed=seed)
+    with open(paths["samples"], "w") as f:
+        f.write(text)
+    log(f"test bits/char: model {bpc['model']:.3f}, bigram {bpc['bigram']:.3f}, unigram {bpc['unigram']:.3f}")
+    log("sample: " + text[:200].replace("\n", " | "))
+    return {"bits_per_char": bpc, "sample": text}
 
 
 def _strict_json(obj):
@@ -464,6 +659,8 @@ def evaluate_checkpoint(path, dataset=None, split="test", batch_size=256):
     model, arch = load_checkpoint(path)
     dataset = dataset or arch["dataset"]
     ds = load_data(dataset, arch["model"])
+    if arch.get("vocab") is not None and ds.info.get("vocab") != arch["vocab"]:
+        raise ValueError(f"evaluate: the checkpoint's vocabulary differs from {dataset}'s")
     part = getattr(ds, split)
     if tuple(part.arrays[0].shape[1:]) != tuple(arch["input_shape"]):
         raise ValueError(f"evaluate: the checkpoint expects inputs of shape {tuple(arch['input_shape'])}, "
@@ -472,8 +669,10 @@ def evaluate_checkpoint(path, dataset=None, split="test", batch_size=256):
         raise ValueError(f"evaluate: the checkpoint has {arch['num_outputs']} outputs, {dataset} has "
                          f"{ds.num_classes} classes")
     ts = tuple(arch["target_stats"]) if arch.get("target_stats") else None
-    return evaluate(model, part, "regression" if arch["task"] == "regression" else "classification",
-                    batch_size, ts)
+    metrics = evaluate(model, part, _task(arch["task"]), batch_size, ts)
+    if arch["task"] == "language_model":
+        metrics["bits_per_char"] = data.bits_per_char(metrics["loss"])
+    return metrics
 
 
 def parse_hidden(s):

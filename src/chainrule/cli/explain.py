@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import keyword
 import sys
+import warnings
 
 import numpy as np
 
 from ..core import ExprError, UsageError
 from ..ops import tensor
 from ..viz import compare, explain
-from .exprparse import evaluate_labelled
+from .exprparse import MAX_ELEMENTS, evaluate_labelled
 
 
 def add_explain_command(sub):
@@ -39,6 +40,8 @@ def _parse_value(name, text):
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise _usage(f"explain: cannot read the value of {name}: {text!r:.60} (a number or a list like "
                      "[1,2,3])") from None
+    if a.size > MAX_ELEMENTS:
+        raise _usage(f"explain: {name} has {a.size:,} elements; at most {MAX_ELEMENTS:,}")
     return a
 
 
@@ -46,6 +49,31 @@ def _usage(msg):
     return UsageError(msg)
 
 
+def _numpy_quiet(run):
+    """`run` without NumPy's warnings (x/0, log(0), overflow), which would show library source lines:
+    the table shows the inf / nan they produce, and one note line on stderr says which results."""
+    def quiet(args):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return run(args)
+    return quiet
+
+
+def _not_finite(tr, values):
+    """One line naming the output and leaf gradients that are inf or nan, or None."""
+    bad = [f"{tr.output_name} = {float(np.asarray(tr.output_value).reshape(-1)[0])}"] if not np.all(
+        np.isfinite(tr.output_value)) else []
+    grads = [k for k, g in tr.grads.items() if g is not None and not np.all(np.isfinite(g))]
+    bad += [f"the gradient{'s' if len(grads) > 1 else ''} of {', '.join(grads)}"] if grads else []
+    if not bad:
+        return None
+    given = [k for k, v in values.items() if not np.all(np.isfinite(v))]
+    why = (f"the value of {', '.join(given)} is not finite" if given else
+           "a division by zero, log of 0, or an overflow in float64")
+    return f"explain: note: not finite: {', '.join(bad)} ({why})"
+
+
+@_numpy_quiet
 def _run_explain(args):
     values = {}
     for item in args.values:
@@ -63,6 +91,9 @@ def _run_explain(args):
             raise _usage(f"explain: {e}") from None
         if not out.requires_grad:
             raise _usage("explain: the expression does not depend on any NAME=VALUE given")
+        if out.is_leaf:
+            raise _usage(f"explain: {args.expr.strip()!r:.40} is just the value of {out.name}: there is no "
+                         f"backward pass to trace (try e.g. 2*{out.name})")
         if out.numel() != 1:
             raise _usage(f"explain: the expression has shape {out.shape}; the backward pass starts from a "
                          "single number: reduce it, e.g. sum(...)")
@@ -70,6 +101,7 @@ def _run_explain(args):
         return explain(out, names={"f": out, **labels})
 
     tr = run(args.expand)
+    note = _not_finite(tr, values)
     if args.compare:
         print(compare(run(False), run(True), labels=("fused", "expanded")))
     elif args.dot:
@@ -82,4 +114,6 @@ def _run_explain(args):
         except OSError as e:
             raise _usage(f"explain: cannot write {args.html}: {e.strerror or e}") from None
         print(f"interactive page written to {args.html}", file=sys.stderr)
+    if note:
+        print(note, file=sys.stderr)
     return 0

@@ -11,13 +11,16 @@ are the lecture's max / min gates (`maximum` / `minimum`); with one they reduce.
 be indexed by integer constants (`w[0]`, `W[1, 2]`, `x[-1]`). With `strict=True` (what
 `chainrule explain` uses) a given name that the expression never uses is an error.
 Nothing is ever passed to eval/exec; the evaluation is our own walk of the tree, on Tensors,
-in float64. The length, the size and depth of the tree and constant exponents are bounded, so
-that no input can make it hang.
+in float64. The length, the size and depth of the tree and constant exponents are bounded, and so
+is the work: before an operator or function that can grow its operands (broadcasting, `@`) runs,
+the size of its result is checked against MAX_ELEMENTS (which also bounds a matmul of such
+operands to MAX_ELEMENTS**1.5 multiply-adds), so that no input can hang or allocate without bound.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import warnings
 
 import numpy as np
@@ -28,12 +31,13 @@ from ..ops import Tensor, tensor
 from ..ops.composite import log_softmax_composite, softmax_composite
 
 __all__ = ["ExprError", "evaluate", "evaluate_labelled", "parse", "FUNCTIONS", "MAX_LENGTH", "MAX_NODES",
-           "MAX_DEPTH", "MAX_EXPONENT"]
+           "MAX_DEPTH", "MAX_EXPONENT", "MAX_ELEMENTS"]
 
 MAX_LENGTH = 1000    # characters
 MAX_NODES = 400      # AST nodes
 MAX_DEPTH = 32       # nesting of operators and calls
 MAX_EXPONENT = 1000  # |c| for a constant exponent in x ** c
+MAX_ELEMENTS = 10_000  # elements of a given value or of any intermediate result
 
 
 # name -> (function, number of positional arguments, keyword arguments it accepts)
@@ -286,6 +290,7 @@ class _Evaluator:
         if kind is ast.BinOp:
             a, b = self(node.left), self(node.right)
             op = type(node.op)
+            _check_work(_BINOPS[op], a, b, matmul=op is ast.MatMult)
             if op is ast.Add:
                 return a + b
             if op is ast.Sub:
@@ -315,6 +320,27 @@ class _Evaluator:
                 name = EXPANDED[name]
             fn = FUNCTIONS[name][0]
             args = [self(a) for a in node.args]
+            if len(args) == 2:
+                _check_work(f"{name}()", *args, matmul=name == "matmul")
             kwargs = {kw.arg: _keyword_value(name, kw) for kw in node.keywords}
             return fn(*args, **kwargs)
         raise ExprError(f"'{kind.__name__}' not allowed")  # unreachable after parse()
+
+
+def _check_work(what, a, b, matmul=False):
+    """Refuse, before it runs, an operation whose result would have more than MAX_ELEMENTS elements:
+    broadcasting a column against a row squares the size, and a chain of such products grows as N**3."""
+    try:
+        if not matmul:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        elif a.ndim and b.ndim:
+            sa = a.shape if a.ndim > 1 else (1,) + a.shape
+            sb = b.shape if b.ndim > 1 else b.shape + (1,)
+            shape = np.broadcast_shapes(sa[:-2], sb[:-2]) + (sa[-2], sb[-1])
+        else:
+            return
+    except ValueError:
+        return  # shapes that do not combine: the op's own error names them
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise ExprError(f"{what} of shapes {tuple(a.shape)} and {tuple(b.shape)} is too large: its result "
+                        f"would have {math.prod(shape):,} elements (at most {MAX_ELEMENTS:,})")

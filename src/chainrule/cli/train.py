@@ -20,9 +20,11 @@ from ..train import (
     MAX_SEED,
     MODELS,
     OPTIMIZERS,
+    TEXT_MODELS,
     blas_threads,
     evaluate_checkpoint,
     load_data,
+    model_mismatch,
     parse_hidden,
     train,
 )
@@ -94,7 +96,8 @@ def add_train_parser(sub):
     p.add_argument("--dataset", choices=sorted(DATASETS), default=DEFAULTS["dataset"], help=_D)
     p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"], help=_D)
     p.add_argument("--hidden", type=_hidden, default=DEFAULTS["hidden"],
-                   help="hidden layer widths, e.g. 256 or 256,128 (default 256)")
+                   help="hidden layer widths, e.g. 256 or 256,128 (default 256); for rnn, lstm and gru the "
+                        "hidden size of each recurrent layer, e.g. 128 or 128,128 (two layers)")
     p.add_argument("--epochs", type=_positive(int, MAX_EPOCHS), default=DEFAULTS["epochs"], help=_D)
     p.add_argument("--batch-size", type=_positive(int, MAX_BATCH_SIZE), default=DEFAULTS["batch_size"], help=_D)
     p.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="learning rate " + _D)
@@ -103,6 +106,8 @@ def add_train_parser(sub):
     p.add_argument("--weight-decay", type=_nonnegative_float, default=DEFAULTS["weight_decay"], help=_D)
     p.add_argument("--seed", type=_seed, default=DEFAULTS["seed"], help="initialization and shuffling " + _D)
     p.add_argument("--out", default=None, help="output folder (default runs/DATASET-MODEL)")
+    p.add_argument("--max-chars", type=_positive(int), default=None,
+                   help="text data sets: keep only the first N characters of the train and test parts")
     p.add_argument("--threads", type=_positive(int), default=1, help="BLAS threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--device", default="cpu", help="device to train on (default cpu, the only one available)")
@@ -115,12 +120,35 @@ def add_train_parser(sub):
 
 
 def _cmd_train(args):
+    """Under mpirun, a rank whose run fails aborts the whole job: the other ranks would otherwise wait
+    in their next collective forever (rank 0 alone writes files, so only it can fail to)."""
+    if not args.distributed:
+        return _cmd_train_rank(args)
+    try:
+        code = _cmd_train_rank(args)
+    except UsageError as e:
+        if not dist.in_job():
+            raise
+        print(f"[rank {dist.rank()}] {str(e).splitlines()[0]}", file=sys.stderr)
+        code = 2
+    return dist.end_rank(code)
+
+
+def _cmd_train_rank(args):
     hidden = args.hidden if isinstance(args.hidden, tuple) else parse_hidden(args.hidden)
     out = args.out or os.path.join("runs", f"{args.dataset}-{args.model}")
     _check_out(out)
     if args.model == "cnn" and args.dataset not in ("digits", "fashion_mnist"):
         raise UsageError(f"chainrule train: error: --model cnn needs an image data set "
                          f"(digits, fashion_mnist), not {args.dataset}")
+    mismatch = model_mismatch(args.dataset, args.model)
+    if mismatch:
+        raise UsageError(f"chainrule train: error: {mismatch}")
+    if args.model in TEXT_MODELS and len(set(hidden)) != 1:
+        raise UsageError(f"chainrule train: error: the layers of a {args.model} have one width, got --hidden "
+                         f"{','.join(map(str, hidden))}")
+    if args.max_chars is not None and args.max_chars < 2:
+        raise UsageError("chainrule train: error: --max-chars must be at least 2")
     try:
         check_device(args.device, "chainrule train --device")
     except (RuntimeError, TypeError, ValueError) as e:
@@ -134,14 +162,14 @@ def _cmd_train(args):
             raise UsageError(f"chainrule train: error: --batch-size {args.batch_size} is not divisible by the "
                              f"world size {world}")
     try:
-        split = load_data(args.dataset, args.model, seed=0)
+        split = load_data(args.dataset, args.model, seed=0, max_chars=args.max_chars)
     except (FileNotFoundError, ImportError) as e:
         raise UsageError(f"chainrule train: error: {str(e).splitlines()[0]}") from None
     try:
         with blas_threads(args.threads):
             train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
                   args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split,
-                  distributed=args.distributed, compile=args.compile)
+                  distributed=args.distributed, max_chars=args.max_chars, compile=args.compile)
     except TrainingInterrupted as e:
         print(f"chainrule train: {e}", file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
@@ -167,13 +195,15 @@ def add_evaluate_parser(sub):
 
 
 def _cmd_evaluate(args):
-    if not os.path.isfile(args.checkpoint):
+    if not os.path.exists(args.checkpoint):
         raise UsageError(f"chainrule evaluate: error: no such checkpoint file: {args.checkpoint}")
     try:
         with blas_threads(args.threads):
             metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.split, args.batch_size)
-    except (ValueError, FileNotFoundError, ImportError, KeyError) as e:
+    except (ValueError, ImportError, KeyError) as e:  # (CheckpointError is a ValueError)
         raise UsageError(f"chainrule evaluate: error: {str(e).splitlines()[0]}") from None
+    except OSError as e:  # permissions, a vanished file, an I/O error: the system's words, one line
+        raise UsageError(f"chainrule evaluate: error: cannot read {args.checkpoint}: {e.strerror or e}") from None
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -182,5 +212,7 @@ def _cmd_evaluate(args):
             parts.append(f"accuracy {metrics['accuracy']:.2%}")
         if "r2" in metrics:
             parts.append(f"R² {metrics['r2']:.4f}")
+        if "bits_per_char" in metrics:
+            parts.append(f"{metrics['bits_per_char']:.3f} bits/char")
         print(f"{args.split}: " + ", ".join(parts))
     return 0

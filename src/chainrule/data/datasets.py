@@ -253,17 +253,3 @@ def moons(n=500, noise=0.1, test_fraction=0.2, seed=0):
     """Two moons as a split (binary labels)."""
     x, y = make_moons(n, noise, seed)
     return _tabular("moons", x, y, "binary", test_fraction, seed, False, ("upper", "lower"))
-
-
-DATASETS = {
-    "digits": digits, "breast_cancer": breast_cancer, "diabetes": diabetes, "iris": iris,
-    "fashion_mnist": fashion_mnist, "spiral": spiral, "moons": moons,
-}
-
-
-def load(name, **kwargs):
-    """A data set by name (see DATASETS): `cr.data.load("digits")`."""
-    key = name.replace("-", "_").lower()
-    if key not in DATASETS:
-        raise ValueError(f"load: unknown data set {name!r}; available: {', '.join(DATASETS)}")
-    return DATASETS[key](**kwargs)

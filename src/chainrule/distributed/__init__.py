@@ -24,7 +24,7 @@ INSTALL_HINT = ("install Open MPI and mpi4py: `apt-get install openmpi-bin libop
 
 __all__ = ["init", "rank", "size", "is_primary", "broadcast_parameters", "broadcast_optimizer_state",
            "allreduce_gradients", "allreduce_mean", "DistributedOptimizer", "DistributedSampler",
-           "LocalComm", "INSTALL_HINT", "under_mpirun"]
+           "LocalComm", "INSTALL_HINT", "under_mpirun", "in_job", "end_rank"]
 
 
 class LocalComm:
@@ -78,8 +78,14 @@ def init(require=False):
         return _comm
     try:
         from mpi4py import MPI as mpi_module
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if e.name != "mpi4py":
+            raise
         raise RuntimeError(f"chainrule.distributed: mpi4py is not installed; {INSTALL_HINT}") from None
+    except (ImportError, RuntimeError, OSError) as e:  # a source build's libmpi.so, or a wheel's dlopen, failed
+        why = "; ".join(str(e).splitlines())
+        raise RuntimeError(f"chainrule.distributed: mpi4py cannot load the MPI library ({why}); "
+                           f"{INSTALL_HINT}") from None
     MPI = mpi_module
     _comm = MPI.COMM_WORLD
     _abort_on_uncaught(_comm)
@@ -99,6 +105,22 @@ def _abort_on_uncaught(comm):
         comm.Abort(1)
 
     sys.excepthook = hook
+
+
+def in_job():
+    """True once init() joined an MPI world of more than one rank."""
+    return _comm is not None and _comm.size > 1
+
+
+def end_rank(code):
+    """This rank's exit status. A rank that ends with a failure (any non-zero status, an interrupt of
+    this process alone too) aborts the whole MPI job, as an uncaught exception does: leaving normally
+    would have it wait in MPI's finalize and the others in their next collective, forever."""
+    if code and in_job():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _comm.Abort(code)
+    return code
 
 
 def rank():
@@ -123,11 +145,14 @@ def _params(module_or_params):
 
 
 def broadcast_parameters(module_or_params, root=0, comm=None):
-    """Copy root's parameter values into every rank's, in place; first check all ranks hold the same
-    parameter names and shapes, raising a ValueError naming the first difference."""
+    """Copy root's parameter values into every rank's, in place, and a Module's buffers too (BatchNorm's
+    running statistics: after a resume only root has them). First check that all ranks hold the same
+    names and shapes, raising a ValueError naming the first difference."""
     comm = comm or init()
-    named = _params(module_or_params)
-    layout = [(n, tuple(p.shape), str(p._data.dtype)) for n, p in named]
+    named = [(n, p, p._data) for n, p in _params(module_or_params)]
+    if isinstance(module_or_params, Module):
+        named += [(f"buffer {n}", None, b) for n, b in module_or_params.named_buffers()]
+    layout = [(n, tuple(a.shape), str(a.dtype)) for n, _, a in named]
     layouts = comm.allgather(layout)
     for r, other in enumerate(layouts):
         if other == layouts[root]:
@@ -138,12 +163,13 @@ def broadcast_parameters(module_or_params, root=0, comm=None):
             if a != b:
                 raise ValueError(f"broadcast_parameters: rank {r}'s model differs from rank {root}'s at parameter "
                                  f"#{i}: rank {root} has {a}, rank {r} has {b}")
-    for _, p in named:
-        buf = np.ascontiguousarray(p._data)
+    for _, p, arr in named:
+        buf = np.ascontiguousarray(arr)
         comm.Bcast(buf, root=root)
-        if buf is not p._data:
-            p._data[...] = buf
-        p.bump_version()
+        if buf is not arr:
+            arr[...] = buf
+        if p is not None:
+            p.bump_version()
 
 
 def broadcast_optimizer_state(optimizer, root=0, comm=None):
@@ -163,7 +189,10 @@ def _grad_array(p):
 def allreduce_gradients(params, comm=None, bucket_bytes=4 << 20):
     """Average the gradients of `params` across ranks in place. Gradients are packed, by dtype, into
     buckets of about `bucket_bytes`; each bucket is one Allreduce. Returns the number of Allreduce calls.
-    A parameter with no gradient on this rank counts as a zero gradient (every rank must agree on layout)."""
+    Every rank must pass the same parameters (broadcast_parameters checks that). A parameter without a
+    gradient on some rank counts as a zero gradient there; one without a gradient on every rank keeps
+    None, so the optimizer skips it as it would in one process (each bucket carries a has-gradient flag
+    per parameter for that, summed in the same Allreduce)."""
     comm = comm or init()
     if comm.size == 1:
         return 0
@@ -174,15 +203,17 @@ def allreduce_gradients(params, comm=None, bucket_bytes=4 << 20):
     def flush(bucket):
         dtype = bucket[0]._data.dtype
         grads = [_grad_array(p) for p in bucket]
-        flat = np.concatenate([(g if g is not None else np.zeros(p.shape, dtype)).astype(dtype, copy=False).ravel()
-                               for p, g in zip(bucket, grads)])
+        parts = [(g if g is not None else np.zeros(p.shape, dtype)).astype(dtype, copy=False).ravel()
+                 for p, g in zip(bucket, grads)]
+        flat = np.concatenate(parts + [np.array([g is not None for g in grads], dtype)])
         out = np.empty_like(flat)
         comm.Allreduce(flat, out)  # (op defaults to SUM)
+        had_grad = out[-len(bucket):] > 0   # on some rank
         out /= comm.size
         off = 0
-        for p in bucket:
+        for p, anywhere in zip(bucket, had_grad):
             n = p._data.size
-            p._grad = out[off:off + n].reshape(p._data.shape)
+            p._grad = out[off:off + n].reshape(p._data.shape) if anywhere else None
             off += n
 
     for p in params:
@@ -232,6 +263,8 @@ class DistributedSampler:
         self.n = len(dataset)
         self.num_replicas = init().size if num_replicas is None else int(num_replicas)
         self.rank = init().rank if rank is None else int(rank)
+        if self.num_replicas < 1:
+            raise ValueError(f"DistributedSampler: num_replicas must be at least 1, not {self.num_replicas}")
         if not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"DistributedSampler: rank {self.rank} not in [0, {self.num_replicas})")
         self.shuffle, self.seed, self.drop_last, self.epoch = bool(shuffle), int(seed), bool(drop_last), 0
@@ -250,7 +283,5 @@ class DistributedSampler:
         order = (np.random.default_rng(self.seed + self.epoch).permutation(self.n) if self.shuffle
                  else np.arange(self.n))
         total = self.per_rank * self.num_replicas
-        if total > self.n:
-            order = np.concatenate([order, order[:total - self.n]])
-        order = order[:total]
+        order = np.resize(order, total)  # drops the tail (drop_last) or pads by wrapping, as often as needed
         return iter(order[self.rank:total:self.num_replicas].tolist())

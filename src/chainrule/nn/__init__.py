@@ -33,6 +33,7 @@ from .loss import (
                      NLLLoss,
 )
 from .module import Module, ModuleList, Parameter, Sequential
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentLM, RNNCell
 
 __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
            "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout", "BatchNorm1d", "Conv2d", "MaxPool2d",
@@ -40,3 +41,4 @@ __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "ReLU", 
            "NLLLoss", "BCELoss",
            "BCEWithLogitsLoss", "MultiMarginLoss", "GaussianNLLLoss", "functional", "init", "utils",
            "manual_seed"]
+__all__ += ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RecurrentLM"]

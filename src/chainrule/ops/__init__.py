@@ -8,6 +8,7 @@
     linalg       matmul linear
     conv         im2col col2im conv2d max_pool2d
     losses       cross_entropy binary_cross_entropy binary_cross_entropy_with_logits
+    recurrent    lstm_scan (the LSTM recurrence over a sequence, fused)
     functions    the public functions: arguments normalized and checked, then the primitive
     namespaces   ARRAY_NS and TENSOR_NS, the `xp` of backward rules
     dtypes       PyTorch's dtype and device names, the default dtype, the random generator
@@ -18,7 +19,7 @@
 """
 
 from ..core import REGISTRY
-from . import conv, losses
+from . import conv, losses, recurrent
 from .dtypes import (
                           CPU,
                           Generator,
@@ -146,7 +147,8 @@ __all__ = ["add", "sub", "mul", "div", "neg", "power", "pow", "exp", "log", "sqr
            "max", "min", "var", "std", "argmax", "argmin", "numel", "reshape", "transpose", "permute", "swapaxes",
            "broadcast_to", "expand", "flatten", "squeeze", "unsqueeze", "getitem", "scatter_add", "setitem",
            "concatenate", "cat", "stack", "matmul", "mm", "linear", "logsumexp", "softmax", "log_softmax", "astype",
-           "eq", "ne", "lt", "le", "gt", "ge", "allclose", "equal", "conv", "losses", "Tensor", "tensor", "is_tensor",
+           "eq", "ne", "lt", "le", "gt", "ge", "allclose", "equal", "conv", "losses", "recurrent",
+           "Tensor", "tensor", "is_tensor",
            "Size", "GradArray", "REGISTRY",
            "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "rand", "randn", "randint", "randperm",
            "normal", "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "from_numpy",
