@@ -76,7 +76,7 @@ BINARY = {
     "maximum": (cr.maximum, torch.maximum),
     "minimum": (cr.minimum, torch.minimum),
     "pow": (lambda a, b: _pos(a) ** cr.tanh(b), lambda a, b: _pos(a) ** torch.tanh(b)),
-    "where": (lambda a, b: cr.where(a.data > 0, a, b), lambda a, b: torch.where(a.detach() > 0, a, b)),
+    "where": (lambda a, b: cr.where(a > 0, a, b), lambda a, b: torch.where(a.detach() > 0, a, b)),
 }
 
 
@@ -554,7 +554,7 @@ def test_random_graphs_compiled_equal_eager():
         with np.errstate(all="ignore"):
             eager = f(*ins)
         if params:  # nn weights made inside the function: not arguments, so compile refuses them
-            with pytest.raises(CompileError, match="not an argument"):
+            with pytest.raises(CompileError, match="needs a gradient"):
                 cr.compile(_loss_fn(ops, seed, len(leaves))[0])(*ins)
             return
         eager.backward()

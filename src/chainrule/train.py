@@ -33,6 +33,7 @@ from .core import CheckpointError, no_grad, unwrap
 from .core.errors import TrainingInterrupted, TrainingStopped
 from .io import atomic_write, load, read_json, save
 from .nn import functional as F
+from .transforms.compile import compile as record_and_replay
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 CHECKPOINT, SUMMARY, PLOT, SAMPLES = "model.safetensors", "summary.json", "history.png", "samples.txt"
@@ -205,20 +206,23 @@ def layer_grad_norms(model):
     return norms
 
 
-def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None, grad_norms=None):
+def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None, grad_norms=None,
+              forward=None):
     """Train for one epoch (when an optimizer is given) or evaluate; returns {"loss", "accuracy" | "r2"}.
 
     Training stops at the first batch whose loss is not finite, before its update. With a list as
     `grad_norms`, each training step appends its `layer_grad_norms` (after backward, before the update).
+    `forward` (default `model`) computes the outputs: `cr.compile(model)` for `train --compile`.
     """
     total, n, sums, ys = 0.0, 0, {}, []
     model.train(optimizer is not None)
     device = next((p.device for p in model.parameters()), None)
+    forward = forward or model
     for step, (x, y) in enumerate(loader, 1):
         if device is not None and device.type != "cpu":  # the model is on a device: so is each batch
             x, y = x.to(device), y.to(device)
         if optimizer is not None:
-            out = model(x)
+            out = forward(x)
             loss = _loss(task, out, y, target_stats)
             value = float(loss.item())
             if not math.isfinite(value):
@@ -230,7 +234,7 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
             optimizer.step()
         else:
             with no_grad():
-                out = model(x)
+                out = forward(x)
                 loss = _loss(task, out, y, target_stats)
             value = float(loss.item())
         b = y.data.size  # examples; characters for a language model
@@ -262,13 +266,14 @@ def _running(task, total, n, sums):
     return d
 
 
-def evaluate(model, dataset, task, batch_size=256, target_stats=None):
+def evaluate(model, dataset, task, batch_size=256, target_stats=None, forward=None):
     """Metrics of `model` on a dataset: {"loss", "accuracy"} (classification) or {"loss", "r2"}."""
-    return run_epoch(model, data.DataLoader(dataset, batch_size=batch_size), task, target_stats=target_stats)
+    return run_epoch(model, data.DataLoader(dataset, batch_size=batch_size), task, target_stats=target_stats,
+                     forward=forward)
 
 
 def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0, target_stats=None,
-        progress=True, desc="train", scheduler=None, sampler=None, comm=None, on_epoch=None):
+        progress=True, desc="train", scheduler=None, sampler=None, comm=None, on_epoch=None, forward=None):
     """Train for `epochs`; returns the per-epoch history (train and test metrics, seconds).
 
     A learning-rate scheduler, if given, steps once after each epoch; then `on_epoch(history)`, if
@@ -276,7 +281,7 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
     naming the epoch, step and loss; the exception's `history` holds the epochs completed before it.
     Data parallel: `sampler` (a `dist.DistributedSampler`) gives this rank's share of each epoch, and
     with `comm` the train metrics are averaged across ranks (every rank evaluates the whole test set
-    with the same weights).
+    with the same weights). `forward`: what computes the model's outputs (`cr.compile(model)`).
     """
     if sampler is None:
         loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
@@ -293,7 +298,7 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
                 sampler.set_epoch(epoch)
             norms = []
             try:
-                tr = run_epoch(model, loader, task, optimizer, target_stats, bar, grad_norms=norms)
+                tr = run_epoch(model, loader, task, optimizer, target_stats, bar, grad_norms=norms, forward=forward)
             except _NonFiniteLoss as e:
                 stop = TrainingStopped(f"the training loss is {e.loss} at epoch {epoch}, step {e.step}")
                 stop.history, stop.epoch, stop.step, stop.loss = history, epoch, e.step, e.loss
@@ -302,7 +307,7 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
                 tr = {k: dist.allreduce_mean(v, comm, weight=len(sampler)) for k, v in tr.items()}
             if scheduler is not None:
                 scheduler.step()
-            te = evaluate(model, test_set, task, target_stats=target_stats) if len(test_set) else {}
+            te = evaluate(model, test_set, task, target_stats=target_stats, forward=forward) if len(test_set) else {}
             row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
                    **{f"test_{k}": v for k, v in te.items()}, "seconds": time.perf_counter() - t0,
                    "grad_norm": _mean_norms(norms)}
@@ -580,7 +585,7 @@ def sample_text(model, vocab, length=500, prompt="\n", temperature=1.0, seed=0, 
 
 def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64, lr=3e-3, optimizer="adam",
           weight_decay=0.0, seed=0, out=None, progress=True, split=None, log=print, distributed=False,
-          max_chars=None, device=None):
+          max_chars=None, device=None, compile=False):
     """Train a model on a bundled data set and write checkpoint, plot and summary into `out`.
 
     distributed=True: data parallel over the MPI world (world size 1 when not under mpirun). Every rank
@@ -590,6 +595,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     A text data set (fortunes, words) trains a character-level language model (--model rnn | lstm | gru);
     the summary then reports test bits per character beside the unigram and bigram baselines, and
     `samples.txt` holds text the model wrote. max_chars keeps the first so many characters of each part.
+    compile=True: the model's forward and backward run through `cr.compile` (recorded once per batch
+    shape and mode, replayed after: the same numbers, faster); the summary reports the recordings.
     Returns the run summary (the dict written to summary.json).
     """
     t_start = time.perf_counter()
@@ -603,6 +610,10 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     options = dict(dataset=dataset, model=model, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
                    optimizer=optimizer, weight_decay=weight_decay, seed=seed, distributed=distributed,
                    **({"max_chars": max_chars} if max_chars is not None else {}))
+    if compile:
+        options["compile"] = True
+        if device is not None and str(device) != "cpu":  # (a replay runs NumPy's fast rules)
+            raise ValueError(f"train: --compile runs on NumPy arrays only, not on --device {device}")
     hidden_t = parse_hidden(hidden) if isinstance(hidden, str) else tuple(hidden)
     out = out or os.path.join("runs", f"{dataset}-{model}")
     split = split or load_data(dataset, model, seed=0, max_chars=max_chars)
@@ -634,6 +645,7 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
         opt = dist.DistributedOptimizer(opt, comm=comm)
         sampler = dist.DistributedSampler(split.train, num_replicas=world, rank=comm.rank, seed=seed)
     n_params = int(sum(p.data.size for p in net.parameters()))
+    forward = record_and_replay(net) if compile else None
     log(f"chainrule train: {model} {list(hidden_t)} on {split.name} ({len(split.train)} train / "
         f"{len(split.test)} test, {n_params:,} parameters), {optimizer} lr={lr:g}, {epochs} epochs, "
         f"batch {batch_size}, seed {seed}"
@@ -655,6 +667,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
                    "data": {"name": split.name, "train": len(split.train), "test": len(split.test),
                             "task": split.task},
                    "epochs": list(saved), "final": final, "files": paths, "world_size": world,
+                   **({"compile": {"recordings": forward.recordings, "fallbacks": forward.fallbacks}}
+                      if forward else {}),
                    "time_seconds": time.perf_counter() - t_start}
         summary = _strict_json(summary)
         with atomic_write(paths["summary"], "w") as f:
@@ -673,7 +687,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     try:  # no NumPy overflow warnings: a non-finite loss stops the run with one message instead
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             fit(net, opt, split.train, split.test, task, epochs, batch_size // world, seed=seed,
-                target_stats=target_stats, progress=progress, sampler=sampler, comm=comm, on_epoch=save_epoch)
+                target_stats=target_stats, progress=progress, sampler=sampler, comm=comm, on_epoch=save_epoch,
+                forward=forward)
     except TrainingStopped as e:
         write_summary("diverged", stopped={"reason": "non-finite training loss", "epoch": e.epoch,
                                            "step": e.step, "loss": repr(e.loss)})
@@ -687,6 +702,8 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
         return None
     plot_history(saved, paths["plot"], f"{model} on {split.name}")
     log(_final_line({k: v for k, v in saved[-1].items() if k.startswith(("train_", "test_"))}, task))
+    if forward is not None:
+        log(f"compiled: {forward.recordings} recordings (one per batch shape and mode), replayed at every other step")
     log(f"wrote {paths['checkpoint']}, {paths['plot']}, {paths['summary']}")
     return summary
 

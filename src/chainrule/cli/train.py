@@ -116,6 +116,8 @@ def add_train_parser(sub):
     p.add_argument("--distributed", action="store_true",
                    help="data parallel over MPI: start with `mpirun -np N chainrule train --distributed`; "
                         "--batch-size is the global batch, split across the N ranks (world size 1 without mpirun)")
+    p.add_argument("--compile", action="store_true",
+                   help="record the model's forward and backward once per batch shape (cr.compile) and replay them")
     p.set_defaults(run=_cmd_train)
 
 
@@ -169,7 +171,8 @@ def _cmd_train_rank(args):
         with blas_threads(args.threads):
             train(args.dataset, args.model, ",".join(map(str, hidden)), args.epochs, args.batch_size, args.lr,
                   args.optimizer, args.weight_decay, args.seed, out, progress=not args.no_progress, split=split,
-                  distributed=args.distributed, max_chars=args.max_chars, device=args.device)
+                  distributed=args.distributed, max_chars=args.max_chars, device=args.device,
+                  compile=args.compile)
     except TrainingInterrupted as e:
         print(f"chainrule train: {e}", file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C

@@ -14,7 +14,7 @@ import numpy as np
 from .. import backend, ops
 from ..core import ShapeError, TensorBase, unwrap, wrap
 from ..ops import conv, losses, special
-from ..transforms.compile import refuse_while_recording
+from ..transforms.compile import replayed
 from .init import _default_rng
 
 __all__ = [
@@ -179,10 +179,12 @@ def dropout(x, p=0.5, training=True, inplace=False, rng=None):
     xd = _data(x)
     if p == 1:
         return x * np.zeros((), dtype=xd.dtype)
-    refuse_while_recording("dropout draws its mask in Python")
-    r = (rng or _default_rng()).random(xd.shape, dtype=np.float32 if xd.dtype == np.float32 else np.float64)
-    mask = (r >= p).astype(xd.dtype) * xd.dtype.type(1 / (1 - p))
-    return x * mask
+    return x * replayed(_dropout_mask, rng, xd.shape, xd.dtype, p)  # cr.compile: a fresh mask every replay
+
+
+def _dropout_mask(rng, shape, dtype, p):
+    r = (rng or _default_rng()).random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    return (r >= p).astype(dtype) * dtype.type(1 / (1 - p))
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -208,11 +210,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         xc = x - mu
         var = ops.mean(xc * xc, axis=axes, keepdims=True)
         if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * _stat(mu._data, running_mean.dtype, (-1,))
+            replayed(_move_toward, running_mean, mu._data, momentum, 1)  # cr.compile: on every replay
         if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += momentum * _stat(var._data, running_var.dtype, (-1,)) * (n / (n - 1))
+            replayed(_move_toward, running_var, var._data, momentum, n / (n - 1))
         out = xc / ops.sqrt(var + eps)
     else:
         if running_mean is None or running_var is None:
@@ -233,6 +233,13 @@ def _stat(a, dtype, shape):
     if b is None:
         return np.asarray(a, dtype=dtype).reshape(shape)
     return b.reshape(b.astype(a, dtype), shape)
+
+
+def _move_toward(running, stat, momentum, scale):
+    """running <- (1 - momentum) running + momentum scale stat, in place (batch norm's running statistics)."""
+    stat = _stat(stat, running.dtype, (-1,))
+    running *= 1 - momentum
+    running += momentum * stat * scale if scale != 1 else momentum * stat
 
 
 def _pair(v, name, opname):

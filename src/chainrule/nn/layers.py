@@ -9,6 +9,8 @@ import math
 import numpy as np
 
 from ..ops.dtypes import check_device, defaults, to_dtype
+from ..ops.watch import report
+from ..transforms.compile import replayed
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -161,8 +163,9 @@ class BatchNorm1d(Module):
         use_batch = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked = self.num_batches_tracked + 1
+            replayed(_count, self.num_batches_tracked)  # in place, and on every cr.compile replay
             if momentum is None:  # a cumulative average of every batch so far, as PyTorch
+                report("BatchNorm(momentum=None) reads its batch count")  # (cr.compile cannot replay that)
                 momentum = 1.0 / float(self.num_batches_tracked)
         rm = self.running_mean if self.track_running_stats else None
         rv = self.running_var if self.track_running_stats else None
@@ -170,6 +173,10 @@ class BatchNorm1d(Module):
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+def _count(a):
+    a += 1
 
 
 class Conv2d(Module):

@@ -31,6 +31,7 @@ from ..core import TensorBase, state, unwrap, wrap
 from . import elementwise as ew
 from . import functions as f
 from .linalg import matmul
+from .watch import report
 
 
 class _Unsupported(Exception):
@@ -156,6 +157,7 @@ def ufunc(uf, method, inputs, kwargs):
     if out is None:
         return _wrap_out(getattr(uf, method)(*_plain(inputs), **kwargs))
     targets = out if isinstance(out, tuple) else (out,)
+    report(f"writes a Tensor in place with {name}(..., out=)")
     arrays = []
     for t in targets:
         if isinstance(t, TensorBase):

@@ -28,6 +28,7 @@ from .elementwise import abs, add, div, exp, log, mul, neg, power, relu, sigmoid
 from .gradarray import GradArray
 from .linalg import matmul
 from .namespaces import ARRAY_NS, TENSOR_NS
+from .watch import report as _read
 
 
 def _shape_args(args, opname):
@@ -166,6 +167,7 @@ class Tensor(TensorBase):
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad and state.grad_enabled:
             raise TypeError(interop.conversion_error(self))
+        _read("converts a Tensor to a NumPy array")
         a = self.numpy()
         if dtype is not None:
             return a.astype(dtype)
@@ -207,6 +209,7 @@ class Tensor(TensorBase):
                                  f"{self.shape}")
             self._data = (out if out.dtype == self.dtype else f.astype(out, self.dtype))._data
         else:
+            _read("writes a Tensor in place outside the graph (x += ..., x[i] = ..., x.add_(...))")
             a = self._data
             if type(a) is not np.ndarray or not a.flags.writeable:
                 a = np.array(a)  # never write into a read-only array: the tensor takes an updated copy
@@ -397,18 +400,23 @@ class Tensor(TensorBase):
         return self.data if isinstance(d, (np.ndarray, np.generic)) else be.to_host(d)
 
     def item(self):
+        _read("reads a Tensor's value with .item()")
         return _host(self._data).item()
 
     def tolist(self):
+        _read("reads a Tensor's value with .tolist()")
         return _host(self._data).tolist()
 
     def __float__(self):
+        _read("reads a Tensor's value with float()")
         return float(_host(self._data))
 
     def __int__(self):
+        _read("reads a Tensor's value with int()")
         return int(_host(self._data))
 
     def __bool__(self):
+        _read("reads a Tensor's value with bool() (an `if` or `while` on a Tensor)")
         return bool(_host(self._data))
 
     def __repr__(self):
@@ -420,6 +428,7 @@ class Tensor(TensorBase):
         return TensorBase.__repr__(host)[:-1] + f", device='{self.device}')"
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
+        _read("calls backward()")
         d = self._data
         if isinstance(d, (np.ndarray, np.generic)) or not self.requires_grad:
             return TensorBase.backward(self, grad, retain_graph, create_graph)
@@ -469,6 +478,22 @@ class Tensor(TensorBase):
 
     def contiguous(self):
         return self
+
+    # -- values as Python values (each tells cr.compile's recording, which cannot replay them) ----------
+    def __index__(self):
+        _read("reads a Tensor's value as an index")
+        return self._data.__index__()
+
+    def _watched_data(self):
+        _read("reads a Tensor's array with .data or .numpy()")
+        return TensorBase.data.fget(self)
+
+    def _watched_grad(self):
+        _read("reads .grad")
+        return TensorBase.grad.fget(self)
+
+    data = property(_watched_data, TensorBase.data.fset, doc=TensorBase.data.__doc__)
+    grad = property(_watched_grad, TensorBase.grad.fset, doc=TensorBase.grad.__doc__)
 
     # -- shapes -------------------------------------------------------------------------------------
     T = property(lambda self: f.transpose(self))
