@@ -3,13 +3,13 @@ the numbers shown against the trace, take a screenshot; no console error, no net
 
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import Tensor, lecture
+from browsing import lecture_trace
+from chainrule import lecture
 from chainrule.cli.exprparse import evaluate_labelled
 from chainrule.debug.trace import d
 from chainrule.ops import sigmoid_composite
@@ -17,38 +17,8 @@ from chainrule.viz import explain
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 NUMBER = re.compile(r"-?Infinity|NaN|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 SHOTS = os.environ.get("CHAINRULE_SCREENSHOTS")  # a folder to keep the screenshots in, if set
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    pw = sync_api.sync_playwright().start()
-    try:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    except Exception as e:  # a broken or missing browser is an environment problem, not a failure here
-        pw.stop()
-        pytest.skip(f"chromium did not start: {str(e).splitlines()[0]}")
-    yield b
-    b.close()
-    pw.stop()
-
-
-def lecture_trace(example, **kw):
-    traces = []
-    saved = Tensor.backward
-    Tensor.backward = lambda self, *a, **k: traces.append(explain(self))
-    try:
-        example(**kw)
-    finally:
-        Tensor.backward = saved
-    return traces[0]
 
 
 def broadcast_trace():

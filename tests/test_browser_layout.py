@@ -6,51 +6,20 @@ its rule saved and its numerical check; the play button keeps its width; the cur
 view; a trace file opens in the page (test_browser.py checks the numbers of every step)."""
 
 import json
-import os
-import shutil
 
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import Tensor, lecture, nn
+from browsing import lecture_trace
+from chainrule import lecture, nn
 from chainrule.cli.exprparse import evaluate_labelled
 from chainrule.viz import explain
 from chainrule.viz.html import load_json, page_html
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDTHS = [420, 800, 1280, 1920]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    pw = sync_api.sync_playwright().start()
-    try:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    except Exception as e:  # a broken or missing browser is an environment problem, not a failure here
-        pw.stop()
-        pytest.skip(f"chromium did not start: {str(e).splitlines()[0]}")
-    yield b
-    b.close()
-    pw.stop()
-
-
-def lecture_trace(example, **kw):
-    traces = []
-    saved = Tensor.backward
-    Tensor.backward = lambda self, *a, **k: traces.append(explain(self))
-    try:
-        example(**kw)
-    finally:
-        Tensor.backward = saved
-    return traces[0]
 
 
 def cli_trace(expr, **values):

@@ -6,15 +6,13 @@ import shutil
 
 import pytest
 
+from browsing import ARGS, CHROMIUM
+
 nbformat = pytest.importorskip("nbformat")
 nbconvert = pytest.importorskip("nbconvert")
 pytest.importorskip("ipykernel")
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 CELL = """\
 import chainrule as cr
