@@ -73,6 +73,14 @@ class Optimizer:
             yield p, g, self.state.setdefault(p, {})
 
     @staticmethod
+    def _coupled(group, p, g):
+        """The gradient an update follows: negated under `maximize`, plus weight_decay * p (L2, coupled)."""
+        if group.get("maximize"):
+            g = -g
+        wd = group["weight_decay"]
+        return g + wd * p._data if wd else g
+
+    @staticmethod
     def _bump(p):
         p.bump_version()
 

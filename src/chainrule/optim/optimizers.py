@@ -31,13 +31,10 @@ class SGD(Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            nesterov = group["nesterov"]
             for p, g, st in self._params_with_grad(group):
                 xp = namespace(p._data)
-                if maximize:
-                    g = -g
-                if wd:
-                    g = g + wd * p._data
+                g = self._coupled(group, p, g)
                 if mu:
                     buf = st.get("momentum_buffer")
                     if buf is None:
@@ -58,7 +55,7 @@ class RMSprop(Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            wd, mu, centered = group["weight_decay"], group["momentum"], group["centered"]
+            mu, centered = group["momentum"], group["centered"]
             for p, g, st in self._params_with_grad(group):
                 xp = namespace(p._data)
                 if not st:
@@ -69,8 +66,7 @@ class RMSprop(Optimizer):
                     if centered:
                         st["grad_avg"] = xp.zeros_like(p._data)
                 st["step"] += 1
-                if wd:
-                    g = g + wd * p._data
+                g = self._coupled(group, p, g)
                 sq = st["square_avg"]
                 sq *= alpha
                 sq += (1 - alpha) * g * g
@@ -158,7 +154,7 @@ class Adadelta(Optimizer):
 
     def step(self):
         for group in self.param_groups:
-            lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
+            lr, rho, eps = group["lr"], group["rho"], group["eps"]
             for p, g, st in self._params_with_grad(group):
                 xp = namespace(p._data)
                 if not st:
@@ -166,10 +162,7 @@ class Adadelta(Optimizer):
                     st["square_avg"] = xp.zeros_like(p._data)
                     st["acc_delta"] = xp.zeros_like(p._data)
                 st["step"] += 1
-                if group["maximize"]:
-                    g = -g
-                if wd:
-                    g = g + wd * p._data
+                g = self._coupled(group, p, g)
                 v, u = st["square_avg"], st["acc_delta"]
                 v *= rho
                 v += (1 - rho) * g * g
@@ -194,17 +187,14 @@ class Adagrad(Optimizer):
 
     def step(self):
         for group in self.param_groups:
-            lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
+            lr, decay, eps = group["lr"], group["lr_decay"], group["eps"]
             for p, g, st in self._params_with_grad(group):
                 xp = namespace(p._data)
                 if not st:
                     st["step"] = 0
                     st["sum"] = xp.full_like(p._data, group["initial_accumulator_value"])
                 st["step"] += 1
-                if group["maximize"]:
-                    g = -g
-                if wd:
-                    g = g + wd * p._data
+                g = self._coupled(group, p, g)
                 st["sum"] += g * g
                 p._data -= lr / (1 + (st["step"] - 1) * decay) * g / (xp.sqrt(st["sum"]) + eps)
                 self._bump(p)
