@@ -452,3 +452,28 @@ def test_parameters_of_deeply_nested_modules_are_found():
         cf(x).sum().backward()
         assert np.array_equal(next(model.parameters()).grad, np.full((2, 3), 2.0))
     assert cf.recordings == 1
+
+
+def test_a_boolean_attention_mask_is_read_afresh_on_every_call():
+    """A boolean mask Tensor's values become a constant bias of the graph: replaying a recording would
+    keep the first call's mask, so the compiled function runs eagerly for it and sees each new mask.
+    (A float mask is a graph input like any Tensor and is replayed.)"""
+    rng = np.random.default_rng(0)
+    q = cr.tensor(rng.normal(size=(1, 4, 3)), requires_grad=True)
+
+    def f(q, m):
+        return cr.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=m).sum()
+
+    cf = cr.compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        for _ in range(3):
+            m = rng.random((4, 4)) > 0.3
+            m[:, 0] = True
+            assert cf(q, cr.tensor(m)).item() == f(q, cr.tensor(m)).item()
+    assert "boolean mask" in cf.fallbacks[0]
+    float_mask = cr.compile(f)
+    for _ in range(3):
+        bias = cr.tensor(rng.normal(size=(4, 4)))
+        assert float_mask(q, bias).item() == f(q, bias).item()
+    assert float_mask.recordings == 1 and not float_mask.fallbacks

@@ -89,7 +89,7 @@ class MultiheadAttention(Module):
         """The masks as one additive bias of shape broadcastable to (N, H, L, S) (None if no mask)."""
         H, bias = self.num_heads, None
         if attn_mask is not None:
-            ms = np.shape(attn_mask.data if isinstance(attn_mask, TensorBase) else attn_mask)
+            ms = tuple(attn_mask.shape) if isinstance(attn_mask, TensorBase) else np.shape(attn_mask)
             if ms == (N * H, L, S):
                 attn_mask = reshape(attn_mask, (N, H, L, S)) if isinstance(attn_mask, TensorBase) else \
                     np.reshape(attn_mask, (N, H, L, S))
@@ -98,7 +98,8 @@ class MultiheadAttention(Module):
                                  f"(N * num_heads, L, S) = {(N * H, L, S)}, got {ms}")
             bias = F._mask_bias(attn_mask, (N, H, L, S), dtype, "MultiheadAttention", keep_true=False)
         if key_padding_mask is not None:
-            ks = np.shape(key_padding_mask.data if isinstance(key_padding_mask, TensorBase) else key_padding_mask)
+            kpm = key_padding_mask
+            ks = tuple(kpm.shape) if isinstance(kpm, TensorBase) else np.shape(kpm)
             if ks != (N, S):
                 raise ShapeError(f"MultiheadAttention: key_padding_mask must have shape (N, S) = {(N, S)}, "
                                  f"got {ks}")

@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend, ops
 from ..core import ShapeError, TensorBase, unwrap, wrap
 from ..ops import conv, losses, special
+from ..ops.watch import report
 from ..transforms.compile import replayed
 from .init import _default_rng
 
@@ -382,6 +383,8 @@ def _mask_bias(mask, shape, dtype, opname, keep_true):
         raise ShapeError(f"{opname}: mask of shape {md.shape} does not broadcast to the attention scores' "
                          f"shape {shape}") from None
     if md.dtype == bool:
+        if isinstance(m, TensorBase):  # its values become a constant of the graph: cr.compile cannot replay that
+            report("uses a boolean mask Tensor's values (attention masks)")
         allowed = md if keep_true else ~md
         return _const(np.where(allowed, 0, -np.inf).astype(dtype))
     if md.dtype.kind != "f":
