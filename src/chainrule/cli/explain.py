@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from ..core import ExprError, UsageError
+from ..debug.naming import MAX_NAME
 from ..ops import tensor
 from ..viz import compare, explain
 from .exprparse import MAX_ELEMENTS, evaluate_labelled
@@ -91,7 +92,7 @@ def _run_explain(args):
     def run(expand):
         leaves = {k: tensor(v, requires_grad=True, name=k) for k, v in values.items()}
         try:
-            out, labels = evaluate_labelled(args.expr, leaves, expand=expand, strict=True)
+            out, labels = evaluate_labelled(args.expr, leaves, expand=expand, strict=True, max_label=MAX_NAME)
         except ExprError as e:
             raise _usage(f"explain: {e}") from None
         if not out.requires_grad:

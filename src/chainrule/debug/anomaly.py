@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from ..core import AnomalyError, Node, Observer, install, state, unwrap
+from .naming import Naming
 from .trace import rule_on_arrays
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -37,6 +38,7 @@ class _Anomaly(Observer):
         self.check_nan = check_nan
         self.running = None            # the node whose backward rule is running (create_graph records ops)
         self.fed = weakref.WeakSet()   # nodes that received a gradient from a consumer
+        self.root = None               # weak reference to the node the current backward pass started at
 
     def applied(self, prim, inputs, out, params):
         if self.check_nan:
@@ -54,6 +56,8 @@ class _Anomaly(Observer):
         _info[node] = (_caller(), snaps)
 
     def visit(self, node, need):
+        if node not in self.fed:
+            self.root = weakref.ref(node)
         _check_snapshots(node)
         self.running = node
         return need
@@ -61,7 +65,7 @@ class _Anomaly(Observer):
     def visited(self, node, upstream, raw, grads):
         self.running = None
         if self.check_nan:
-            _check_node(node, upstream, raw, grads, node not in self.fed)
+            _check_node(node, upstream, raw, grads, node not in self.fed, self.root)
         for p in node.parents:
             if type(p) is Node:
                 self.fed.add(p)
@@ -219,7 +223,7 @@ def _arr(v):
     return None if v is None else np.asarray(v)
 
 
-def _check_node(node, upstream, raw, grads, is_root):
+def _check_node(node, upstream, raw, grads, is_root, root=None):
     prim = node.prim
     up = _arr(upstream)
     with np.errstate(all="ignore"):
@@ -237,12 +241,21 @@ def _check_node(node, upstream, raw, grads, is_root):
             msg = (f"{prim.name} backward: its upstream gradient is {_fmt(up[idx])} at index {idx}, although "
                    "every gradient flowing into it was finite: summing the contributions of the node's "
                    "consumers overflowed")
-        raise AnomalyError(msg + _where_lines(node))
+        raise AnomalyError(msg + _node_line(node, root) + _where_lines(node))
     i = bad[0]
     names = [prim.input_name(k) for k in range(len(node.shapes))]
     msg = (_explain_elementwise(node, up, raw, i, names) if prim.elementwise
            else _explain_general(node, up, grads, i, names))
-    raise AnomalyError(msg + _where_lines(node))
+    raise AnomalyError(msg + _node_line(node, root) + _where_lines(node))
+
+
+def _node_line(node, root):
+    """'node: step 3 (w0*x0) ...': the number and name cr.explain and check_graph give the node."""
+    root = root() if root is not None else None
+    naming = Naming([root if root is not None else node])
+    if node not in naming.step:
+        naming = Naming([node])
+    return f"\n  node: {naming.describe(node)} of the backward pass (as cr.explain and check_graph name it)"
 
 
 def _explain_elementwise(node, up, raw, i, names):

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import FREED, GradcheckError, Node, enable_grad, keep_values, no_grad, unwrap, walk, wrap
+from ..core import FREED, GradcheckError, Node, enable_grad, keep_values, no_grad, unwrap, wrap
 from ..core.engine import unbroadcast
 from ..ops import Tensor
 from ..transforms.functional import _input, grads_of, vjp
+from .naming import Naming
 
 __all__ = ["numerical_gradient", "numerical_vjp", "rel_error", "gradcheck", "gradgradcheck", "check_graph",
            "GraphCheckReport", "NodeCheck"]
@@ -258,7 +259,7 @@ def _graph_hint(f, items, diff, values, eps, atol, rtol):
     skipped = report.unchecked
     if skipped:
         return ("\nNo node fails check_graph on its own; not checkable: "
-                + "; ".join(f"#{r.seq} {r.op} {r.status[len('not checkable '):]}" for r in skipped))
+                + "; ".join(f"{r.label} {r.status[len('not checkable '):]}" for r in skipped))
     return ("\nEvery node passes check_graph on its own: look at what is not recorded (values taken "
             "through .data or NumPy) or at a function that is not smooth at these inputs.")
 
@@ -314,8 +315,8 @@ def gradgradcheck(f, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, 
 class NodeCheck:
     """One row of a graph check: a node, its inputs and how its backward rule fared."""
 
-    index: int
-    seq: int
+    index: int             # 0-based position in the report (oldest node first)
+    seq: int               # the node's number on the engine's clock
     op: str
     input_shapes: tuple
     output_shape: tuple
@@ -323,6 +324,8 @@ class NodeCheck:
     error: float | None = None   # worst rel_error(analytic, numerical) over the checked inputs
     detail: str = ""
     node: Node | None = field(default=None, repr=False)
+    step: int | None = None      # the node's step in the backward pass: explain's number for it
+    name: str = ""               # the node's name, as explain, the drawings and the page show it
 
     @property
     def passed(self):
@@ -332,15 +335,23 @@ class NodeCheck:
     def failed(self):
         return self.status in ("FAIL", "error")
 
+    @property
+    def label(self):
+        """'step 3 w0*x0 (mul)': how the report names the node (explain's number and name)."""
+        if self.step is None:
+            return f"{self.op} (node #{self.seq})"
+        return f"step {self.step} {self.name}" + ("" if self.name == self.op else f" ({self.op})")
+
     def describe(self):
         shapes = ", ".join(str(s) for s in self.input_shapes)
         err = "" if self.error is None else f", rel. error {self.error:.1e}"
-        text = f"#{self.seq} {self.op} (inputs {shapes}){err}: {self.status}"
+        text = f"{self.label}, inputs {shapes}{err}: {self.status}"
         return text + (f"\n{self.detail}" if self.detail else "")
 
 
 class GraphCheckReport:
-    """The rows of `check_graph`, oldest node first. Prints as a table.
+    """The rows of `check_graph`, oldest node first. Prints as a table whose `step` column and node
+    names are explain's: step 1 is the output's node, the first the backward pass visits.
 
     `ok` is True only when every node was checked and passed; `failures`, `unchecked` and
     `first_failure` (the earliest failing node in forward order, or None) give the details.
@@ -376,16 +387,17 @@ class GraphCheckReport:
         n_pass = sum(r.passed for r in self.rows)
         head = (f"check_graph: {len(self.rows)} nodes, {n_pass} passed, {len(self.failures)} failed, "
                 f"{len(self.unchecked)} not checkable (eps={self.eps}, atol={self.atol}, rtol={self.rtol})")
-        table = [("#", "node", "op", "inputs", "output", "rel. error", "result")]
+        table = [("step", "node", "op", "inputs", "output", "rel. error", "result")]
         first = self.first_failure
         for r in self.rows:
-            table.append((str(r.index), f"#{r.seq}", r.op, " ".join(str(s) for s in r.input_shapes),
+            table.append((str(r.step), r.name, r.op, " ".join(str(s) for s in r.input_shapes),
                           str(r.output_shape), "-" if r.error is None else f"{r.error:.1e}",
                           r.status + ("  <-- first failure" if r is first else "")))
         widths = [max(len(row[c]) for row in table) for c in range(len(table[0]) - 1)]
         lines = [head]
         for row in table:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+            cells = [row[0].rjust(widths[0])] + [c.ljust(w) for c, w in zip(row[1:], widths[1:])]
+            lines.append("  ".join(cells) + "  " + row[-1])
         if first is not None:
             lines.append(f"first failing node: {first.describe()}")
         return "\n".join(line.rstrip() for line in lines)
@@ -418,16 +430,19 @@ def check_graph(output, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=None,
     "not checkable (kink ...)" rather than failed.
 
     Returns a `GraphCheckReport` (one row per node, oldest first) that prints as a table and
-    points at the first failing node.
+    points at the first failing node. Each row carries the node's `step` and `name` as
+    `cr.explain` numbers and names it (step 1 is the output's node).
     """
     if callable(output) and not isinstance(output, Tensor):
         output = _run_keeping_values(output, inputs)
     elif inputs:
         raise TypeError("check_graph: inputs are only accepted with a function: check_graph(fn, *inputs)")
     outs = list(output) if isinstance(output, (tuple, list)) else [output]
-    nodes = walk([o._node for o in outs if isinstance(o, Tensor) and o._node is not None])
+    outs = [o for o in outs if isinstance(o, Tensor) and o._node is not None]
+    naming = Naming([o._node for o in outs], root_names={o._node: o.name or "out" for o in reversed(outs)})
     rng = np.random.default_rng(seed)
-    rows = [_check_node(i, node, rng, eps, atol, rtol, fast_mode) for i, node in enumerate(nodes)]
+    rows = [_check_node(i, node, rng, eps, atol, rtol, fast_mode, naming.step[node], naming.names[node])
+            for i, node in enumerate(naming.nodes)]
     return GraphCheckReport(rows, eps, atol, rtol)
 
 
@@ -448,9 +463,10 @@ def _shape_of(x):
     return tuple(np.shape(x))
 
 
-def _check_node(index, node, rng, eps, atol, rtol, fast_mode):
+def _check_node(index, node, rng, eps, atol, rtol, fast_mode, step=None, name=""):
     prim = node.prim
-    row = NodeCheck(index, node.seq, prim.name, tuple(node.shapes), (), "pass", node=node)
+    row = NodeCheck(index, node.seq, prim.name, tuple(node.shapes), (), "pass", node=node, step=step,
+                    name=name or prim.name)
     if node.saved is FREED:
         row.status = "not checkable (values freed by backward; use retain_graph=True)"
         return row

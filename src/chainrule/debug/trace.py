@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import FREED, Node, Observer, TensorBase, install, no_grad, unwrap, walk, wrap
+from ..core import FREED, Node, Observer, TensorBase, install, no_grad, unwrap, wrap
 from ..core.engine import broadcast_axes, run_backward
 from ..ops.namespaces import TENSOR_NS
 from .check import _check_node
-from .scopes import module_of
+from .naming import Naming, format_expr
 
 __all__ = ["record", "Recorder", "Step", "InputInfo", "LeafInfo", "Saved", "expression", "saved_arrays",
            "Jacobian", "GATE_TEXT", "fmt_value", "fmt_bytes", "d", "rule_on_arrays"]
@@ -166,8 +166,9 @@ def record(output, grad=None, retain_graph=False, names=None, what="explain", ch
 
     The leaves' `.grad` are filled exactly as by backward(). `names` ({name: Tensor}) labels
     intermediate values; leaves are labelled by `cr.tensor(..., name=)`, everything else gets a
-    generated name (the op and its position in the forward pass). With `check`, each node's rule
-    is also checked numerically, as `check_graph` does, before backward frees its values.
+    generated name (`debug/naming.py`: module path + op, a short expression, or op + step number).
+    With `check`, each node's rule is also checked numerically, as `check_graph` does, before
+    backward frees its values.
     """
     if not isinstance(output, TensorBase):
         raise TypeError(f"{what}: expected a Tensor, got {type(output).__name__}")
@@ -206,32 +207,22 @@ class Recorder(Observer):
     def __init__(self, output, root, names, what="explain", check=True):
         self.check = check
         self.rng = np.random.default_rng(0)
-        self.named = {}
+        labels = {}
         for n, t in dict(names).items():
             if not isinstance(t, TensorBase):
                 raise TypeError(f"{what}: names must map a name to a Tensor; {n!r} maps to "
                                 f"{type(t).__name__}")
-            self.named[t._node if t._node is not None else t] = str(n)
-        self.names, self.values, self.leaf_tensors, self._users = {}, {}, [], {}
-        used = set()
-        leaf_k = 0
-        nodes = walk([root])
-        self.group, self.groups = module_of(nodes)
-        for k, node in enumerate(nodes, 1):  # forward order
+            labels[t._node if t._node is not None else t] = str(n)
+        naming = Naming([root], labels, {root: labels.get(root) or output.name or "out"})
+        self.naming = naming
+        self.names, self.step_of = naming.names, naming.step
+        self.group, self.groups = naming.group, naming.groups
+        self.leaf_tensors, self._users = naming.leaves, {}
+        self.values = {}
+        for node in naming.nodes:
             for p in node.parents:
                 if isinstance(p, TensorBase):
                     self._users.setdefault(p, []).append(node)
-                if isinstance(p, TensorBase) and p not in self.names:
-                    nm = self.named.get(p) or p.name
-                    if not nm:
-                        leaf_k += 1
-                        nm = f"leaf{leaf_k}"
-                    self.names[p] = _unique(nm, used)
-                    self.leaf_tensors.append(p)
-            nm = self.named.get(node)
-            if node is root:
-                nm = nm or output.name or "out"
-            self.names[node] = _unique(nm or f"{node.prim.name}{k}", used)
             self.values[node] = output._data if node is root else node.ans
         self.sources, self.steps, self.leaves = {}, [], []
         self.output_name = self.names[root]
@@ -280,15 +271,16 @@ class Recorder(Observer):
             self.sources.setdefault(p, []).append((name, np.asarray(gi)))
         downstream = [None if gi is None else np.asarray(gi) for gi in grads]
         sources = self.sources.pop(node, [])
-        index = len(self.steps) + 1
+        index = self.step_of.get(node, len(self.steps) + 1)
         checked = None
         if self.check:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                checked = _check_node(index, node, self.rng, 1e-6, 1e-5, 1e-3, None)
+                checked = _check_node(index, node, self.rng, 1e-6, 1e-5, 1e-3, None, index, name)
+        expr = expression(prim, inputs, node.params, self.naming.precedence)
         self.steps.append(Step(index, name, prim.name, prim.gate, inputs, self.values.get(node),
                                tuple(upstream.shape), upstream, local, downstream, bcast, jac, sources,
-                               dict(node.params), prim.symbol, prim.doc, expression(prim, inputs),
+                               dict(node.params), prim.symbol, prim.doc, expr,
                                saved_arrays(node, inputs), checked, self.group.get(node, "")))
 
     def finish(self):
@@ -324,26 +316,16 @@ def rule_on_arrays(node, g):
     return [None if r is None else np.asarray(unwrap(r)) for r in raw]
 
 
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "power": "**"}
-
-
-def expression(prim, inputs):
-    """The node as an expression of its inputs' names: 'x + y', 'W @ x', 'exp(x)', 'maximum(a, b)'."""
-    names = [inp.name if inp.name.isidentifier() or _plain_number(inp.name) else f"({inp.name})"
-             for inp in inputs]
-    if len(inputs) == 2 and prim.name in _INFIX:
-        return f"{names[0]} {_INFIX[prim.name]} {names[1]}"
-    if len(inputs) == 1 and prim.name == "neg":
-        return f"-{names[0]}"
-    return f"{prim.name}({', '.join(inp.name for inp in inputs)})"
-
-
-def _plain_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return not text.startswith("-")
+def expression(prim, inputs, params=None, precedence=None):
+    """The node as an expression of its inputs' names: 'x + y', 'W @ x', 'exp(x)', 'max(a, b)', 'w[0]'.
+    `precedence(name)` says how tightly a name binds (Naming.precedence), so that 'x*y' needs no
+    parentheses as an operand of '+'."""
+    prec = precedence or Naming.precedence_of
+    ops = [(inp.name, prec(inp.name)) for inp in inputs]
+    out = format_expr(prim.name, ops, params)
+    if out is None:
+        return f"{prim.name}({', '.join(inp.name for inp in inputs)})"
+    return out[0]
 
 
 def saved_arrays(node, inputs):
@@ -371,15 +353,6 @@ def saved_arrays(node, inputs):
 def d(name):
     """'dL/d' + name, with parentheses around a label such as 'x + y'."""
     return name if name.isidentifier() else f"({name})"
-
-
-def _unique(name, used):
-    base, k = name, 1
-    while name in used:
-        k += 1
-        name = f"{base}_{k}"
-    used.add(name)
-    return name
 
 
 def _const_name(v, shape):

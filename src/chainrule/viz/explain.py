@@ -11,6 +11,7 @@ this module shows it.
 
 from __future__ import annotations
 
+from ..debug.naming import Naming, format_expr
 from ..debug.trace import fmt_value, record
 from . import dot, html
 from .table import table, terminal_width
@@ -78,28 +79,35 @@ class Trace:
 
 
 def composed_expression(steps, limit=160):
-    """The output as one expression of the leaves, '(x + y) * z', when it is short enough; else the
-    root node's own expression."""
+    """The output as one expression of the leaves, '(x + y)*z', when it is at most `limit`
+    characters; else the root node's own expression."""
     by_name = {s.name: s for s in steps}
+    memo = {}
 
-    def text(name, budget):
-        """(text, atomic): atomic texts need no parentheses as an operand."""
+    def text(name):
+        """(text, precedence), or None once longer than `limit` (each node is composed once)."""
+        if name in memo:
+            return memo[name]
         s = by_name.get(name)
-        if s is None or budget <= 0:
-            return name, name.replace(".", "").replace("_", "").isalnum()
-        parts = [text(inp.name, budget - 4) if inp.name in by_name else (inp.name, inp.name.replace(".", "").isalnum())
-                 for inp in s.inputs]
-        if s.expr.startswith(s.op + "("):
-            return f"{s.op}({', '.join(t for t, _ in parts)})", True
-        ops = [t if atomic else f"({t})" for t, atomic in parts]
-        if len(ops) == 1:
-            return "-" + ops[0], False
-        return f" {s.expr.split(' ')[1]} ".join(ops), False
+        if s is None:
+            out = (name, Naming.precedence_of(name))
+        else:
+            memo[name] = None  # a cycle cannot happen; this only guards the recursion
+            parts = [text(inp.name) for inp in s.inputs]
+            out = None if None in parts else format_expr(s.op, parts, s.params)
+            if out is None and None not in parts:
+                out = (s.expr, Naming.precedence_of(s.expr))
+            if out is not None and len(out[0]) > limit:
+                out = None
+        memo[name] = out
+        return out
 
     if not steps:
         return ""
-    full = text(steps[0].name, 64)[0]
-    return full if len(full) <= limit else steps[0].expr
+    for s in reversed(steps):  # oldest first: the recursion stays shallow
+        text(s.name)
+    full = text(steps[0].name)
+    return full[0] if full is not None else steps[0].expr
 
 
 def explain(output, grad=None, retain_graph=False, names=None, check=True):
@@ -107,7 +115,9 @@ def explain(output, grad=None, retain_graph=False, names=None, check=True):
 
     The leaves' `.grad` are filled exactly as by backward(). `names` ({name: Tensor}) labels
     intermediate values (e.g. `names={"q": q}`); leaves are labelled by `cr.tensor(..., name=)`,
-    everything else gets a generated name (the op and its position in the forward pass). Nodes a
+    everything else gets a generated name: `fc1.matmul` (module path + op) for a node a Module
+    computed, else a short expression of named inputs (`x*y`, `max(z, w)`), else the op and its step
+    number (`add5`); check_graph, anomaly messages, the drawings and the page use the same names. Nodes a
     Module computed are grouped under its `named_modules()` path. With `check` (the default) each
     node's backward rule is also checked numerically, as by `check_graph`, at that node's inputs.
     """

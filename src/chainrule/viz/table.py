@@ -56,7 +56,7 @@ def table(tr, width=None):
 
     With `width` (characters), the widest columns are abbreviated (ending in …) and the notes
     wrapped so that every line fits; `print(tr)` passes the terminal's width."""
-    head = ["#", "node", "op", "gate", "value", "upstream", "│", "input", "shape", "input value", "local",
+    head = ["step", "node", "op", "gate", "value", "upstream", "│", "input", "shape", "input value", "local",
             "downstream"]
     rows = []
     notes = {}
