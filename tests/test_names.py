@@ -233,3 +233,33 @@ def test_the_composed_expression_of_a_graph_with_reuse_is_built_once_per_node():
     assert tr.expression == tr.steps[0].expr == "tanh(add2)"
     small = cr.explain(cr.tanh(x * x + x), check=False)
     assert small.expression == "tanh(x*x + x)"
+
+
+def test_expression_names_parse_back_to_the_same_value():
+    """format_expr's parentheses: Python reads every generated text as the tree it came from."""
+    from chainrule.debug.naming import Naming, format_expr
+    rng = np.random.default_rng(3)
+    env = {k: rng.uniform(1.0, 2.0, (2, 2)) for k in "abc"}
+    binary = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "matmul": np.matmul}
+
+    def tree(depth):
+        r = rng.integers(0, 10)
+        if depth == 0 or r < 2:
+            k = "abc"[rng.integers(0, 3)]
+            return env[k], (k, Naming.precedence_of(k))
+        if r == 2:
+            v, t = tree(depth - 1)
+            return -v, format_expr("neg", [t])
+        if r == 3:
+            v, t = tree(depth - 1)
+            c = float(rng.choice([-2.0, 2.0, 0.5]))
+            cs = f"{c:.4g}"
+            return v ** c, format_expr("power", [t, (cs, Naming.precedence_of(cs))])
+        op = list(binary)[rng.integers(0, 5)]
+        (va, ta), (vb, tb) = tree(depth - 1), tree(depth - 1)
+        return binary[op](va, vb), format_expr(op, [ta, tb])
+
+    with np.errstate(all="ignore"):  # a difference of equal leaves to a negative power is inf both ways
+        for _ in range(300):
+            value, (text, _) = tree(4)
+            np.testing.assert_allclose(eval(text, {}, dict(env)), value, rtol=1e-9, err_msg=text)

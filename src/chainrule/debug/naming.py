@@ -24,10 +24,12 @@ __all__ = ["Naming", "MAX_NAME", "format_expr"]
 
 MAX_NAME = 20   # characters of a generated expression name; a longer expression falls back to op + step
 
-_ATOM, _POWER, _UNARY, _PRODUCT, _SUM, _OPAQUE = 6, 5, 4, 3, 2, 0
+# How tightly an expression binds as an operand. Python gives @ the precedence of * and /; a mix of
+# them is always parenthesized here (`(W @ x)*y`), so @ gets a level of its own.
+_ATOM, _POWER, _UNARY, _MATMUL, _PRODUCT, _SUM, _OPAQUE = 6, 5, 4, 3.5, 3, 2, 0
 #: op -> (text, precedence, spaced)
 _INFIX = {"add": ("+", _SUM, True), "sub": ("-", _SUM, True), "mul": ("*", _PRODUCT, False),
-          "div": ("/", _PRODUCT, False), "matmul": ("@", _PRODUCT, True), "power": ("**", _POWER, False)}
+          "div": ("/", _PRODUCT, False), "matmul": ("@", _MATMUL, True), "power": ("**", _POWER, False)}
 _CALL = {"maximum": "max", "minimum": "min"}
 
 
@@ -138,9 +140,12 @@ def format_expr(op, operands, params=None):
         (a, pa), (b, pb) = operands
         if op == "power":
             left, right = pa <= _POWER, pb < _POWER
+        elif op == "matmul":
+            left, right = pa < _MATMUL, pb <= _MATMUL
         else:
-            left = pa < prec or (pa == _UNARY and a[1:2].isdigit())
-            right = pb < prec or pb == _UNARY or (pb == prec and op in ("sub", "div", "matmul"))
+            mixed = (pa == _MATMUL, pb == _MATMUL) if prec == _PRODUCT else (False, False)
+            left = pa < prec or mixed[0] or (pa == _UNARY and a[1:2].isdigit())
+            right = pb < prec or mixed[1] or pb == _UNARY or (pb == prec and op in ("sub", "div"))
         a = f"({a})" if left else a
         b = f"({b})" if right else b
         return (f"{a} {sym} {b}" if spaced else f"{a}{sym}{b}"), prec
