@@ -93,12 +93,12 @@
   // A text's width is the sum of its characters' widths, each measured once per font: measuring
   // every label of a big graph whole is most of its layout time. Kerning only narrows a text, so
   // the sum never falls short; text with combining marks or surrogate pairs is measured whole.
-  var fonts = {};
+  var fonts = [];
   function tw(text, size, bold) {
-    var f = (bold ? "700 " : "") + size + "px " + FONT, m = fonts[f];
+    var m = fonts[2 * size + (bold ? 1 : 0)];
     if (m === undefined) {
-      m = fonts[f] = { ctx: document.createElement("canvas").getContext("2d"), chars: new Map() };
-      m.ctx.font = f;
+      m = fonts[2 * size + (bold ? 1 : 0)] = { ctx: document.createElement("canvas").getContext("2d"), chars: new Map() };
+      m.ctx.font = (bold ? "700 " : "") + size + "px " + FONT;
     }
     var w = 0;
     for (var i = 0; i < text.length; i++) {
@@ -239,16 +239,15 @@
     var maxRank = Math.max.apply(null, rank.concat([0])), L = 2 * maxRank + 1, layers = [];
     for (i = 0; i < L; i++) layers.push([]);
     var items = [];
-    // (every item has the same fields, set in the same order: the loops below stay fast on 100,000)
     function Item(kind, v, ve, box, layer) {
-      this.kind = kind; this.v = v; this.ve = ve; this.box = box; this.layer = layer;
+      this.id = items.length; this.kind = kind; this.v = v; this.ve = ve; this.box = box; this.layer = layer;
       // along = across the flow (y when left to right); across = along the flow
       this.lo = tb ? box.l : box.t; this.hi = tb ? box.r : box.b;
       this.alo = tb ? box.t : box.l; this.ahi = tb ? box.b : box.r;
       this.nb = [];
       // (NaN, not 0: V8 then stores these fields as doubles from the start instead of migrating
       // every item when the first fraction is written)
-      this.idx = 0; this.key = NaN; this.want = NaN; this.pos = NaN; this.x = NaN; this.y = NaN;
+      this.pos = NaN; this.x = NaN; this.y = NaN;
     }
     function add(kind, v, ve, box, layer) {
       var item = new Item(kind, v, ve, box, layer);
@@ -276,48 +275,68 @@
       for (var c = 0; c + 1 < chain.length; c++) { chain[c].nb.push(chain[c + 1]); chain[c + 1].nb.push(chain[c]); }
       paths.push({ ve: ve, chain: chain, label: label });
     });
-    var n, j, s, it, layer;  // (the loops below are written out: they run on every item)
-    layers.forEach(function (layer) { layer.forEach(function (it, k) { it.idx = k; }); });
-    function byKey(x, y) { return x.key - y.key || x.idx - y.idx; }
+    // Ordering and packing visit every item many times: they run on typed arrays indexed by item
+    // number (the neighbours as one list with offsets), which a big graph's 100,000 items need
+    var NI = items.length, n, j, s, it, id, e, layer;
+    var layerOf = new Int32Array(NI), idxA = new Float64Array(NI), keyA = new Float64Array(NI);
+    var posA = new Float64Array(NI), wantA = new Float64Array(NI), loA = new Float64Array(NI), hiA = new Float64Array(NI);
+    var nbStart = new Int32Array(NI + 1);
+    for (i = 0; i < NI; i++) {
+      it = items[i];
+      layerOf[i] = it.layer; loA[i] = it.lo; hiA[i] = it.hi;
+      nbStart[i + 1] = nbStart[i] + it.nb.length;
+    }
+    var nbList = new Int32Array(nbStart[NI]);
+    for (i = 0; i < NI; i++) for (j = 0, n = items[i].nb; j < n.length; j++) nbList[nbStart[i] + j] = n[j].id;
+    var order = layers.map(function (layer) {
+      return layer.map(function (it, k) { idxA[it.id] = k; return it.id; });
+    });
+    function byKey(a, b) { return keyA[a] - keyA[b]; }  // (a stable sort: ties stay in their order)
+    // barycentre ordering: each item moves to the mean place of its neighbours in the layer swept from
     function sweep(from, to, dir) {
       for (var l = from; l !== to; l += dir) {
-        var layer = layers[l], k, j;
+        var layer = order[l], k, j, s, n, id, e, o, unsorted = false;
         for (k = 0; k < layer.length; k++) {
-          var it = layer[k], nb = it.nb, s = 0, n = 0;
-          for (j = 0; j < nb.length; j++) if (nb[j].layer === l - dir) { s += nb[j].idx; n++; }
-          it.key = n ? s / n : it.idx;
+          id = layer[k]; s = 0; n = 0;
+          for (j = nbStart[id], e = nbStart[id + 1]; j < e; j++) {
+            o = nbList[j];
+            if (layerOf[o] === l - dir) { s += idxA[o]; n++; }
+          }
+          keyA[id] = n ? s / n : idxA[id];
+          if (k && keyA[id] < keyA[layer[k - 1]]) unsorted = true;
         }
+        if (!unsorted) continue;
         layer.sort(byKey);
-        for (k = 0; k < layer.length; k++) layer[k].idx = k;
+        for (k = 0; k < layer.length; k++) idxA[layer[k]] = k;
       }
     }
     for (var it2 = 0; it2 < 4; it2++) { sweep(1, L, 1); sweep(L - 2, -1, -1); }
     // positions along each layer: stacked, then pulled towards neighbours, never closer than GAP
     function pack(layer) {
-      var p = 0, shift = 0, k, it;
+      var p = 0, shift = 0, k, id, prev = -1;
       for (k = 0; k < layer.length; k++) {
-        it = layer[k];
-        p = k ? Math.max(it.want, p + layer[k - 1].hi + GAP + it.lo) : it.want;
-        it.pos = p;
-        shift += p - it.want;
+        id = layer[k];
+        p = k ? Math.max(wantA[id], p + hiA[prev] + GAP + loA[id]) : wantA[id];
+        posA[id] = p;
+        shift += p - wantA[id];
+        prev = id;
       }
       shift = Math.max(0, shift / (layer.length || 1));
-      for (k = 0; k < layer.length; k++) layer[k].pos -= shift;
+      for (k = 0; k < layer.length; k++) posA[layer[k]] -= shift;
     }
-    for (i = 0; i < items.length; i++) items[i].want = 0;
-    layers.forEach(pack);
+    order.forEach(pack);  // (every want is 0 here)
     for (var r = 0; r < 6; r++) {
       for (var q2 = 0; q2 < L; q2++) {
-        layer = layers[r % 2 ? L - 1 - q2 : q2];
+        layer = order[r % 2 ? L - 1 - q2 : q2];
         for (i = 0; i < layer.length; i++) {
-          it = layer[i]; n = it.nb.length;
-          if (!n) { it.want = it.pos; continue; }
-          for (s = 0, j = 0; j < n; j++) s += it.nb[j].pos;
-          it.want = s / n;
+          id = layer[i]; s = 0; n = nbStart[id + 1] - nbStart[id];
+          for (j = nbStart[id], e = nbStart[id + 1]; j < e; j++) s += posA[nbList[j]];
+          wantA[id] = n ? s / n : posA[id];
         }
         pack(layer);
       }
     }
+    for (i = 0; i < NI; i++) items[i].pos = posA[i];
     var minA = Infinity, maxA = -Infinity;
     items.forEach(function (it) { minA = Math.min(minA, it.pos - it.lo); maxA = Math.max(maxA, it.pos + it.hi); });
     var c0 = MARGIN, crossPos = [], bands = [];
@@ -342,12 +361,12 @@
 
   // ---- the drawing -------------------------------------------------------------------------------
   // A small graph is drawn whole and scaled to the box's width. A big one (more than VIRTUAL_MIN
-  // nodes and edges) is drawn at a readable scale and scrolls both ways, and only what is in view
+  // nodes and edges) is drawn at full size and scrolls both ways, and only what is in view
   // has elements: each node and edge is filed under the grid cells its box covers, and scrolling
   // adds what comes near the view and removes what is far from it.
-  var VIRTUAL_MIN = 1500, MIN_SCALE = 0.6, CELL = 512;
-  var scale = 1, stepItem = {}, leafDone = {}, virtual = false;
-  var shapes = [], drawn = new Map(), grid = [], gridCols = 1, edgeLayer = null, nodeLayer = null, viewPending = false;
+  var VIRTUAL_MIN = 1500, CELL = 512;
+  var scale = 1, stepItem = {}, outputItem = null, leafDone = {}, virtual = false;
+  var shapes = [], drawn = new Map(), grid = [], wide = [], gridCols = 1, edgeLayer = null, nodeLayer = null, viewPending = false;
   function draw() {
     var box = document.getElementById("graph"), t0 = performance.now();
     var avail = Math.max(200, box.clientWidth - 2);
@@ -371,10 +390,7 @@
     var attrs = { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": data.title,
       "data-orientation": lay.tb ? "top-to-bottom" : "left-to-right", "data-shapes": shapes.length,
       style: "display:block; max-width:100%; height:auto" };
-    if (virtual) {
-      scale = Math.max(MIN_SCALE, Math.min(1, avail / W));
-      attrs.width = Math.round(W * scale); attrs.height = Math.round(H * scale); attrs.style = "display:block";
-    }
+    if (virtual) { scale = 1; attrs.style = "display:block"; }
     var svg = sv("svg", attrs);
     var defs = sv("defs");
     var marker = sv("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "9",
@@ -393,15 +409,18 @@
     stepItem = {};
     lay.nodes.forEach(function (it) {
       if (it.v.step) stepItem[it.v.step] = it;
+      if (it.v.kind === "output") outputItem = it;
       (it.v.steps || []).forEach(function (st) { stepItem[st] = it; });
     });
     if (!virtual) shapes.forEach(function (sh, k) { drawShape(k); });
     else {
       gridCols = Math.ceil(W / CELL) + 1;
       grid = [];
+      wide = [];
       shapes.forEach(function (sh, k) {
         var b = sh.box, c0 = Math.max(0, Math.floor(b[0] / CELL)), c1 = Math.max(0, Math.floor(b[2] / CELL));
         var r0 = Math.max(0, Math.floor(b[1] / CELL)), r1 = Math.max(0, Math.floor(b[3] / CELL));
+        if ((c1 - c0 + 1) * (r1 - r0 + 1) > 16) { wide.push(k); return; }  // a long edge: checked at every view
         for (var r = r0; r <= r1; r++) {
           for (var c = c0; c <= c1; c++) {
             var cell = r * gridCols + c;
@@ -432,25 +451,29 @@
   }
   function meets(b, r) { return b[0] < r[2] && r[0] < b[2] && b[1] < r[3] && r[1] < b[3]; }
 
-  // (virtual drawing) elements for what lies within half a screen of the view; those more than a
-  // screen and a half away are removed
+  // (virtual drawing) elements for what lies within a quarter of a screen of the view; those more
+  // than a screen away are removed
   function updateView() {
     viewPending = false;
     if (!virtual) return;
     var box = document.getElementById("graph"), s = scale;
     var w = box.clientWidth / s, h = box.clientHeight / s, x = box.scrollLeft / s, y = box.scrollTop / s;
-    var near = [x - w / 2, y - h / 2, x + 1.5 * w, y + 1.5 * h], far = [x - 1.5 * w, y - 1.5 * h, x + 2.5 * w, y + 2.5 * h];
+    var near = [x - w / 4, y - h / 4, x + 1.25 * w, y + 1.25 * h], far = [x - w, y - h, x + 2 * w, y + 2 * h];
     drawn.forEach(function (rec, k) {
       if (!meets(shapes[k].box, far)) { rec.g.remove(); drawn.delete(k); }
     });
     var c0 = Math.max(0, Math.floor(near[0] / CELL)), c1 = Math.min(gridCols - 1, Math.floor(near[2] / CELL));
-    var r0 = Math.max(0, Math.floor(near[1] / CELL)), r1 = Math.floor(near[3] / CELL);
+    var r0 = Math.max(0, Math.floor(near[1] / CELL)), r1 = Math.floor(near[3] / CELL), k, j;
+    for (j = 0; j < wide.length; j++) {
+      k = wide[j];
+      if (!drawn.has(k) && meets(shapes[k].box, near)) drawShape(k);
+    }
     for (var r = r0; r <= r1; r++) {
       for (var c = c0; c <= c1; c++) {
         var cell = grid[r * gridCols + c];
         if (!cell) continue;
-        for (var j = 0; j < cell.length; j++) {
-          var k = cell[j];
+        for (j = 0; j < cell.length; j++) {
+          k = cell[j];
           if (!drawn.has(k) && meets(shapes[k].box, near)) drawShape(k);
         }
       }
@@ -643,7 +666,8 @@
     document.getElementById("prev").disabled = cur === 0;
     document.getElementById("first").disabled = cur === 0;
     document.getElementById("next").disabled = cur === N;
-    if (cur > 0) follow(cur);
+    if (cur > 0) follow(stepItem[cur]);
+    else if (virtual) follow(outputItem);  // where the backward pass starts
     drawn.forEach(paint);  // only what changed is written to the drawing
     panel.textContent = "";
     panel.setAttribute("data-step", String(cur));
@@ -672,17 +696,18 @@
   }
   // keep the current node in view: the graph box scrolls to it (positions come from the layout,
   // so nothing is measured per step), and the page scrolls to the box in a short window
-  function follow(step) {
-    var it = stepItem[step];
+  function follow(it) {
     if (!it) return;
     var box = document.getElementById("graph"), s = scale;
     var x0 = (it.x - it.box.l) * s, x1 = (it.x + it.box.r) * s, y0 = (it.y - it.box.t) * s, y1 = (it.y + it.box.b) * s;
     var L = box.scrollLeft, T = box.scrollTop, W = box.clientWidth, H = box.clientHeight;
     if (x0 < L || x1 > L + W) box.scrollLeft = Math.max(0, (x0 + x1) / 2 - W / 2);
     if (y0 < T || y1 > T + H) box.scrollTop = Math.max(0, (y0 + y1) / 2 - H / 2);
-    if (virtual) updateView();  // now, not at the next scroll event: the node is drawn when the step returns
     var r = box.getBoundingClientRect(), top = r.top + y0 - box.scrollTop, bottom = r.top + y1 - box.scrollTop;
     if (top < 0 || bottom > window.innerHeight) window.scrollBy(0, top < 0 ? top - 8 : bottom - window.innerHeight + 8);
+    // now, not at the next scroll event: the node is drawn when the step returns (and after the
+    // reads above, so that they find the layout clean)
+    if (virtual) updateView();
   }
   function redraw() { draw(); render(); }
   function go(k) { cur = Math.max(0, Math.min(N, k)); render(); }
