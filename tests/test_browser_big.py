@@ -49,7 +49,10 @@ def open_big(browser, path, width=1280, height=800):
 # edge with its box; then the next animation frame, after which a scroll has been drawn
 DRAWN = """() => {
   const box = document.getElementById('graph'), svg = box.querySelector('svg'), o = svg.getBoundingClientRect();
-  const r = (e) => { const b = e.getBoundingClientRect(); return [b.left - o.left, b.top - o.top, b.right - o.left, b.bottom - o.top]; };
+  const r = (e) => {
+    const b = e.getBoundingClientRect();
+    return [b.left - o.left, b.top - o.top, b.right - o.left, b.bottom - o.top];
+  };
   return {view: [box.scrollLeft, box.scrollTop, box.scrollLeft + box.clientWidth, box.scrollTop + box.clientHeight],
           size: [svg.width.baseVal.value, svg.height.baseVal.value], shapes: Number(svg.dataset.shapes),
           nodes: [...svg.querySelectorAll('g.node')].map(e => ({id: e.id, box: e.dataset.box.split(',').map(Number),
@@ -129,7 +132,8 @@ def test_only_the_view_is_drawn_and_scrolling_shows_every_node_and_edge(browser,
 
 
 CURRENT = """() => {
-  const box = document.getElementById('graph'), g = box.getBoundingClientRect(), cur = box.querySelectorAll('g.node.current');
+  const box = document.getElementById('graph'), g = box.getBoundingClientRect();
+  const cur = box.querySelectorAll('g.node.current');
   const b = cur.length ? cur[0].getBoundingClientRect() : null;
   return {count: cur.length, id: cur.length ? cur[0].id : null, box: b && [b.left, b.top, b.right, b.bottom],
           graph: [g.left, g.top, g.right, g.bottom], counter: document.getElementById('counter').textContent,
