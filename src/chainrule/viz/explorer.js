@@ -6,7 +6,7 @@
   "use strict";
   var SVG = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
   var FONT = "system-ui, -apple-system, Helvetica, Arial, sans-serif";
-  var MARGIN = 30, GAP = 14, LAYER_GAP = 18, MAX_SPAN = 40, DUMMY = { l: 3, r: 3, t: 3, b: 3 };
+  var LEAVES_SHOWN = 200, MARGIN = 30, GAP = 14, LAYER_GAP = 18, MAX_SPAN = 40, DUMMY = { l: 3, r: 3, t: 3, b: 3 };
   var data, N, cur, timer = null, collapsed = {}, groupByPath = {}, view = null;
 
   // ---- numbers ---------------------------------------------------------------------------------
@@ -649,14 +649,21 @@
     }
     if (s.index === N) {
       var ul = el("ul", { id: "leaf-grads" });
-      data.leaves.forEach(function (l) {
+      var leafItem = function (l) {
         ul.appendChild(el("li", {}, el("span", { text: "dL/d" + dname(l.name) + " = " }),
           arrEl(l.grad, "num downstream"),
           l.sources.length ? el("span", { "class": "copy", text: "  (copy gate: the sum of " + l.sources.length +
             ": " + l.sources.map(function (c) { return fmt(c.grad) + " from " + c.from; }).join(" + ") + ")" }) : null));
-      });
+      };
+      // a long list opens on request: thousands of rows would make this step slow
+      data.leaves.slice(0, LEAVES_SHOWN).forEach(leafItem);
       panel.appendChild(el("p", { "class": "note", text: "backward pass complete; the leaves' gradients:" }));
       panel.appendChild(ul);
+      if (data.leaves.length > LEAVES_SHOWN) {
+        var more = el("button", { type: "button", id: "all-leaves", text: "show all " + data.leaves.length + " leaves" });
+        more.addEventListener("click", function () { data.leaves.slice(LEAVES_SHOWN).forEach(leafItem); more.remove(); });
+        panel.appendChild(more);
+      }
     }
   }
 
@@ -666,6 +673,7 @@
     document.getElementById("prev").disabled = cur === 0;
     document.getElementById("first").disabled = cur === 0;
     document.getElementById("next").disabled = cur === N;
+    document.getElementById("last").disabled = cur === N;
     if (cur > 0) follow(stepItem[cur]);
     else if (virtual) follow(outputItem);  // where the backward pass starts
     drawn.forEach(paint);  // only what changed is written to the drawing
@@ -741,6 +749,7 @@
   document.getElementById("next").addEventListener("click", function () { stop(); go(cur + 1); });
   document.getElementById("prev").addEventListener("click", function () { stop(); go(cur - 1); });
   document.getElementById("first").addEventListener("click", function () { stop(); go(0); });
+  document.getElementById("last").addEventListener("click", function () { stop(); go(N); });
   document.getElementById("play").addEventListener("click", play);
   document.getElementById("expand").addEventListener("click", function () {
     var any = data.groups.some(function (g) { return collapsed[g.path]; });
@@ -752,6 +761,7 @@
     if (ev.key === "ArrowRight") { stop(); go(cur + 1); }
     else if (ev.key === "ArrowLeft") { stop(); go(cur - 1); }
     else if (ev.key === "Home") { stop(); go(0); }
+    else if (ev.key === "End") { stop(); go(N); }
     else if (ev.key === " ") { ev.preventDefault(); play(); }
   });
   document.getElementById("graph").addEventListener("scroll", function () {
