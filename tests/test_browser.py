@@ -170,6 +170,15 @@ def test_play_and_keyboard(browser, tmp_path):
     page.wait_for_selector("#play:has-text('play')", timeout=10_000)
     page.click("#first")
     assert page.locator("#panel").get_attribute("data-step") == "0"
+    page.click("#last")  # to the end of the pass, and back with the keyboard
+    assert page.locator("#panel").get_attribute("data-step") == str(len(tr.steps))
+    assert page.locator("#last").is_disabled() and page.locator("#next").is_disabled()
+    assert page.locator("#leaf-grads li").count() == len(tr.leaves)
+    page.keyboard.press("Home")
+    assert page.locator("#panel").get_attribute("data-step") == "0"
+    page.keyboard.press("End")
+    assert page.locator("#panel").get_attribute("data-step") == str(len(tr.steps))
+    page.click("#first")
     # before the backward pass no gradient is drawn; the values are
     assert not page.locator("#edge-0 text.g").is_visible() and page.locator("#edge-0 text.v").is_visible()
     page.close()

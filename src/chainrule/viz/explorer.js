@@ -6,7 +6,7 @@
   "use strict";
   var SVG = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
   var FONT = "system-ui, -apple-system, Helvetica, Arial, sans-serif";
-  var MARGIN = 30, GAP = 14, LAYER_GAP = 18, MAX_SPAN = 40;
+  var LEAVES_SHOWN = 200, MARGIN = 30, GAP = 14, LAYER_GAP = 18, MAX_SPAN = 40, DUMMY = { l: 3, r: 3, t: 3, b: 3 };
   var data, N, cur, timer = null, collapsed = {}, groupByPath = {}, view = null;
 
   // ---- numbers ---------------------------------------------------------------------------------
@@ -90,15 +90,28 @@
   }
 
   // ---- text widths (canvas measures the same font the SVG draws with) ---------------------------
-  var ctx = document.createElement("canvas").getContext("2d"), font = "", widths = {};
+  // A text's width is the sum of its characters' widths, each measured once per font: measuring
+  // every label of a big graph whole is most of its layout time. Kerning only narrows a text, so
+  // the sum never falls short; text with combining marks or surrogate pairs is measured whole.
+  var fonts = [];
   function tw(text, size, bold) {
-    var f = (bold ? "700 " : "") + size + "px " + FONT, key = f + "|" + text;
-    var w = widths[key];
-    if (w === undefined) {
-      if (f !== font) { ctx.font = f; font = f; }
-      w = widths[key] = Math.ceil(ctx.measureText(text).width) + 2;
+    var m = fonts[2 * size + (bold ? 1 : 0)];
+    if (m === undefined) {
+      m = fonts[2 * size + (bold ? 1 : 0)] = { ctx: document.createElement("canvas").getContext("2d"), chars: new Map() };
+      m.ctx.font = (bold ? "700 " : "") + size + "px " + FONT;
     }
-    return w;
+    var w = 0;
+    for (var i = 0; i < text.length; i++) {
+      var c = text.charCodeAt(i);
+      if ((c >= 0x300 && c <= 0x36f) || (c >= 0xd800 && c <= 0xdfff) || (c >= 0x200b && c <= 0x200f)) {
+        w = m.ctx.measureText(text).width;
+        break;
+      }
+      var cw = m.chars.get(c);
+      if (cw === undefined) { cw = m.ctx.measureText(text[i]).width; m.chars.set(c, cw); }
+      w += cw;
+    }
+    return Math.ceil(w) + 2;
   }
 
   // ---- which groups show: a collapsed group is drawn as one box -----------------------------------
@@ -154,14 +167,14 @@
       var id = g ? "group:" + g : n.id;
       vmap[n.id] = id;
       if (vid[id] === undefined) {
-        var v = g ? { id: id, kind: "group", label: groupLabel(groupByPath[g]), path: g, count: 0, order: k, steps: [] }
+        var v = g ? { id: id, kind: "group", label: groupLabel(groupByPath[g]), path: g, count: 0, order: k, steps: [], last: 0 }
           : { id: n.id, kind: n.kind, label: n.label, name: n.name, gate: n.gate, grad: n.grad, uses: n.uses || 0,
               step: n.step, order: k, group: n.group };
         vid[id] = vnodes.length;
         vnodes.push(v);
       }
       var vn = vnodes[vid[id]];
-      if (vn.kind === "group") { vn.count++; if (n.step) vn.steps.push(n.step); }
+      if (vn.kind === "group") { vn.count++; if (n.step) { vn.steps.push(n.step); vn.last = Math.max(vn.last, n.step); } }
     });
     var vedges = [];
     data.edges.forEach(function (e, k) {
@@ -226,11 +239,22 @@
     var maxRank = Math.max.apply(null, rank.concat([0])), L = 2 * maxRank + 1, layers = [];
     for (i = 0; i < L; i++) layers.push([]);
     var items = [];
-    function add(item, layer) { item.layer = layer; item.nb = []; items.push(item); layers[layer].push(item); return item; }
-    var nodeItems = vnodes.map(function (v, k) {
-      var box = nodeBox(v, tb);
-      return add({ kind: "node", v: v, box: box }, 2 * rank[k]);
-    });
+    function Item(kind, v, ve, box, layer) {
+      this.id = items.length; this.kind = kind; this.v = v; this.ve = ve; this.box = box; this.layer = layer;
+      // along = across the flow (y when left to right); across = along the flow
+      this.lo = tb ? box.l : box.t; this.hi = tb ? box.r : box.b;
+      this.alo = tb ? box.t : box.l; this.ahi = tb ? box.b : box.r;
+      this.nb = [];
+      // (NaN, not 0: V8 then stores these fields as doubles from the start instead of migrating
+      // every item when the first fraction is written)
+      this.pos = NaN; this.x = NaN; this.y = NaN;
+    }
+    function add(kind, v, ve, box, layer) {
+      var item = new Item(kind, v, ve, box, layer);
+      items.push(item); layers[layer].push(item);
+      return item;
+    }
+    var nodeItems = vnodes.map(function (v, k) { return add("node", v, null, nodeBox(v, tb), 2 * rank[k]); });
     var paths = [];
     vedges.forEach(function (ve) {
       var a = 2 * rank[ve.s], b = 2 * rank[ve.t], chain = [nodeItems[ve.s]];
@@ -240,10 +264,10 @@
         var it;
         if (l === b - 1) {
           var vw = tw(ve.e.value, 11), gw = ve.e.grad ? tw(ve.e.grad, 11, true) : 0, w = Math.max(vw, gw, 8);
-          it = label = add({ kind: "label", ve: ve, box: tb ? { l: 2, r: w + 8, t: 15, b: 15 }
-            : { l: w / 2 + 3, r: w / 2 + 3, t: 16, b: 16 } }, l);
+          it = label = add("label", null, ve, tb ? { l: 2, r: w + 8, t: 15, b: 15 }
+            : { l: w / 2 + 3, r: w / 2 + 3, t: 16, b: 16 }, l);
         } else {
-          it = add({ kind: "dummy", ve: ve, box: { l: 3, r: 3, t: 3, b: 3 } }, l);
+          it = add("dummy", null, ve, DUMMY, l);
         }
         chain.push(it);
       }
@@ -251,52 +275,74 @@
       for (var c = 0; c + 1 < chain.length; c++) { chain[c].nb.push(chain[c + 1]); chain[c + 1].nb.push(chain[c]); }
       paths.push({ ve: ve, chain: chain, label: label });
     });
-    // along = across the flow (y when left to right); across = along the flow
-    function lo(it) { return tb ? it.box.l : it.box.t; }
-    function hi(it) { return tb ? it.box.r : it.box.b; }
-    function alo(it) { return tb ? it.box.t : it.box.l; }
-    function ahi(it) { return tb ? it.box.b : it.box.r; }
-    layers.forEach(function (layer) { layer.forEach(function (it, k) { it.idx = k; }); });
+    // Ordering and packing visit every item many times: they run on typed arrays indexed by item
+    // number (the neighbours as one list with offsets), which a big graph's 100,000 items need
+    var NI = items.length, n, j, s, it, id, e, layer;
+    var layerOf = new Int32Array(NI), idxA = new Float64Array(NI), keyA = new Float64Array(NI);
+    var posA = new Float64Array(NI), wantA = new Float64Array(NI), loA = new Float64Array(NI), hiA = new Float64Array(NI);
+    var nbStart = new Int32Array(NI + 1);
+    for (i = 0; i < NI; i++) {
+      it = items[i];
+      layerOf[i] = it.layer; loA[i] = it.lo; hiA[i] = it.hi;
+      nbStart[i + 1] = nbStart[i] + it.nb.length;
+    }
+    var nbList = new Int32Array(nbStart[NI]);
+    for (i = 0; i < NI; i++) for (j = 0, n = items[i].nb; j < n.length; j++) nbList[nbStart[i] + j] = n[j].id;
+    var order = layers.map(function (layer) {
+      return layer.map(function (it, k) { idxA[it.id] = k; return it.id; });
+    });
+    function byKey(a, b) { return keyA[a] - keyA[b]; }  // (a stable sort: ties stay in their order)
+    // barycentre ordering: each item moves to the mean place of its neighbours in the layer swept from
     function sweep(from, to, dir) {
       for (var l = from; l !== to; l += dir) {
-        var layer = layers[l];
-        layer.forEach(function (it) {
-          var ns = it.nb.filter(function (o) { return o.layer === l - dir; });
-          it.key = ns.length ? ns.reduce(function (s, o) { return s + o.idx; }, 0) / ns.length : it.idx;
-        });
-        layer.sort(function (x, y) { return x.key - y.key || x.idx - y.idx; });
-        layer.forEach(function (it, k) { it.idx = k; });
+        var layer = order[l], k, j, s, n, id, e, o, unsorted = false;
+        for (k = 0; k < layer.length; k++) {
+          id = layer[k]; s = 0; n = 0;
+          for (j = nbStart[id], e = nbStart[id + 1]; j < e; j++) {
+            o = nbList[j];
+            if (layerOf[o] === l - dir) { s += idxA[o]; n++; }
+          }
+          keyA[id] = n ? s / n : idxA[id];
+          if (k && keyA[id] < keyA[layer[k - 1]]) unsorted = true;
+        }
+        if (!unsorted) continue;
+        layer.sort(byKey);
+        for (k = 0; k < layer.length; k++) idxA[layer[k]] = k;
       }
     }
     for (var it2 = 0; it2 < 4; it2++) { sweep(1, L, 1); sweep(L - 2, -1, -1); }
     // positions along each layer: stacked, then pulled towards neighbours, never closer than GAP
     function pack(layer) {
-      var p = 0;
-      layer.forEach(function (it, k) {
-        p = k ? Math.max(it.want, p + hi(layer[k - 1]) + GAP + lo(it)) : it.want;
-        it.pos = p;
-      });
-      var shift = 0;
-      layer.forEach(function (it) { shift += it.pos - it.want; });
-      shift /= layer.length || 1;
-      layer.forEach(function (it) { it.pos -= Math.max(0, shift); });
+      var p = 0, shift = 0, k, id, prev = -1;
+      for (k = 0; k < layer.length; k++) {
+        id = layer[k];
+        p = k ? Math.max(wantA[id], p + hiA[prev] + GAP + loA[id]) : wantA[id];
+        posA[id] = p;
+        shift += p - wantA[id];
+        prev = id;
+      }
+      shift = Math.max(0, shift / (layer.length || 1));
+      for (k = 0; k < layer.length; k++) posA[layer[k]] -= shift;
     }
-    layers.forEach(function (layer) { layer.forEach(function (it) { it.want = 0; }); pack(layer); });
+    order.forEach(pack);  // (every want is 0 here)
     for (var r = 0; r < 6; r++) {
-      var order = r % 2 ? layers.slice().reverse() : layers;
-      order.forEach(function (layer) {
-        layer.forEach(function (it) {
-          it.want = it.nb.length ? it.nb.reduce(function (s, o) { return s + o.pos; }, 0) / it.nb.length : it.pos;
-        });
+      for (var q2 = 0; q2 < L; q2++) {
+        layer = order[r % 2 ? L - 1 - q2 : q2];
+        for (i = 0; i < layer.length; i++) {
+          id = layer[i]; s = 0; n = nbStart[id + 1] - nbStart[id];
+          for (j = nbStart[id], e = nbStart[id + 1]; j < e; j++) s += posA[nbList[j]];
+          wantA[id] = n ? s / n : posA[id];
+        }
         pack(layer);
-      });
+      }
     }
+    for (i = 0; i < NI; i++) items[i].pos = posA[i];
     var minA = Infinity, maxA = -Infinity;
-    items.forEach(function (it) { minA = Math.min(minA, it.pos - lo(it)); maxA = Math.max(maxA, it.pos + hi(it)); });
+    items.forEach(function (it) { minA = Math.min(minA, it.pos - it.lo); maxA = Math.max(maxA, it.pos + it.hi); });
     var c0 = MARGIN, crossPos = [], bands = [];
     layers.forEach(function (layer, l) {
       var a = 0, b = 0;
-      layer.forEach(function (it) { a = Math.max(a, alo(it)); b = Math.max(b, ahi(it)); });
+      layer.forEach(function (it) { a = Math.max(a, it.alo); b = Math.max(b, it.ahi); });
       if (!layer.length) { a = b = 6; }
       var c = c0 + a;
       crossPos.push(c);
@@ -314,23 +360,38 @@
   }
 
   // ---- the drawing -------------------------------------------------------------------------------
-  var nodeEls, edgeEls, leafGradEls, leafDone, scale = 1, stepItem = {};
+  // A small graph is drawn whole and scaled to the box's width. A big one (more than VIRTUAL_MIN
+  // nodes and edges) is drawn at full size and scrolls both ways, and only what is in view
+  // has elements: each node and edge is filed under the grid cells its box covers, and scrolling
+  // adds what comes near the view and removes what is far from it.
+  var VIRTUAL_MIN = 1500, CELL = 512;
+  var scale = 1, stepItem = {}, outputItem = null, leafDone = {}, virtual = false;
+  var shapes = [], drawn = new Map(), grid = [], wide = [], gridCols = 1, edgeLayer = null, nodeLayer = null, viewPending = false;
   function draw() {
     var box = document.getElementById("graph"), t0 = performance.now();
     var avail = Math.max(200, box.clientWidth - 2);
     // left to right, as the lecture draws it, unless that would shrink it below 80% and top to
-    // bottom fits better (a tall drawing scrolls, which is why top to bottom must win clearly)
+    // bottom fits better (a tall drawing scrolls, which is why top to bottom must win clearly); a
+    // big graph scrolls both ways in either, and stays left to right
     var lr = layout(false), lay = lr, fitLR = Math.min(1, avail / lr.width);
-    if (fitLR < 0.8) {
+    if (fitLR < 0.8 && lr.nodes.length + lr.paths.length <= VIRTUAL_MIN) {
       var tb = layout(true);
       if (0.85 * Math.min(1, avail / tb.width) > fitLR) lay = tb;
     }
     view = lay;
     var t1 = performance.now();
     var W = Math.ceil(lay.width), H = Math.ceil(lay.height);
-    var svg = sv("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": data.title,
-      "data-orientation": lay.tb ? "top-to-bottom" : "left-to-right",
-      style: "display:block; max-width:100%; height:auto" });
+    shapes = [];
+    lay.paths.forEach(function (p) { shapes.push({ path: p, box: edgeBox(p, lay) }); });
+    lay.nodes.forEach(function (it) {
+      shapes.push({ item: it, box: [it.x - it.box.l, it.y - it.box.t, it.x + it.box.r, it.y + it.box.b] });
+    });
+    virtual = shapes.length > VIRTUAL_MIN;
+    var attrs = { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": data.title,
+      "data-orientation": lay.tb ? "top-to-bottom" : "left-to-right", "data-shapes": shapes.length,
+      style: "display:block; max-width:100%; height:auto" };
+    if (virtual) { scale = 1; attrs.style = "display:block"; }
+    var svg = sv("svg", attrs);
     var defs = sv("defs");
     var marker = sv("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "9",
       markerHeight: "9", markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" });
@@ -338,37 +399,110 @@
     defs.appendChild(marker);
     svg.appendChild(defs);
     drawGroups(svg, lay);
-    edgeEls = lay.paths.map(function (p) { return drawEdge(svg, p, lay.tb, lay); });
-    nodeEls = {}; leafGradEls = {};
-    lay.nodes.forEach(function (it) { drawNode(svg, it, lay.tb); });
-    box.textContent = "";
-    box.appendChild(svg);
-    scale = svg.getBoundingClientRect().width / W;
-    stepItem = {};
-    lay.nodes.forEach(function (it) {
-      if (it.v.step) stepItem[it.v.step] = it;
-      (it.v.steps || []).forEach(function (st) { stepItem[st] = it; });
-    });
-    box.setAttribute("data-layout-ms", String(Math.round(t1 - t0)));  // read by benchmarks/page_chromium.py
-    box.setAttribute("data-draw-ms", String(Math.round(performance.now() - t1)));
+    edgeLayer = svg.appendChild(sv("g", { "class": "edges" }));
+    nodeLayer = svg.appendChild(sv("g", { "class": "nodes" }));
+    drawn = new Map();
     leafDone = {};
     data.edges.forEach(function (e) {
       if (e.src.indexOf("leaf") === 0) leafDone[e.src] = Math.max(leafDone[e.src] || 0, e.step);
     });
+    stepItem = {};
+    lay.nodes.forEach(function (it) {
+      if (it.v.step) stepItem[it.v.step] = it;
+      if (it.v.kind === "output") outputItem = it;
+      (it.v.steps || []).forEach(function (st) { stepItem[st] = it; });
+    });
+    if (!virtual) shapes.forEach(function (sh, k) { drawShape(k); });
+    else {
+      gridCols = Math.ceil(W / CELL) + 1;
+      grid = [];
+      wide = [];
+      shapes.forEach(function (sh, k) {
+        var b = sh.box, c0 = Math.max(0, Math.floor(b[0] / CELL)), c1 = Math.max(0, Math.floor(b[2] / CELL));
+        var r0 = Math.max(0, Math.floor(b[1] / CELL)), r1 = Math.max(0, Math.floor(b[3] / CELL));
+        if ((c1 - c0 + 1) * (r1 - r0 + 1) > 16) { wide.push(k); return; }  // a long edge: checked at every view
+        for (var r = r0; r <= r1; r++) {
+          for (var c = c0; c <= c1; c++) {
+            var cell = r * gridCols + c;
+            (grid[cell] || (grid[cell] = [])).push(k);
+          }
+        }
+      });
+    }
+    box.textContent = "";
+    box.appendChild(svg);
+    if (virtual) updateView();
+    else scale = svg.getBoundingClientRect().width / W;
+    box.setAttribute("data-layout-ms", String(Math.round(t1 - t0)));  // read by benchmarks/page_chromium.py
+    box.setAttribute("data-draw-ms", String(Math.round(performance.now() - t1)));
+  }
+
+  // the box an edge's drawing stays in: its items' boxes, and the bands of the layers it crosses
+  function edgeBox(p, lay) {
+    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    p.chain.forEach(function (it) {
+      var band = lay.bands[it.layer];
+      x0 = Math.min(x0, it.x - it.box.l); x1 = Math.max(x1, it.x + it.box.r);
+      y0 = Math.min(y0, it.y - it.box.t); y1 = Math.max(y1, it.y + it.box.b);
+      if (lay.tb) { y0 = Math.min(y0, band[0]); y1 = Math.max(y1, band[1]); }
+      else { x0 = Math.min(x0, band[0]); x1 = Math.max(x1, band[1]); }
+    });
+    return [x0 - 10, y0 - 10, x1 + 10, y1 + 10];
+  }
+  function meets(b, r) { return b[0] < r[2] && r[0] < b[2] && b[1] < r[3] && r[1] < b[3]; }
+
+  // (virtual drawing) elements for what lies within a quarter of a screen of the view; those more
+  // than a screen away are removed
+  function updateView() {
+    viewPending = false;
+    if (!virtual) return;
+    var box = document.getElementById("graph"), s = scale;
+    var w = box.clientWidth / s, h = box.clientHeight / s, x = box.scrollLeft / s, y = box.scrollTop / s;
+    var near = [x - w / 4, y - h / 4, x + 1.25 * w, y + 1.25 * h], far = [x - w, y - h, x + 2 * w, y + 2 * h];
+    drawn.forEach(function (rec, k) {
+      if (!meets(shapes[k].box, far)) { rec.g.remove(); drawn.delete(k); }
+    });
+    var c0 = Math.max(0, Math.floor(near[0] / CELL)), c1 = Math.min(gridCols - 1, Math.floor(near[2] / CELL));
+    var r0 = Math.max(0, Math.floor(near[1] / CELL)), r1 = Math.floor(near[3] / CELL), k, j;
+    for (j = 0; j < wide.length; j++) {
+      k = wide[j];
+      if (!drawn.has(k) && meets(shapes[k].box, near)) drawShape(k);
+    }
+    for (var r = r0; r <= r1; r++) {
+      for (var c = c0; c <= c1; c++) {
+        var cell = grid[r * gridCols + c];
+        if (!cell) continue;
+        for (j = 0; j < cell.length; j++) {
+          k = cell[j];
+          if (!drawn.has(k) && meets(shapes[k].box, near)) drawShape(k);
+        }
+      }
+    }
+  }
+  function drawShape(k) {
+    var sh = shapes[k], rec = sh.path ? drawEdge(edgeLayer, sh.path, view.tb, view) : drawNode(nodeLayer, sh.item, view.tb);
+    drawn.set(k, rec);
+    paint(rec);
   }
 
   function drawGroups(svg, lay) {
     // an expanded group: a light frame around its nodes, its name on the frame (click to collapse)
+    var frames = {};
+    lay.nodes.forEach(function (it) {
+      var gp = it.v.group;
+      if (!gp || it.v.kind === "group") return;
+      var parts = gp.split("."), p = "";
+      for (var i = 0; i < parts.length; i++) {
+        p = i ? p + "." + parts[i] : parts[i];
+        var f = frames[p] || (frames[p] = [Infinity, Infinity, -Infinity, -Infinity]);
+        f[0] = Math.min(f[0], it.x - it.box.l); f[2] = Math.max(f[2], it.x + it.box.r);
+        f[1] = Math.min(f[1], it.y - it.box.t); f[3] = Math.max(f[3], it.y + it.box.b);
+      }
+    });
     data.groups.forEach(function (g) {
-      if (collapsed[g.path] || repGroup(g.path) !== null) return;
-      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-      lay.nodes.forEach(function (it) {
-        var gp = it.v.group;
-        if (!gp || (gp !== g.path && gp.indexOf(g.path + ".") !== 0)) return;
-        x0 = Math.min(x0, it.x - it.box.l); x1 = Math.max(x1, it.x + it.box.r);
-        y0 = Math.min(y0, it.y - it.box.t); y1 = Math.max(y1, it.y + it.box.b);
-      });
-      if (x0 === Infinity) return;
+      var b = frames[g.path];
+      if (collapsed[g.path] || repGroup(g.path) !== null || !b) return;
+      var x0 = b[0], y0 = b[1], x1 = b[2], y1 = b[3];
       var f = sv("g", { "class": "groupframe", id: "frame-" + g.path, tabindex: "0" });
       f.appendChild(sv("rect", { x: x0 - 8, y: y0 - 18, width: x1 - x0 + 16, height: y1 - y0 + 26, rx: 8 }));
       f.appendChild(sv("text", { "class": "gl", x: x0 - 4, y: y0 - 6 }, groupLabel(g) + " ▾"));
@@ -413,14 +547,13 @@
   }
 
   function drawNode(svg, it, tb) {
-    var n = it.v, x = it.x, y = it.y, g = sv("g", { "class": "node " + n.kind, id: "node-" + n.id });
+    var n = it.v, x = it.x, y = it.y, lg = null, g = sv("g", { "class": "node " + n.kind, id: "node-" + n.id });
     var bx = x - it.box.l, by = y - it.box.t;
     g.setAttribute("data-box", [bx, by, it.box.l + it.box.r, it.box.t + it.box.b].join(","));
     if (n.kind === "op") {
       if (n.shapeW > 44) g.appendChild(sv("rect", { x: x - n.shapeW / 2, y: y - 22, width: n.shapeW, height: 44, rx: 22 }));
       else g.appendChild(sv("circle", { cx: x, cy: y, r: 22 }));
       g.appendChild(sv("text", { "class": "sym label", x: x, y: y + 5, "text-anchor": "middle" }, n.label));
-      nodeEls[n.step] = g;
     } else if (n.kind === "leaf") {
       g.appendChild(sv("rect", { x: x - n.shapeW / 2, y: y - 15, width: n.shapeW, height: 30, rx: 7 }));
       g.appendChild(sv("text", { "class": "nmb label", x: x, y: y + 5, "text-anchor": "middle" }, n.label));
@@ -429,7 +562,6 @@
       g.appendChild(sv("text", { "class": "gname label", x: x, y: y + 5, "text-anchor": "middle" }, n.label));
       g.setAttribute("tabindex", "0");
       g.addEventListener("click", function () { collapsed[n.path] = false; redraw(); });
-      n.steps.forEach(function (st) { nodeEls[st] = g; });
     } else {
       g.appendChild(sv("text", { "class": (n.kind === "output" ? "nmb" : "cst") + " label", x: x, y: y + 5,
         "text-anchor": "middle" }, n.label));
@@ -440,9 +572,10 @@
         : sv("text", { "class": cls, x: x, y: y + n.shapeH / 2 + 13 + 14 * k, "text-anchor": "middle" });
       t.textContent = text;
       g.appendChild(t);
-      if (n.kind === "leaf" && k === 0) leafGradEls[n.id] = t;
+      if (n.kind === "leaf" && k === 0) lg = t;
     });
     svg.appendChild(g);
+    return { g: g, v: n, lg: lg };
   }
 
   // ---- the panel ---------------------------------------------------------------------------------
@@ -516,14 +649,21 @@
     }
     if (s.index === N) {
       var ul = el("ul", { id: "leaf-grads" });
-      data.leaves.forEach(function (l) {
+      var leafItem = function (l) {
         ul.appendChild(el("li", {}, el("span", { text: "dL/d" + dname(l.name) + " = " }),
           arrEl(l.grad, "num downstream"),
           l.sources.length ? el("span", { "class": "copy", text: "  (copy gate: the sum of " + l.sources.length +
             ": " + l.sources.map(function (c) { return fmt(c.grad) + " from " + c.from; }).join(" + ") + ")" }) : null));
-      });
+      };
+      // a long list opens on request: thousands of rows would make this step slow
+      data.leaves.slice(0, LEAVES_SHOWN).forEach(leafItem);
       panel.appendChild(el("p", { "class": "note", text: "backward pass complete; the leaves' gradients:" }));
       panel.appendChild(ul);
+      if (data.leaves.length > LEAVES_SHOWN) {
+        var more = el("button", { type: "button", id: "all-leaves", text: "show all " + data.leaves.length + " leaves" });
+        more.addEventListener("click", function () { data.leaves.slice(LEAVES_SHOWN).forEach(leafItem); more.remove(); });
+        panel.appendChild(more);
+      }
     }
   }
 
@@ -533,38 +673,38 @@
     document.getElementById("prev").disabled = cur === 0;
     document.getElementById("first").disabled = cur === 0;
     document.getElementById("next").disabled = cur === N;
-    // only what changed is written to the drawing, so a step costs little on a big graph
-    var current = null;
-    for (var k in nodeEls) {
-      var st = Number(k), want = st === cur ? 2 : st < cur ? 1 : 0, el2 = nodeEls[k];
-      if (el2._state === want) continue;
-      el2._state = want;
-      el2.classList.toggle("current", want === 2);
-      el2.classList.toggle("done", want === 1);
-    }
-    if (cur > 0 && nodeEls[cur]) {
-      current = nodeEls[cur];
-      current.classList.add("current");
-    }
-    var curId = cur ? "op" + cur : null;
-    edgeEls.forEach(function (x) {
-      var shown = cur >= Math.max(1, x.edge.step), active = cur > 0 && (x.edge.step === cur || x.edge.src === curId);
-      if (x.grad && x.shown !== shown) { x.shown = shown; x.grad.style.visibility = shown ? "visible" : "hidden"; }
-      if (x.active !== active) { x.active = active; x.g.classList.toggle("active", active); }
-    });
-    for (var id in leafGradEls) {
-      var vis = cur >= (leafDone[id] || Infinity);
-      if (leafGradEls[id]._vis !== vis) { leafGradEls[id]._vis = vis; leafGradEls[id].style.visibility = vis ? "visible" : "hidden"; }
-    }
-    if (cur > 0) follow(cur);
+    document.getElementById("last").disabled = cur === N;
+    if (cur > 0) follow(stepItem[cur]);
+    else if (virtual) follow(outputItem);  // where the backward pass starts
+    drawn.forEach(paint);  // only what changed is written to the drawing
     panel.textContent = "";
     panel.setAttribute("data-step", String(cur));
     if (cur === 0) introPanel(); else stepPanel(data.steps[cur - 1]);
   }
+  // a drawn node or edge as the current step shows it
+  function paint(rec) {
+    if (rec.edge) {
+      var e = rec.edge, shown = cur >= Math.max(1, e.step), active = cur > 0 && (e.step === cur || e.src === "op" + cur);
+      if (rec.grad && rec.shown !== shown) { rec.shown = shown; rec.grad.style.visibility = shown ? "visible" : "hidden"; }
+      if (rec.active !== active) { rec.active = active; rec.g.classList.toggle("active", active); }
+      return;
+    }
+    var v = rec.v, want = 0;
+    if (v.step) want = v.step === cur ? 2 : v.step < cur ? 1 : 0;
+    else if (v.steps && v.steps.length) want = v.steps.indexOf(cur) >= 0 ? 2 : v.last < cur ? 1 : 0;
+    if (rec.state !== want) {
+      rec.state = want;
+      rec.g.classList.toggle("current", want === 2);
+      rec.g.classList.toggle("done", want === 1);
+    }
+    if (rec.lg) {
+      var vis = cur >= (leafDone[v.id] || Infinity);
+      if (rec.vis !== vis) { rec.vis = vis; rec.lg.style.visibility = vis ? "visible" : "hidden"; }
+    }
+  }
   // keep the current node in view: the graph box scrolls to it (positions come from the layout,
   // so nothing is measured per step), and the page scrolls to the box in a short window
-  function follow(step) {
-    var it = stepItem[step];
+  function follow(it) {
     if (!it) return;
     var box = document.getElementById("graph"), s = scale;
     var x0 = (it.x - it.box.l) * s, x1 = (it.x + it.box.r) * s, y0 = (it.y - it.box.t) * s, y1 = (it.y + it.box.b) * s;
@@ -573,6 +713,9 @@
     if (y0 < T || y1 > T + H) box.scrollTop = Math.max(0, (y0 + y1) / 2 - H / 2);
     var r = box.getBoundingClientRect(), top = r.top + y0 - box.scrollTop, bottom = r.top + y1 - box.scrollTop;
     if (top < 0 || bottom > window.innerHeight) window.scrollBy(0, top < 0 ? top - 8 : bottom - window.innerHeight + 8);
+    // now, not at the next scroll event: the node is drawn when the step returns (and after the
+    // reads above, so that they find the layout clean)
+    if (virtual) updateView();
   }
   function redraw() { draw(); render(); }
   function go(k) { cur = Math.max(0, Math.min(N, k)); render(); }
@@ -606,6 +749,7 @@
   document.getElementById("next").addEventListener("click", function () { stop(); go(cur + 1); });
   document.getElementById("prev").addEventListener("click", function () { stop(); go(cur - 1); });
   document.getElementById("first").addEventListener("click", function () { stop(); go(0); });
+  document.getElementById("last").addEventListener("click", function () { stop(); go(N); });
   document.getElementById("play").addEventListener("click", play);
   document.getElementById("expand").addEventListener("click", function () {
     var any = data.groups.some(function (g) { return collapsed[g.path]; });
@@ -617,7 +761,11 @@
     if (ev.key === "ArrowRight") { stop(); go(cur + 1); }
     else if (ev.key === "ArrowLeft") { stop(); go(cur - 1); }
     else if (ev.key === "Home") { stop(); go(0); }
+    else if (ev.key === "End") { stop(); go(N); }
     else if (ev.key === " ") { ev.preventDefault(); play(); }
+  });
+  document.getElementById("graph").addEventListener("scroll", function () {
+    if (virtual && !viewPending) { viewPending = true; requestAnimationFrame(updateView); }
   });
   var lastWidth = 0, pending = null;
   window.addEventListener("resize", function () {
@@ -646,7 +794,8 @@
     };
     reader.readAsText(f);
   });
-  var initial = JSON.parse(document.getElementById("trace-data").textContent);
+  var p0 = performance.now(), initial = JSON.parse(document.getElementById("trace-data").textContent);
+  document.getElementById("graph").setAttribute("data-parse-ms", String(Math.round(performance.now() - p0)));
   start(initial);
   lastWidth = document.getElementById("graph").clientWidth;
 })();
