@@ -95,6 +95,7 @@ def test_page_steps_through_every_node(browser, tmp_path, name):
         # the lecture's notation: dL/d(x + y), with parentheses around a compound name
         assert f"upstream dL/d{d(s.name)} = " in page.locator("#panel .up").inner_text()
         assert s.expr in title
+        assert f": {s.name} = {s.name} " not in title  # an expression name is not written twice
         if s.value is not None:
             same(page.locator("#node-value").inner_text(), s.value, f"step {s.index} value")
         for g in s.gates:

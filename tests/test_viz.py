@@ -185,6 +185,7 @@ def test_repr_html_table():
     assert srcdoc == tr.to_html()
     assert h.startswith('<div class="chainrule-trace">') and "<table>" in h
     assert h.count("<tr>") >= 5 and "swaps" in h and "distributes" in h
+    assert "<th>step</th>" in h  # numbered as the text table and the page number steps
     assert "dL/dx = -4" in h and "dL/dz = 3" in h
     x = cr.tensor(1.0, requires_grad=True, name="<i>x</i>")
     assert "<i>" not in explain(x * 2.0)._repr_html_()

@@ -594,7 +594,8 @@
   }
 
   function stepPanel(s) {
-    var title = "step " + s.index + " / " + N + ": " + s.name + " = " + (s.expr || s.op) + "   (" + s.op +
+    var expr = s.expr || s.op;
+    var title = "step " + s.index + " / " + N + ": " + s.name + (expr !== s.name ? " = " + expr : "") + "   (" + s.op +
       (s.group ? ", in " + s.group : "") + ")";
     panel.appendChild(el("h2", { id: "step-title", text: title }));
     if (s.doc) panel.appendChild(el("p", { "class": "doc", text: s.op + ": " + s.doc }));
@@ -647,7 +648,7 @@
         text: "numerical check (check_graph) of this node's rule: " + s.check.status +
           (s.check.error !== null ? ", relative error " + Number(s.check.error).toExponential(1) : "") }));
     }
-    if (s.index === N) {
+    if (s === data.steps[N - 1]) {  // the last step, whatever its number
       var ul = el("ul", { id: "leaf-grads" });
       var leafItem = function (l) {
         ul.appendChild(el("li", {}, el("span", { text: "dL/d" + dname(l.name) + " = " }),

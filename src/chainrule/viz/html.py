@@ -247,7 +247,7 @@ def table_html(tr):
             rows.append(f'<tr><td></td><td colspan="10" style="font-size:85%;color:#555">'
                         f'{"<br>".join(e(t) for t in notes)}</td></tr>')
     leaves = ", ".join(f"dL/d{e(lf.name)} = {e(fmt_value(lf.grad))}" for lf in tr.leaves)
-    head = "".join(f"<th>{h}</th>" for h in ("#", "node", "op", "gate", "value", "upstream", "input", "shape",
+    head = "".join(f"<th>{h}</th>" for h in ("step", "node", "op", "gate", "value", "upstream", "input", "shape",
                                              "input value", "local", "downstream"))
     return (f'<div class="chainrule-trace"><p><b>backward pass of {e(tr.output_name)} = '
             f'{e(fmt_value(tr.output_value))}</b>: {len(tr.steps)} nodes in backward order '
