@@ -3,6 +3,7 @@ interactive page in a sandboxed frame) opened in headless Chromium and stepped t
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -21,11 +22,18 @@ tr = cr.explain((x + y) * z)
 tr"""
 
 
-def test_notebook_shows_the_interactive_page(tmp_path):
+def test_notebook_shows_the_interactive_page(tmp_path, monkeypatch):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         pytest.skip(f"chromium is not installed at {CHROMIUM}")
     from nbconvert.preprocessors import ExecutePreprocessor
+
+    import chainrule
+
+    # the kernel runs in tmp_path: it must import the chainrule under test, not an installed one
+    here = str(Path(chainrule.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([here] + [os.path.abspath(p) for p in
+                                                            os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(CELL)]
@@ -50,7 +58,7 @@ def test_notebook_shows_the_interactive_page(tmp_path):
         frame = page.frame_locator("iframe.chainrule-page")
         frame.locator("#graph svg").wait_for()
         assert frame.locator("svg .node.op").count() == 2 and frame.locator("svg .node.leaf").count() == 3
-        assert frame.locator("#expression").inner_text() == "out = (x + y) * z"
+        assert frame.locator("#expression").inner_text() == "out = (x + y)*z"
         frame.locator("#next").click()
         assert frame.locator("#panel").get_attribute("data-step") == "1"
         assert "swaps" in frame.locator("#panel .gate").inner_text()
