@@ -42,10 +42,10 @@ import warnings
 import numpy as np
 
 from ..core import Node, Observer, Primitive, TensorBase, install, state
-from ..core.engine import layer, shared, unbroadcast
-from ..core.errors import CompileError
+from ..core.engine import broadcast_axes, layer, shared, unbroadcast
+from ..core.errors import CompileError, ShapeError
 from ..core.node import clock
-from ..core.primitive import _NP_SCALARS
+from ..core.primitive import _NP_SCALARS, emit
 from ..ops import elementwise as _E
 from ..ops.watch import value_reads
 
@@ -316,11 +316,30 @@ class _Recording:
                         kind, prim))
         bwd.reverse()
         self.base, self.fwd, self.bwd = base, fwd, bwd
+        self.shapes = tuple(rec.shape[s] for s in rec.inputs)
         forward, backward = _Source(rec, self, name).build()
         # a replay is one node of this primitive: inputs the Tensors, residual the forward's values
         self.prim = Primitive(f"compiled {name}", forward, _no_create_graph, fast=backward,
                               inputs="*inputs", residuals="saved", reads="saved", register=False,
                               doc=f"a replay of cr.compile({name})")
+
+    def run(self, ins):
+        """`self.prim(*ins)` without the general cases of `Primitive.__call__` (another backend's
+        arrays still go there): the shapes are the recording's."""
+        datas, parents, needs = [], [], False
+        for t in ins:
+            d = t._data
+            if type(d) is not np.ndarray and type(d) not in _NP_SCALARS:
+                return self.prim(*ins)
+            datas.append(d)
+            if t.requires_grad:
+                n = t._node
+                parents.append(t if n is None else n)
+                needs = True
+            else:
+                parents.append(None)
+        out, saved = self.prim.fwd(*datas)
+        return emit(self.prim, datas, parents, self.shapes, True, out, {}, (saved,), needs)
 
     def check(self, args):
         """The replay's inputs (the arguments, then the outside Tensors read afresh), or None when the
@@ -367,7 +386,7 @@ class _Source:
         self.n = len(rec.grad)     # slots below n are values (inputs, buffers, step outputs); above, constants
         self.made = {o for _, _, o, _, _, _ in r.fwd if o is not None}
         self.ns = {"_norm": _norm, "unbroadcast": unbroadcast, "_sub": np.subtract, "_mul": np.multiply,
-                   "_replay_error": _replay_error}
+                   "_replay_error": _replay_error, "_nd": np.ndarray}
         self.names = {}
         self.state, self.pre = {}, set()  # gradient slot -> "set" / "maybe" (may be None when read); set to None first
 
@@ -390,8 +409,8 @@ class _Source:
         kept = self.kept()
         fwd = self.forward(kept)
         bwd = self.backward(kept)
-        code = builtins.compile(f"{fwd}\n\n{bwd}\n", f"<cr.compile {self.name}>", "exec")
-        exec(code, self.ns)
+        self.r.source = f"{fwd}\n\n{bwd}\n"  # (for reading: `compiled._cache[key][0].source`)
+        exec(builtins.compile(self.r.source, f"<cr.compile {self.name}>", "exec"), self.ns)
         return self.ns["forward"], self.ns["backward"]
 
     def kept(self):
@@ -443,7 +462,12 @@ class _Source:
                     out = rec.keep[o]
                     steady = (op is not None or isinstance(f, np.ufunc)) and any(i < self.n for i in idx) and (
                         type(out) in _NP_SCALARS or type(out) is np.ndarray and out.ndim)
-                    lines.append(f"v{o} = {expr}" if steady else f"v{o} = _norm({expr})")
+                    if steady:
+                        lines.append(f"v{o} = {expr}")
+                    elif type(out) is np.ndarray and out.ndim:  # (then `_norm` keeps it as it is)
+                        lines += [f"v{o} = {expr}", f"if type(v{o}) is not _nd:", f"    v{o} = _norm(v{o})"]
+                    else:
+                        lines.append(f"v{o} = _norm({expr})")
             if free[j]:
                 lines.append("del " + ", ".join(f"v{s}" for s in free[j]))
         names = [s if isinstance(s, str) else f"v{s}" for s in saved]
@@ -472,7 +496,7 @@ class _Source:
                     e = exprs[i]
                     ts = _shape(self.rec, r.base, v)
                     if ts != self.rec.shape[o]:
-                        e = f"unbroadcast({e}, {ts!r}, {prim.name!r})"
+                        e = _reduced(e, self.rec.shape[o], ts, prim.name)
                     self.acc(body, v, e, guarded)
             else:
                 ans = f"v{o}" if o in kept else "None"
@@ -539,6 +563,16 @@ def _inline(src, prim, o, idx, targets, j):
     return None
 
 
+def _reduced(e, shape, to, name):
+    """Source for `unbroadcast(e, to)` with its axes found while writing (e has `shape`)."""
+    try:
+        axes = broadcast_axes(shape, to, name)
+    except ShapeError:
+        return f"unbroadcast({e}, {to!r}, {name!r})"
+    kept = tuple(d for i, d in enumerate(shape) if i not in axes)
+    return f"({e}).sum(axis={axes!r})" + ("" if kept == to else f".reshape({to!r})")
+
+
 def _norm(out):
     """A forward's output as `emit` stores it: 0-d results as NumPy scalars."""
     t = type(out)
@@ -596,14 +630,17 @@ class compile:
         return list(self._eager.values())
 
     def __call__(self, *args):
+        key = [state.grad_enabled]
         for i, a in enumerate(args):
             if not isinstance(a, TensorBase):
                 raise TypeError(f"cr.compile: argument {i} is a {type(a).__name__}; pass Tensors only")
-        key = (state.grad_enabled, *(_sig(a) for a in args))
+            d = a._data
+            key.append((d.shape if type(d) is np.ndarray else (), d.dtype, a.requires_grad))  # (_sig, inlined)
+        key = tuple(key)
         for rec in self._cache.get(key, ()):
             ins = rec.check(args)
             if ins is not None:
-                return rec.prim(*ins)
+                return rec.run(ins)
         if key in self._eager:
             return self.fn(*args)
         with self._lock:
