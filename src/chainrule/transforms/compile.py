@@ -388,7 +388,16 @@ class _Source:
         self.ns = {"_norm": _norm, "unbroadcast": unbroadcast, "_sub": np.subtract, "_mul": np.multiply,
                    "_replay_error": _replay_error, "_nd": np.ndarray}
         self.names = {}
-        self.state, self.pre = {}, set()  # gradient slot -> "set" / "maybe" (may be None when read); set to None first
+        self.state, self.pre = {}, set()  # gradient slot -> "set" / "maybe" (may be None); those set to None first
+        # steps whose values nothing reads (work inside a `cr.Function`'s forward, say) are left out
+        live, self.dead = {r.out}, set()
+        for j in range(len(r.fwd) - 1, -1, -1):
+            _, idx, o, _, kind, _ = r.fwd[j]
+            if kind != _PY and o not in live:
+                self.dead.add(j)
+            else:
+                live.update(idx)
+        self.bwd = [b for b in r.bwd if b[2] in live]
 
     def glob(self, obj, prefix):
         name = self.names.get(id(obj))
@@ -417,7 +426,7 @@ class _Source:
         """The values the backward reads: what the rules declare (as `_frees` in eager's `_keep`)."""
         r = self.r
         kept = {r.out, *r.inputs}
-        for _, idx, o, _, need, _, _, _, _, prim in r.bwd:
+        for _, idx, o, _, need, _, _, _, _, prim in self.bwd:
             ins, want_out, _ = prim.reads(tuple(n is not None for n in need))
             kept.update(idx[i] for i in ins if i < len(idx))
             variadic = prim.inputs[-1:] and prim.inputs[-1].startswith("*")
@@ -431,6 +440,8 @@ class _Source:
         r, rec = self.r, self.rec
         last = {}
         for j, (_, idx, o, _, _, _) in enumerate(r.fwd):
+            if j in self.dead:
+                continue
             for i in idx:
                 last[i] = j
             if o is not None:
@@ -441,8 +452,10 @@ class _Source:
                 free[j].append(s)
         lines = [f"v{s} = {self.glob(get, 'b')}()" for s, get, _, _ in r.buffers]
         saved = sorted(kept)
-        resids = {b[7] for b in r.bwd if b[7] is not None}
+        resids = {b[7] for b in self.bwd if b[7] is not None}
         for j, (f, idx, o, params, kind, _prim) in enumerate(r.fwd):
+            if j in self.dead:
+                continue
             args = ", ".join(self.val(i) for i in idx)
             if kind == _PY:
                 call = f"{self.glob(f, 'f')}({args})"
@@ -482,7 +495,7 @@ class _Source:
         r = self.r
         lines = []
         self.state[r.out] = "set"
-        for j, (rule, idx, o, params, need, targets, shapes, res, _kind, prim) in enumerate(r.bwd):
+        for j, (rule, idx, o, params, need, targets, shapes, res, _kind, prim) in enumerate(self.bwd):
             st = self.state.get(o)
             if st is None:
                 continue  # no gradient reaches this step
