@@ -47,6 +47,7 @@ from ..core.errors import CompileError, ShapeError
 from ..core.node import clock
 from ..core.primitive import _NP_SCALARS, emit
 from ..ops import elementwise as _E
+from ..ops import linalg as _L
 from ..ops.watch import value_reads
 
 __all__ = ["compile", "replayed", "CompileWarning"]
@@ -367,7 +368,7 @@ class _Recording:
 
 _GENERIC, _PY, _RES = 0, 3, 4
 _OPS = {operator.add: "{} + {}", operator.sub: "{} - {}", operator.mul: "{} * {}", operator.truediv: "{} / {}",
-        operator.neg: "-{}"}
+        operator.neg: "-{}", _L._matmul_fwd: "{} @ {}"}
 
 
 class _Source:
@@ -386,7 +387,8 @@ class _Source:
         self.n = len(rec.grad)     # slots below n are values (inputs, buffers, step outputs); above, constants
         self.made = {o for _, _, o, _, _, _ in r.fwd if o is not None}
         self.ns = {"_norm": _norm, "unbroadcast": unbroadcast, "_sub": np.subtract, "_mul": np.multiply,
-                   "_replay_error": _replay_error, "_nd": np.ndarray}
+                   "_replay_error": _replay_error, "_nd": np.ndarray,
+                   "_where": np.where}
         self.names = {}
         self.state, self.pre = {}, set()  # gradient slot -> "set" / "maybe" (may be None); those set to None first
         # steps whose values nothing reads (work inside a `cr.Function`'s forward, say) are left out
@@ -508,7 +510,7 @@ class _Source:
                 for i, v in targets:
                     e = exprs[i]
                     ts = _shape(self.rec, r.base, v)
-                    if ts != self.rec.shape[o]:
+                    if prim.elementwise and ts != self.rec.shape[o]:  # (the part has the output's shape)
                         e = _reduced(e, self.rec.shape[o], ts, prim.name)
                     self.acc(body, v, e, guarded)
             else:
@@ -568,6 +570,10 @@ def _inline(src, prim, o, idx, targets, j):
         return [], {0: f"{g} * {src.val(idx[1])}", 1: f"{g} * {src.val(idx[0])}"}
     if prim is _E.exp:
         return [], {0: f"{g} * v{o}"}
+    if prim is _E.relu:
+        return [], {0: f"_where(v{o} > 0, {g}, 0)"}
+    if prim is _L.matmul and len(rec.shape[o]) == 2 and all(len(_shape(rec, src.r.base, v)) == 2 for v in idx):
+        return [], {0: f"{g} @ {src.val(idx[1])}.T", 1: f"{src.val(idx[0])}.T @ {g}"}
     if prim is _E.tanh:
         ans = rec.keep[o]
         if type(ans) is not np.ndarray or not ans.ndim:
