@@ -1,9 +1,10 @@
 """Record once, replay: `cr.compile(fn)`.
 
 The first call for a signature runs `fn` eagerly while an observer writes every primitive
-application down as a tape of array operations. Later calls with that signature run the tape on
-the new arrays, with no nodes, and wrap the result as ONE node whose backward runs the recorded
-rules in reverse: the same operations in the same order as eager, so the results are bitwise equal.
+application down as a tape of array operations, and the tape is written out as two straight-line
+Python functions (`_Source`). Later calls with that signature run them on the new arrays, with no
+nodes, and wrap the result as ONE node whose backward runs the recorded rules in reverse: the same
+operations in the same order as eager, so the results are bitwise equal.
 
 What a recording reads, and when:
 - the Tensor arguments (their shape, dtype and requires_grad are the signature, with grad mode);
