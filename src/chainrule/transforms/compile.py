@@ -422,7 +422,8 @@ class _Source:
         fwd = self.forward(kept)
         bwd = self.backward(kept)
         self.r.source = f"{fwd}\n\n{bwd}\n"  # (for reading: `compiled._cache[key][0].source`)
-        exec(builtins.compile(self.r.source, f"<cr.compile {self.name}>", "exec"), self.ns)
+        for text in (fwd, bwd):  # one at a time: the compiler's own memory (per line) is freed in between
+            exec(builtins.compile(text, f"<cr.compile {self.name}>", "exec"), self.ns)
         return self.ns["forward"], self.ns["backward"]
 
     def kept(self):
