@@ -175,6 +175,7 @@ class _Recorder(Observer):
         self.outside = []     # (getter, signature) of the outside Tensors
         self.buffers = []     # (slot, getter, shape, dtype) of the Module buffers read
         self.tape, self.keep, self.nodes = [], [], {}
+        self.kind = []        # per slot: (type, ndim) of the recorded value
         self.why = None
         self.read = [*args, *(t for _, _, t in found.values() if t is not None)]  # written in place: unfaithful
         for t in args:
@@ -185,7 +186,8 @@ class _Recorder(Observer):
         self.grad.append(grad)
         self.shape.append(np.shape(value))
         self.slot[id(value)] = n
-        self.keep.append(value)  # keeps ids unique while recording
+        self.keep.append(value)  # keeps ids unique while recording (let go when it ends)
+        self.kind.append((type(value), np.ndim(value)))
         return n
 
     def _input(self, t):
@@ -476,12 +478,12 @@ class _Source:
                         lines.append(f"q{j} = t[1:]")
                         saved.append(f"q{j}")
                 else:
-                    out = rec.keep[o]
+                    t, ndim = rec.kind[o]
                     steady = (op is not None or isinstance(f, np.ufunc)) and any(i < self.n for i in idx) and (
-                        type(out) in _NP_SCALARS or type(out) is np.ndarray and out.ndim)
+                        t in _NP_SCALARS or t is np.ndarray and ndim)
                     if steady:
                         lines.append(f"v{o} = {expr}")
-                    elif type(out) is np.ndarray and out.ndim:  # (then `_norm` keeps it as it is)
+                    elif t is np.ndarray and ndim:  # (then `_norm` keeps it as it is)
                         lines += [f"v{o} = {expr}", f"if type(v{o}) is not _nd:", f"    v{o} = _norm(v{o})"]
                     else:
                         lines.append(f"v{o} = _norm({expr})")
@@ -577,8 +579,8 @@ def _inline(src, prim, o, idx, targets, j):
     if prim is _L.matmul and len(rec.shape[o]) == 2 and all(len(_shape(rec, src.r.base, v)) == 2 for v in idx):
         return [], {0: f"{g} @ {src.val(idx[1])}.T", 1: f"{src.val(idx[0])}.T @ {g}"}
     if prim is _E.tanh:
-        ans = rec.keep[o]
-        if type(ans) is not np.ndarray or not ans.ndim:
+        t, ndim = rec.kind[o]
+        if t is not np.ndarray or not ndim:
             return [], {0: f"{g} * (1 - v{o} * v{o})"}
         return [f"t = v{o} * v{o}", "_sub(1, t, out=t)", f"_mul(t, {g}, out=t)"], {0: "t"}
     return None
@@ -682,8 +684,9 @@ class compile:
             return out
         if not isinstance(out, TensorBase) or id(out._data) not in recorder.slot:
             raise CompileError("cr.compile: the function must return one Tensor computed from its arguments")
-        self._cache.setdefault(key, []).append(_Recording(recorder, recorder.slot[id(out._data)], modules,
-                                                                  _fn_name(self.fn)))
+        slot = recorder.slot[id(out._data)]
+        recorder.keep = recorder.slot = None  # (the recorded values: freed before the source is compiled)
+        self._cache.setdefault(key, []).append(_Recording(recorder, slot, modules, _fn_name(self.fn)))
         return out
 
 
