@@ -49,6 +49,7 @@ from ..core.node import clock
 from ..core.primitive import _NP_SCALARS, emit
 from ..ops import elementwise as _E
 from ..ops import linalg as _L
+from ..ops import reduce as _R
 from ..ops.watch import value_reads
 
 __all__ = ["compile", "replayed", "CompileWarning"]
@@ -391,7 +392,7 @@ class _Source:
         self.made = {o for _, _, o, _, _, _ in r.fwd if o is not None}
         self.ns = {"_norm": _norm, "unbroadcast": unbroadcast, "_sub": np.subtract, "_mul": np.multiply,
                    "_replay_error": _replay_error, "_nd": np.ndarray,
-                   "_where": np.where}
+                   "_where": np.where, "_bcast": np.broadcast_to}
         self.names = {}
         self.state, self.pre = {}, set()  # gradient slot -> "set" / "maybe" (may be None); those set to None first
         # steps whose values nothing reads (work inside a `cr.Function`'s forward, say) are left out
@@ -501,13 +502,13 @@ class _Source:
         r = self.r
         lines = []
         self.state[r.out] = "set"
-        for j, (rule, idx, o, params, need, targets, shapes, res, _kind, prim) in enumerate(self.bwd):
+        for rule, idx, o, params, need, targets, shapes, res, _kind, prim in self.bwd:
             st = self.state.get(o)
             if st is None:
                 continue  # no gradient reaches this step
             guarded = st == "maybe"
             body = []
-            inline = _inline(self, prim, o, idx, targets, j)
+            inline = _inline(self, prim, o, idx, targets, params)
             if inline is not None:
                 pre, exprs = inline
                 body += pre
@@ -558,7 +559,7 @@ class _Source:
             body.append(f"g{v} = {e} if g{v} is None else g{v} + {e}")
             if not guarded:
                 self.state[v] = "set"
-def _inline(src, prim, o, idx, targets, j):
+def _inline(src, prim, o, idx, targets, params):
     """A rule written out: (lines, {input: its gradient}), the same operations as the primitive's
     array rule; None: call the rule."""
     g, rec = f"g{o}", src.rec
@@ -574,6 +575,12 @@ def _inline(src, prim, o, idx, targets, j):
         return [], {0: f"{g} * {src.val(idx[1])}", 1: f"{g} * {src.val(idx[0])}"}
     if prim is _E.exp:
         return [], {0: f"{g} * v{o}"}
+    if prim is _R.sum or prim is _R.mean:  # (the upstream gradient broadcast back: a view)
+        axis, shape = params["axis"], tuple(int(d) for d in params["shape"])
+        e = g if params["keepdims"] else f"{g}.reshape({tuple(int(d) for d in _R.keepdims_shape(shape, axis))!r})"
+        if prim is _R.mean:
+            e = f"{e} / {_R._count(shape, axis)!r}"
+        return [], {0: f"_bcast({e}, {shape!r})"}
     if prim is _E.relu:
         return [], {0: f"_where(v{o} > 0, {g}, 0)"}
     if prim is _L.matmul and len(rec.shape[o]) == 2 and all(len(_shape(rec, src.r.base, v)) == 2 for v in idx):
