@@ -430,7 +430,7 @@ class _Source:
         return self.ns["forward"], self.ns["backward"]
 
     def kept(self):
-        """The values the backward reads: what the rules declare (as `_frees` in eager's `_keep`)."""
+        """The values the backward reads: what the rules declare (as eager's `_keep` keeps them)."""
         r = self.r
         kept = {r.out, *r.inputs}
         for _, idx, o, _, need, _, _, _, _, prim in self.bwd:
