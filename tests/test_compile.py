@@ -477,3 +477,112 @@ def test_a_boolean_attention_mask_is_read_afresh_on_every_call():
         bias = cr.tensor(rng.normal(size=(4, 4)))
         assert float_mask(q, bias).item() == f(q, bias).item()
     assert float_mask.recordings == 1 and not float_mask.fallbacks
+
+
+def _source(cf):
+    (rec,) = cf._cache[next(iter(cf._cache))]
+    return rec.source
+
+
+def test_a_replay_is_straight_line_source_without_work_nothing_reads():
+    class Triple(cr.Function):  # its forward's own multiplication is seen by the recording, and read by nothing
+        @staticmethod
+        def forward(ctx, x):
+            return x * 3.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3.0
+
+    def f(x):
+        h = x
+        for _ in range(50):
+            h = cr.tanh(h * 1.5 + 0.25)
+        return (Triple.apply(h) * h).sum()
+
+    x = cr.tensor(np.linspace(-1, 1, 7), requires_grad=True)
+    want = f(x)
+    want.backward()
+    want_g, x.grad = x.grad.copy(), None
+    cf = cr.compile(f)
+    for _ in range(3):
+        x.grad = None
+        out = cf(x)
+        out.backward()
+        assert np.array_equal(out.data, want.data) and np.array_equal(x.grad, want_g)
+    src = _source(cf)
+    assert "def forward(" in src and "def backward(" in src and " for " not in src and "while" not in src
+    assert "(3.0)" not in src  # the Function's inner step: its value is read by nothing, so it is not replayed
+    assert src.count("(1.5)") == 100 and src.count("(0.25)") == 50  # constants as literals (1.5: forward and backward)
+
+
+def test_a_rule_returning_none_for_a_needed_input_leaves_the_other_gradient_parts():
+    class Blocked(cr.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 3.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return None
+
+    def f(x, y):
+        b = Blocked.apply(x * y)  # no gradient comes back through here, to x nor y
+        return (b * x + cr.exp(y) - x).sum()
+
+    rng = np.random.default_rng(3)
+    x, y = (cr.tensor(rng.normal(size=4), requires_grad=True) for _ in range(2))
+    eager = f(x, y)
+    eager.backward()
+    want = x.grad.copy(), y.grad.copy()
+    cf = cr.compile(f)
+    for _ in range(3):
+        x.grad = y.grad = None
+        out = cf(x, y)
+        out.backward()
+        assert np.array_equal(out.data, eager.data)
+        assert np.array_equal(x.grad, want[0]) and np.array_equal(y.grad, want[1])
+
+
+@pytest.mark.parametrize("shapes", [((3, 1), (4,)), ((2, 3, 4), (3, 1)), ((), (5,)), ((1, 4), (3, 1)), ((), ())])
+def test_written_out_rules_reduce_broadcast_gradients_as_eager(shapes):
+    rng = np.random.default_rng(len(shapes[0]) + 3 * len(shapes[1]))
+
+    def f(a, b):
+        s = a + b
+        d = b - a
+        m = cr.tanh(s) * d - (-a) * cr.exp(b * 0.5)
+        return (m * m).sum()
+
+    args = [cr.tensor(rng.normal(size=s), requires_grad=True) for s in shapes]
+    eager = f(*args)
+    eager.backward()
+    want = [a.grad.copy() for a in args]
+    cf = cr.compile(f)
+    for _ in range(3):
+        for a in args:
+            a.grad = None
+        out = cf(*args)
+        out.backward()
+        assert np.array_equal(out.data, eager.data)
+        for a, w in zip(args, want):
+            assert a.grad.shape == w.shape and np.array_equal(a.grad, w)
+
+
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), ((0, 2), True), (-1, True)])
+def test_written_out_sum_and_mean_rules_match_eager(axis, keepdims):
+    x = cr.tensor(np.random.default_rng(7).normal(size=(3, 4, 5)), requires_grad=True)
+
+    def f(x):
+        return (cr.sum(cr.tanh(x), axis=axis, keepdims=keepdims) * cr.mean(x * x, axis=axis, keepdims=keepdims)).sum()
+
+    eager = f(x)
+    eager.backward()
+    want, x.grad = x.grad.copy(), None
+    cf = cr.compile(f)
+    for _ in range(3):
+        x.grad = None
+        out = cf(x)
+        out.backward()
+        assert np.array_equal(out.data, eager.data) and np.array_equal(x.grad, want)
+    assert "is not None" not in _source(cf)  # every rule here is written out: no gradient can be missing

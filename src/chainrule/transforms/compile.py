@@ -1,9 +1,10 @@
 """Record once, replay: `cr.compile(fn)`.
 
 The first call for a signature runs `fn` eagerly while an observer writes every primitive
-application down as a tape of array operations. Later calls with that signature run the tape on
-the new arrays, with no nodes, and wrap the result as ONE node whose backward runs the recorded
-rules in reverse: the same operations in the same order as eager, so the results are bitwise equal.
+application down as a tape of array operations, and the tape is written out as two straight-line
+Python functions (`_Source`). Later calls with that signature run them on the new arrays, with no
+nodes, and wrap the result as ONE node whose backward runs the recorded rules in reverse: the same
+operations in the same order as eager, so the results are bitwise equal.
 
 What a recording reads, and when:
 - the Tensor arguments (their shape, dtype and requires_grad are the signature, with grad mode);
@@ -31,7 +32,10 @@ thread: a recording sees only its own thread's operations.
 
 from __future__ import annotations
 
+import builtins
 import functools
+import math
+import operator
 import threading
 import types
 import warnings
@@ -39,10 +43,13 @@ import warnings
 import numpy as np
 
 from ..core import Node, Observer, Primitive, TensorBase, install, state
-from ..core.engine import layer, shared, unbroadcast
-from ..core.errors import CompileError
+from ..core.engine import broadcast_axes, layer, shared, unbroadcast
+from ..core.errors import CompileError, ShapeError
 from ..core.node import clock
-from ..core.primitive import _NP_SCALARS
+from ..core.primitive import _NP_SCALARS, emit
+from ..ops import elementwise as _E
+from ..ops import linalg as _L
+from ..ops import reduce as _R
 from ..ops.watch import value_reads
 
 __all__ = ["compile", "replayed", "CompileWarning"]
@@ -169,6 +176,7 @@ class _Recorder(Observer):
         self.outside = []     # (getter, signature) of the outside Tensors
         self.buffers = []     # (slot, getter, shape, dtype) of the Module buffers read
         self.tape, self.keep, self.nodes = [], [], {}
+        self.kind = []        # per slot: (type, ndim) of the recorded value
         self.why = None
         self.read = [*args, *(t for _, _, t in found.values() if t is not None)]  # written in place: unfaithful
         for t in args:
@@ -179,7 +187,8 @@ class _Recorder(Observer):
         self.grad.append(grad)
         self.shape.append(np.shape(value))
         self.slot[id(value)] = n
-        self.keep.append(value)  # keeps ids unique while recording
+        self.keep.append(value)  # keeps ids unique while recording (let go when it ends)
+        self.kind.append((type(value), np.ndim(value)))
         return n
 
     def _input(self, t):
@@ -276,8 +285,8 @@ def _refuse_all(what):
 
 # -- replaying -------------------------------------------------------------------------------------------
 class _Recording:
-    """A tape made ready to run: constants in slots of their own, every input a slot number, and each
-    step in the shape its loop runs fastest (unary and binary steps without parameters are common)."""
+    """A tape made ready to run: constants in slots of their own, every input a slot number, then
+    written out as two straight-line Python functions (`_Source`): a replay runs no loop of its own."""
 
     def __init__(self, rec, out_slot, modules, name):
         self.out = out_slot
@@ -295,10 +304,10 @@ class _Recording:
                     idx.append(v)
             idx = tuple(idx)
             if prim is None:  # a `replayed` Python step
-                fwd.append((params, idx, o, None, _PY))
+                fwd.append((params, idx, o, None, _PY, None))
                 continue
             kind = _GENERIC if params or prim.residuals or len(idx) > 2 else len(idx)
-            fwd.append((prim.fwd, idx, o, params, _RES if prim.residuals else kind))
+            fwd.append((prim.fwd, idx, o, params, _RES if prim.residuals else kind, prim))
             targets = tuple((i, v) for i, (n, v) in enumerate(zip(need, idx)) if n is not None and rec.grad[v])
             if not targets:
                 continue
@@ -311,15 +320,37 @@ class _Recording:
             bwd.append((rule, idx, o, params, need, targets, shapes, len(fwd) - 1 if prim.residuals else None,
                         kind, prim))
         bwd.reverse()
-        self.base, self.fwd, self.bwd = base, _frees(fwd, bwd, rec, out_slot), bwd
+        self.base, self.fwd, self.bwd = base, fwd, bwd
+        self.shapes = tuple(rec.shape[s] for s in rec.inputs)
+        forward, backward = _Source(rec, self, name).build()
         # a replay is one node of this primitive: inputs the Tensors, residual the forward's values
-        self.prim = Primitive(f"compiled {name}", self.forward, _no_create_graph, fast=self.backward,
+        self.prim = Primitive(f"compiled {name}", forward, _no_create_graph, fast=backward,
                               inputs="*inputs", residuals="saved", reads="saved", register=False,
                               doc=f"a replay of cr.compile({name})")
+
+    def run(self, ins):
+        """`self.prim(*ins)` without the general cases of `Primitive.__call__` (another backend's
+        arrays still go there): the shapes are the recording's."""
+        datas, parents, needs = [], [], False
+        for t in ins:
+            d = t._data
+            if type(d) is not np.ndarray and type(d) not in _NP_SCALARS:
+                return self.prim(*ins)
+            datas.append(d)
+            if t.requires_grad:
+                n = t._node
+                parents.append(t if n is None else n)
+                needs = True
+            else:
+                parents.append(None)
+        out, saved = self.prim.fwd(*datas)
+        return emit(self.prim, datas, parents, self.shapes, True, out, {}, (saved,), needs)
 
     def check(self, args):
         """The replay's inputs (the arguments, then the outside Tensors read afresh), or None when the
         outside state no longer matches this recording."""
+        if not (self.outside or self.modules or self.buffers):
+            return args
         ins = list(args)
         try:
             for get, sig in self.outside:
@@ -338,107 +369,253 @@ class _Recording:
             return None
         return ins
 
-    def forward(self, *datas):
-        """The output, and what backward reads: every value, and the residuals by step."""
-        vals = self.base.copy()
-        for s, d in zip(self.inputs, datas):
-            vals[s] = d
-        for s, get, _, _ in self.buffers:
-            vals[s] = get()
-        resid = {}
-        j = -1
-        try:
-            for f, idx, o, params, kind, free in self.fwd:
-                j += 1
-                if kind == 2:
-                    out = f(vals[idx[0]], vals[idx[1]])
-                elif kind == 1:
-                    out = f(vals[idx[0]])
-                elif kind == _PY:
-                    out = f(*[vals[i] for i in idx])
-                    if o is not None:
-                        vals[o] = out
-                    for i in free:
-                        vals[i] = None
-                    continue
-                else:
-                    out = f(*[vals[i] for i in idx], **params)
-                    if kind == _RES:
-                        out, resid[j] = out[0], out[1:]
-                t = type(out)  # as `emit` stores an output: 0-d results as NumPy scalars
-                if t is np.ndarray:
-                    if not out.shape:
-                        out = out[()]
-                elif t not in _NP_SCALARS:
-                    out = np.asarray(out)
-                    out = out[()] if not out.shape else out
-                vals[o] = out
-                if free:
-                    for i in free:
-                        vals[i] = None
-        except ValueError as e:
-            raise CompileError(f"cr.compile: replaying a recorded step failed ({e}); call the function "
-                               "uncompiled") from None
-        return vals[self.out], (vals, resid)
-
-    def backward(self, need, g, ans, *inputs_saved):
-        """The recorded rules in reverse: one gradient per input (the node's fast rule)."""
-        vals, resid = inputs_saved[-1]
-        grads = [None] * len(vals)
-        grads[self.out] = g
-        for rule, idx, o, params, need, targets, shapes, j, kind, prim in self.bwd:
-            go = grads[o]
-            if go is None:
-                continue
-            grads[o] = None
-            if kind == 2:
-                raw = rule(need, go, vals[o], vals[idx[0]], vals[idx[1]])
-            elif kind == 1:
-                raw = rule(need, go, vals[o], vals[idx[0]])
-            elif j is None:
-                raw = rule(need, go, vals[o], *[vals[i] for i in idx], **params)
-            else:
-                raw = rule(need, go, vals[o], *[vals[i] for i in idx], *resid[j], **params)
-            if type(raw) is not tuple:
-                raw = (raw,)
-            for i, v in targets:
-                gi = raw[i]
-                if gi is None:
-                    continue
-                if shapes is not None and gi.shape != shapes[i]:
-                    gi = unbroadcast(gi, shapes[i], prim.name)
-                prev = grads[v]
-                grads[v] = gi if prev is None else prev + gi
-        return tuple(grads[s] for s in self.inputs)
-
 
 _GENERIC, _PY, _RES = 0, 3, 4
+_OPS = {operator.add: "{} + {}", operator.sub: "{} - {}", operator.mul: "{} * {}", operator.truediv: "{} / {}",
+        operator.neg: "-{}", _L._matmul_fwd: "{} @ {}"}
 
 
-def _frees(fwd, bwd, rec, out_slot):
-    """Each forward step with the values it lets go: step outputs that the backward rules do not
-    read (as an eager node keeps only what its rules read), dropped after their last use, so a
-    replay holds no more memory than eager does."""
-    kept = {out_slot, *rec.inputs}
-    for _, idx, o, _, need, _, _, _, _, prim in bwd:
-        ins, want_out, _ = prim.reads(tuple(n is not None for n in need))
-        kept.update(idx[i] for i in ins if i < len(idx))
-        if want_out or prim.inputs[-1:] and prim.inputs[-1].startswith("*"):
-            kept.add(o)
-            if prim.inputs[-1:] and prim.inputs[-1].startswith("*"):
-                kept.update(idx)  # (variadic inputs cannot be named in `reads`: keep them all)
-    made = {o for _, _, o, _, _ in fwd if o is not None and o < len(rec.grad)}
-    last = {}
-    for j, (_, idx, o, _, _) in enumerate(fwd):
-        for i in idx:
-            last[i] = j
-        if o is not None:
-            last.setdefault(o, j)
-    free = [[] for _ in fwd]
-    for s, j in last.items():
-        if s in made and s not in kept:
-            free[j].append(s)
-    return [(*step, tuple(f)) for step, f in zip(fwd, free)]
+class _Source:
+    """The replay as Python source: `forward(*datas) -> (out, saved)` with one local per value, and
+    `backward(need, g, ans, *saved)` with one local per gradient, the sum of each gradient's parts
+    resolved while writing (a `None` check is written only where a rule may return None).
+
+    The forward writes the common operators as operators and calls every other forward; it drops
+    each value the backward does not read after its last use, as eager keeps only what the rules
+    read. The backward writes a few rules out (`_inline`: the same operations as their fast rules,
+    so results stay bitwise equal) and calls every other rule. Values a rule does not declare
+    reading reach it as None, as they reach an eager rule."""
+
+    def __init__(self, rec, r, name):
+        self.rec, self.r, self.name = rec, r, name
+        self.n = len(rec.grad)     # slots below n are values (inputs, buffers, step outputs); above, constants
+        self.made = {o for _, _, o, _, _, _ in r.fwd if o is not None}
+        self.ns = {"_norm": _norm, "unbroadcast": unbroadcast, "_sub": np.subtract, "_mul": np.multiply,
+                   "_replay_error": _replay_error, "_nd": np.ndarray,
+                   "_where": np.where, "_bcast": np.broadcast_to}
+        self.names = {}
+        self.state, self.pre = {}, set()  # gradient slot -> "set" / "maybe" (may be None); those set to None first
+        # steps whose values nothing reads (work inside a `cr.Function`'s forward, say) are left out
+        live, self.dead = {r.out}, set()
+        for j in range(len(r.fwd) - 1, -1, -1):
+            _, idx, o, _, kind, _ = r.fwd[j]
+            if kind != _PY and o not in live:
+                self.dead.add(j)
+            else:
+                live.update(idx)
+        self.bwd = [b for b in r.bwd if b[2] in live]
+
+    def glob(self, obj, prefix):
+        name = self.names.get(id(obj))
+        if name is None:
+            name = self.names[id(obj)] = f"{prefix}{len(self.names)}"
+            self.ns[name] = obj
+        return name
+
+    def val(self, s):
+        if s < self.n:
+            return f"v{s}"
+        c = self.r.base[s]
+        if type(c) in (int, bool) or type(c) is float and math.isfinite(c):
+            return f"({c!r})"
+        return self.glob(c, "c")
+
+    def build(self):
+        kept = self.kept()
+        fwd = self.forward(kept)
+        bwd = self.backward(kept)
+        self.r.source = f"{fwd}\n\n{bwd}\n"  # (for reading: `compiled._cache[key][0].source`)
+        for text in (fwd, bwd):  # one at a time: the compiler's own memory (per line) is freed in between
+            exec(builtins.compile(text, f"<cr.compile {self.name}>", "exec"), self.ns)
+        return self.ns["forward"], self.ns["backward"]
+
+    def kept(self):
+        """The values the backward reads: what the rules declare (as eager's `_keep` keeps them)."""
+        r = self.r
+        kept = {r.out, *r.inputs}
+        for _, idx, o, _, need, _, _, _, _, prim in self.bwd:
+            ins, want_out, _ = prim.reads(tuple(n is not None for n in need))
+            kept.update(idx[i] for i in ins if i < len(idx))
+            variadic = prim.inputs[-1:] and prim.inputs[-1].startswith("*")
+            if want_out or variadic:
+                kept.add(o)
+                if variadic:
+                    kept.update(idx)  # (variadic inputs cannot be named in `reads`: keep them all)
+        return {s for s in kept if s < self.n}
+
+    def forward(self, kept):
+        r, rec = self.r, self.rec
+        last = {}
+        for j, (_, idx, o, _, _, _) in enumerate(r.fwd):
+            if j in self.dead:
+                continue
+            for i in idx:
+                last[i] = j
+            if o is not None:
+                last.setdefault(o, j)
+        free = [[] for _ in r.fwd]
+        for s, j in last.items():
+            if s in self.made and s not in kept:
+                free[j].append(s)
+        lines = [f"v{s} = {self.glob(get, 'b')}()" for s, get, _, _ in r.buffers]
+        saved = sorted(kept)
+        resids = {b[7] for b in self.bwd if b[7] is not None}
+        for j, (f, idx, o, params, kind, _prim) in enumerate(r.fwd):
+            if j in self.dead:
+                continue
+            args = ", ".join(self.val(i) for i in idx)
+            if kind == _PY:
+                call = f"{self.glob(f, 'f')}({args})"
+                lines.append(call if o is None else f"v{o} = {call}")
+            else:
+                op = None if params else _OPS.get(f)
+                if op is not None and op.count("{}") == len(idx):
+                    expr = op.format(*(self.val(i) for i in idx))
+                else:
+                    expr = f"{self.glob(f, 'f')}({args}{', **' + self.glob(params, 'p') if params else ''})"
+                if kind == _RES:
+                    lines += [f"t = {expr}", f"v{o} = _norm(t[0])"]
+                    if j in resids:
+                        lines.append(f"q{j} = t[1:]")
+                        saved.append(f"q{j}")
+                else:
+                    t, ndim = rec.kind[o]
+                    steady = (op is not None or isinstance(f, np.ufunc)) and any(i < self.n for i in idx) and (
+                        t in _NP_SCALARS or t is np.ndarray and ndim)
+                    if steady:
+                        lines.append(f"v{o} = {expr}")
+                    elif t is np.ndarray and ndim:  # (then `_norm` keeps it as it is)
+                        lines += [f"v{o} = {expr}", f"if type(v{o}) is not _nd:", f"    v{o} = _norm(v{o})"]
+                    else:
+                        lines.append(f"v{o} = _norm({expr})")
+            if free[j]:
+                lines.append("del " + ", ".join(f"v{s}" for s in free[j]))
+        names = [s if isinstance(s, str) else f"v{s}" for s in saved]
+        lines.append(f"return v{r.out}, ({''.join(n + ', ' for n in names)})")
+        params = ", ".join(f"v{s}" for s in r.inputs)
+        body = "\n".join("        " + ln for ln in lines)
+        self.saved = names
+        return (f"def forward({params}):\n    try:\n{body}\n    except ValueError as e:\n"
+                "        raise _replay_error(e) from None")
+
+    def backward(self, kept):
+        r = self.r
+        lines = []
+        self.state[r.out] = "set"
+        for rule, idx, o, params, need, targets, shapes, res, _kind, prim in self.bwd:
+            st = self.state.get(o)
+            if st is None:
+                continue  # no gradient reaches this step
+            guarded = st == "maybe"
+            body = []
+            inline = _inline(self, prim, o, idx, targets, params)
+            if inline is not None:
+                pre, exprs = inline
+                body += pre
+                for i, v in targets:
+                    e = exprs[i]
+                    ts = _shape(self.rec, r.base, v)
+                    if prim.elementwise and ts != self.rec.shape[o]:  # (the part has the output's shape)
+                        e = _reduced(e, self.rec.shape[o], ts, prim.name)
+                    self.acc(body, v, e, guarded)
+            else:
+                ans = f"v{o}" if o in kept else "None"
+                args = "".join(", " + (self.val(i) if i >= self.n or i not in self.made or i in kept else "None")
+                               for i in idx)
+                if res is not None:
+                    args += f", *q{res}"
+                if params:
+                    args += f", **{self.glob(params, 'p')}"
+                body += [f"r = {self.glob(rule, 'r')}({self.glob(need, 'n')}, g{o}, {ans}{args})",
+                         "if type(r) is not tuple:", "    r = (r,)"]
+                for i, v in targets:
+                    body += [f"u = r[{i}]", "if u is not None:"]
+                    if shapes is not None:
+                        body += [f"    if u.shape != {shapes[i]!r}:",
+                                 f"        u = unbroadcast(u, {shapes[i]!r}, {prim.name!r})"]
+                    inner = []
+                    self.acc(inner, v, "u", True)
+                    body += ["    " + ln for ln in inner]
+            lines += [f"if g{o} is not None:", *("    " + ln for ln in body)] if guarded else body
+        head = [f"g{s} = None" for s in sorted(self.pre)]
+        if self.saved:
+            head.append(f"{''.join(n + ', ' for n in self.saved)}= saved[-1]")
+        head.append(f"g{r.out} = g")
+        ret = "".join((f"g{s}" if s in self.state else "None") + ", " for s in r.inputs)
+        body = "\n".join("    " + ln for ln in [*head, *lines, f"return ({ret})"])
+        return f"def backward(need, g, ans, *saved):\n{body}"
+
+    def acc(self, body, v, e, guarded):
+        """Add the gradient part `e` to slot v's gradient, in the order eager adds them."""
+        st = self.state.get(v)
+        if st == "set":
+            body.append(f"g{v} = g{v} + {e}")
+        elif st is None:
+            body.append(f"g{v} = {e}")
+            self.state[v] = "maybe" if guarded else "set"
+            if guarded:
+                self.pre.add(v)
+        else:
+            body.append(f"g{v} = {e} if g{v} is None else g{v} + {e}")
+            if not guarded:
+                self.state[v] = "set"
+def _inline(src, prim, o, idx, targets, params):
+    """A rule written out: (lines, {input: its gradient}), the same operations as the primitive's
+    array rule; None: call the rule."""
+    g, rec = f"g{o}", src.rec
+    if prim is _E.add:
+        return [], {0: g, 1: g}
+    if prim is _E.sub:
+        return [], {0: g, 1: f"-{g}"}
+    if prim is _E.neg:
+        return [], {0: f"-{g}"}
+    if prim is _E.mul:
+        if math.prod(rec.shape[o]) >= 4096 and any(_shape(rec, src.r.base, v) != rec.shape[o] for _, v in targets):
+            return None  # (its fast rule sums a large broadcast product in one einsum)
+        return [], {0: f"{g} * {src.val(idx[1])}", 1: f"{g} * {src.val(idx[0])}"}
+    if prim is _E.exp:
+        return [], {0: f"{g} * v{o}"}
+    if prim is _R.sum or prim is _R.mean:  # (the upstream gradient broadcast back: a view)
+        axis, shape = params["axis"], tuple(int(d) for d in params["shape"])
+        e = g if params["keepdims"] else f"{g}.reshape({tuple(int(d) for d in _R.keepdims_shape(shape, axis))!r})"
+        if prim is _R.mean:
+            e = f"{e} / {_R._count(shape, axis)!r}"
+        return [], {0: f"_bcast({e}, {shape!r})"}
+    if prim is _E.relu:
+        return [], {0: f"_where(v{o} > 0, {g}, 0)"}
+    if prim is _L.matmul and len(rec.shape[o]) == 2 and all(len(_shape(rec, src.r.base, v)) == 2 for v in idx):
+        return [], {0: f"{g} @ {src.val(idx[1])}.T", 1: f"{src.val(idx[0])}.T @ {g}"}
+    if prim is _E.tanh:
+        t, ndim = rec.kind[o]
+        if t is not np.ndarray or not ndim:
+            return [], {0: f"{g} * (1 - v{o} * v{o})"}
+        return [f"t = v{o} * v{o}", "_sub(1, t, out=t)", f"_mul(t, {g}, out=t)"], {0: "t"}
+    return None
+
+
+def _reduced(e, shape, to, name):
+    """Source for `unbroadcast(e, to)` with its axes found while writing (e has `shape`)."""
+    try:
+        axes = broadcast_axes(shape, to, name)
+    except ShapeError:
+        return f"unbroadcast({e}, {to!r}, {name!r})"
+    kept = tuple(d for i, d in enumerate(shape) if i not in axes)
+    return f"({e}).sum(axis={axes!r})" + ("" if kept == to else f".reshape({to!r})")
+
+
+def _norm(out):
+    """A forward's output as `emit` stores it: 0-d results as NumPy scalars."""
+    t = type(out)
+    if t is np.ndarray:
+        return out[()] if not out.shape else out
+    if t in _NP_SCALARS:
+        return out
+    out = np.asarray(out)
+    return out[()] if not out.shape else out
+
+
+def _replay_error(e):
+    return CompileError(f"cr.compile: replaying a recorded step failed ({e}); call the function uncompiled")
 
 
 def _shape(rec, base, v):
@@ -483,14 +660,17 @@ class compile:
         return list(self._eager.values())
 
     def __call__(self, *args):
+        key = [state.grad_enabled]
         for i, a in enumerate(args):
             if not isinstance(a, TensorBase):
                 raise TypeError(f"cr.compile: argument {i} is a {type(a).__name__}; pass Tensors only")
-        key = (state.grad_enabled, *(_sig(a) for a in args))
+            d = a._data
+            key.append((d.shape if type(d) is np.ndarray else (), d.dtype, a.requires_grad))  # (_sig, inlined)
+        key = tuple(key)
         for rec in self._cache.get(key, ()):
             ins = rec.check(args)
             if ins is not None:
-                return rec.prim(*ins)
+                return rec.run(ins)
         if key in self._eager:
             return self.fn(*args)
         with self._lock:
@@ -511,8 +691,9 @@ class compile:
             return out
         if not isinstance(out, TensorBase) or id(out._data) not in recorder.slot:
             raise CompileError("cr.compile: the function must return one Tensor computed from its arguments")
-        self._cache.setdefault(key, []).append(_Recording(recorder, recorder.slot[id(out._data)], modules,
-                                                                  _fn_name(self.fn)))
+        slot = recorder.slot[id(out._data)]
+        recorder.keep = recorder.slot = None  # (the recorded values: freed before the source is compiled)
+        self._cache.setdefault(key, []).append(_Recording(recorder, slot, modules, _fn_name(self.fn)))
         return out
 
 
