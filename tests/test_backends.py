@@ -31,6 +31,7 @@ DEVICES = ["array_api_strict",
            pytest.param("cuda", marks=pytest.mark.skipif(not _cuda_ok(), reason="no CuPy or no CUDA GPU here"))]
 IDS = [f"{s.name}-{i}" for i, s in enumerate(SPECS)]
 H = 1e-6
+SECOND_ORDER = [s for s in SPECS if s.second_order]
 
 
 def _run(spec, xs, wrt, u, device):
@@ -44,20 +45,10 @@ def _host(a):
     return np.asarray(backend.to_host(a), dtype=np.float64)
 
 
-# Primitives merged from other issues that have no backend forward yet: on a backend they must refuse by
-# name (checked below), never compute on the wrong arrays. Each one here is work left for issue 17.
-NUMPY_ONLY = {"lstm_scan"}
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_every_spec_matches_numpy_on_the_backend(spec, device):
     rng = np.random.default_rng(17)
-    if spec.name in NUMPY_ONLY:
-        xs = spec.sample(rng, spec.shapes[0])
-        with pytest.raises(UnsupportedOnBackend, match=f"{spec.name}: not supported on the '{device}' backend"):
-            spec.call(*[cr.tensor(x, device=device) for x in xs])
-        return
     for shapes in spec.shapes:
         xs = spec.sample(rng, shapes)
         wrt = tuple(spec.wrt if spec.wrt is not None else range(len(xs)))
@@ -104,9 +95,18 @@ def test_a_numpy_only_primitive_refuses_other_backends_by_name():
         double(cr.tensor([1.0], device="array_api_strict"))
 
 
-def test_every_registered_primitive_has_a_backend_forward():
+def test_every_registered_primitive_has_a_backend_forward_and_is_swept_on_the_backend():
+    """No primitive is NumPy-only and none is left out of the sweeps above: each has a backend forward and
+    at least one spec, and every spec runs on the backend (the sweeps exclude nothing), in the first
+    derivative and, where its spec asks for it, the second."""
     missing = sorted(name for name, p in REGISTRY.items() if p.xfwd is None)
-    assert missing == sorted(NUMPY_ONLY), f"primitives that run on NumPy only: {missing}"
+    assert not missing, f"primitives that run on NumPy only: {missing}"
+    assert {s.name for s in SPECS} == set(REGISTRY)
+    swept = test_every_spec_matches_numpy_on_the_backend.pytestmark
+    assert [m.args[1] for m in swept if m.args[0] == "spec"] == [SPECS]
+    second = test_grad_of_grad_matches_numpy_on_the_backend.pytestmark
+    assert [m.args[1] for m in second if m.args[0] == "spec"] == [SECOND_ORDER]
+    assert SECOND_ORDER == [s for s in SPECS if s.second_order]
 
 
 def _train_steps(kind, device, steps=4, dtype=None, optimizer="adam"):
@@ -260,8 +260,7 @@ def test_in_place_updates_on_a_backend_stay_there():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order and s.name not in NUMPY_ONLY],
-                         ids=[i for s, i in zip(SPECS, IDS) if s.second_order and s.name not in NUMPY_ONLY])
+@pytest.mark.parametrize("spec", SECOND_ORDER, ids=[i for s, i in zip(SPECS, IDS) if s.second_order])
 def test_grad_of_grad_matches_numpy_on_the_backend(spec, device):
     """create_graph on a backend: the same rules run on its Tensors (the gradient of sum(g**3), g the
     first gradient, equals NumPy's). Specs whose first gradient is constant have nothing to check."""
@@ -312,3 +311,31 @@ def test_every_optimizer_steps_on_the_device_as_on_numpy(make, device):
         return w.numpy()
 
     np.testing.assert_allclose(run(device), run(None), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [cr.float64, cr.float32])
+def test_lstm_on_the_backend_fused_and_composite_match_numpy(device, dtype):
+    """nn.LSTM (bidirectional, two layers) on the backend: the fused `lstm_scan` and its composite twin
+    (`lstm_step` per step) give NumPy's outputs and gradients, in the tensors' dtype (no float64 upcast)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3, 2)).astype(dtype)
+    ref = cr.nn.LSTM(2, 3, num_layers=2, bidirectional=True, dtype=dtype)
+    results = []
+    for dev, fused in ((None, True), (device, True), (device, False)):
+        m = cr.nn.LSTM(2, 3, num_layers=2, bidirectional=True, dtype=dtype)
+        m.load_state_dict(ref.state_dict())
+        m.fused = fused
+        m.to(dev or "cpu")
+        xt = cr.tensor(x, requires_grad=True, device=dev)
+        y, (h, c) = m(xt)
+        (y.sum() + (h * c).sum()).backward()
+        grads = [xt.grad] + [p.grad for p in m.parameters()]
+        assert all(cr.tensor(g).dtype == dtype for g in grads) and y.dtype == dtype
+        if dev is not None:
+            assert all(backend.backend_of(g) is backend.get(cr.device(device)) for g in grads)
+        results.append([y.numpy(), h.numpy(), c.numpy()] + [_host(g) for g in grads])
+    tol = dict(rtol=1e-11, atol=1e-12) if dtype == cr.float64 else dict(rtol=1e-4, atol=1e-5)
+    for run in results[1:]:
+        for a, b in zip(results[0], run):
+            np.testing.assert_allclose(np.asarray(b, dtype=np.float64), np.asarray(a, dtype=np.float64), **tol)
