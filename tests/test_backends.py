@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import test_numpy_interop as interop_cases
 from chainrule import backend, data
 from chainrule import train as tr
 from chainrule.core import REGISTRY, Primitive
@@ -403,3 +404,121 @@ def test_nodes_on_a_backend_keep_only_what_their_rules_read(device, keep):
     with cr.keep_values(0):
         node = (x * cr.tensor(big[1], device=device))._node
     assert node.saved[0] is None and node.saved[1] is not None and node.ans is None
+
+
+# -- the debugging tools, cr.compile and NumPy's protocols on another backend ------------------------------
+
+def _host_tree(out):
+    if isinstance(out, (list, tuple)):
+        return [_host_tree(o) for o in out]
+    return np.asarray(backend.to_host(out._data)) if isinstance(out, cr.Tensor) else np.asarray(backend.to_host(out))
+
+
+@pytest.mark.parametrize("name", sorted(interop_cases.RECORDED))
+def test_numpy_functions_record_on_the_backend_as_on_numpy(name):
+    """Every NumPy function and ufunc chainrule records (tests/test_numpy_interop.py) on a tensor of another
+    backend: the result stays on its device, with NumPy's values and the CPU's gradient."""
+    fn = interop_cases.RECORDED[name]
+    res = []
+    for dev in (None, "array_api_strict"):
+        x = cr.tensor(interop_cases.X.copy(), requires_grad=True, device=dev)
+        out = fn(x)
+        outs = out if isinstance(out, list) else [out]
+        assert all(isinstance(o, cr.Tensor) and o.requires_grad for o in outs), name
+        assert all(o.device.type == (dev or "cpu") for o in outs), name
+        sum((o * o).sum() for o in outs).backward()
+        res.append((_host_tree(outs), _host(x.grad)))
+    for a, b in zip(res[0][0], res[1][0]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(interop_cases.REFUSED))
+def test_numpy_functions_chainrule_does_not_record_refuse_on_the_backend_too(name):
+    fn = interop_cases.REFUSED[name]
+    with pytest.raises(TypeError, match="numpy") as ei:
+        fn(cr.tensor(interop_cases.X.copy(), requires_grad=True, device="array_api_strict"))
+    assert name in str(ei.value) or "array_api_strict" in str(ei.value), str(ei.value)
+
+
+@pytest.mark.parametrize("name", sorted(interop_cases.NO_GRADIENT))
+def test_numpy_functions_without_gradient_run_on_the_backends_values(name):
+    fn = interop_cases.NO_GRADIENT[name]
+    got = fn(cr.tensor(interop_cases.X.copy(), requires_grad=True, device="array_api_strict"))
+    want = fn(interop_cases.X.copy())
+    assert not (isinstance(got, cr.Tensor) and got.requires_grad)
+    if isinstance(got, cr.Tensor) and got.ndim:
+        assert got.device.type == "array_api_strict"  # (a constant tensor stays on the device)
+    for g, w in zip(*([_host_tree(got), want] if isinstance(want, tuple) else [[_host_tree(got)], [want]])):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_compile_replays_on_the_backend_as_eager(device):
+    """cr.compile on a model on another backend: recorded once per mode, replayed on the device, the same
+    losses, parameters and BatchNorm statistics as eager training on that device, without falling back."""
+    def run(compiled):
+        cr.manual_seed(1)
+        net = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.BatchNorm1d(8), cr.nn.Tanh(), cr.nn.Linear(8, 3)).to(device)
+        fwd = cr.compile(net) if compiled else net
+        opt = cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        rng = np.random.default_rng(2)
+        losses = []
+        for _ in range(4):
+            x = cr.tensor(rng.standard_normal((6, 4)), device=device)
+            y = cr.tensor(rng.integers(0, 3, 6), device=device)
+            loss = cr.nn.functional.cross_entropy(fwd(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert loss.device.type == cr.device(device).type
+        state = {k: np.asarray(backend.to_host(v)) for k, v in net.state_dict().items()}
+        return losses, state, fwd
+
+    ref_losses, ref_state, _ = run(False)
+    losses, state, fwd = run(True)
+    assert fwd.recordings == 1 and fwd.fallbacks == []
+    np.testing.assert_array_equal(losses, ref_losses)
+    for k in ref_state:
+        np.testing.assert_array_equal(state[k], ref_state[k], err_msg=k)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_check_graph_and_explain_on_the_backend(device):
+    """check_graph checks each node's rule with the backend's forward and rules (a wrong rule fails there);
+    explain's table, steps and leaf gradients equal NumPy's."""
+    xv, wv = np.array([[1.0, -2.0], [0.5, 3.0]]), np.array([0.3, -0.7])
+
+    def f(dev):
+        x = cr.tensor(xv, requires_grad=True, device=dev, name="x")
+        w = cr.tensor(wv, requires_grad=True, device=dev, name="w")
+        return (cr.tanh(x * w) + cr.exp(x)).sum()
+
+    report = cr.check_graph(f(device))
+    assert report.ok and len(report.rows) == 5 and all(r.status == "pass" for r in report.rows), str(report)
+    wrong = Primitive("wrong_double", lambda x: x * 2, lambda xp, need, g, ans, x: (3 * g,),
+                      xfwd=lambda xp, x: x * 2, register=False)
+    bad = cr.check_graph(wrong(cr.tensor(xv, requires_grad=True, device=device)).sum())
+    assert [r.status for r in bad.rows][0] == "FAIL", str(bad)
+    cpu, dev = cr.explain(f(None)), cr.explain(f(device))
+    assert str(dev) == str(cpu)
+    for a, b in zip(cpu.steps, dev.steps):
+        assert type(b.upstream) is np.ndarray and np.array_equal(a.upstream, b.upstream)
+        assert all(x is None and y is None or np.array_equal(x, y) for x, y in zip(a.downstream, b.downstream))
+    assert [np.asarray(leaf.grad).tolist() for leaf in dev.leaves] == [np.asarray(leaf.grad).tolist()
+                                                                         for leaf in cpu.leaves]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_detect_anomaly_on_the_backend_names_the_op_and_the_values(device):
+    x = cr.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True, device=device)
+    with cr.detect_anomaly(), pytest.raises(cr.AnomalyError, match=r"log forward: log\(x\) = nan at x = -2.0"):
+        cr.log(x)
+    z = cr.tensor([0.0, 4.0], requires_grad=True, device=device)
+    with cr.detect_anomaly(), pytest.raises(cr.AnomalyError, match=r"sqrt backward: upstream 1.0 × local inf = inf"):
+        cr.sqrt(z).sum().backward()
+    y = cr.tensor([1.0, 2.0], requires_grad=True, device=device)
+    with cr.detect_anomaly():  # finite: nothing to report, and the gradient is the device's
+        (y * y).sum().backward()
+    assert backend.backend_of(y.grad) is backend.get(cr.device(device)) and _host(y.grad).tolist() == [2.0, 4.0]

@@ -38,6 +38,7 @@ import warnings
 
 import numpy as np
 
+from .. import backend as be
 from ..core import Node, Observer, Primitive, TensorBase, install, state
 from ..core.engine import layer, shared, unbroadcast
 from ..core.errors import CompileError
@@ -118,7 +119,7 @@ def _discover(fn):
             if module:
                 modules.append(obj)
                 for name, b in bufs.items():
-                    if isinstance(b, np.ndarray):
+                    if _is_array(b):
                         found.setdefault(id(b), (_attr(get, name), b, None))
             if not isinstance(obj, compile):
                 for k, v in list(d.items()):
@@ -151,7 +152,15 @@ def _cell(cell):
 
 def _sig(t):
     d = t._data
-    return (d.shape if type(d) is np.ndarray else (), d.dtype, t.requires_grad)
+    if type(d) is np.ndarray:
+        return d.shape, d.dtype, t.requires_grad
+    b = be.backend_of(d)  # another backend's array: its device is part of the signature
+    return ((), d.dtype, t.requires_grad) if b is None else (tuple(d.shape), d.dtype, t.requires_grad, b.device_of(d))
+
+
+def _is_array(a):
+    """A NumPy array or scalar, or another backend's array."""
+    return isinstance(a, (np.ndarray, np.generic)) or be.backend_of(a) is not None
 
 
 # -- recording -----------------------------------------------------------------------------------------
@@ -200,7 +209,7 @@ class _Recorder(Observer):
                 self.outside.append((get, _sig(obj)))
             else:
                 s = self._new(d, False)
-                self.buffers.append((s, get, np.shape(d), d.dtype))
+                self.buffers.append((s, get, tuple(np.shape(d)), d.dtype))
         return s
 
     def applied(self, prim, inputs, out, params):
@@ -240,9 +249,9 @@ class _Recorder(Observer):
             return
         ins = []
         for a in args:
-            s = self._lookup(a) if isinstance(a, (np.ndarray, np.generic)) else None
+            s = self._lookup(a) if _is_array(a) else None
             ins.append(("c", a) if s is None else ("s", s))
-        n = self._new(out, False) if isinstance(out, (np.ndarray, np.generic)) else None
+        n = self._new(out, False) if _is_array(out) else None
         self.tape.append([None, ins, n, f, ()])
 
     def refuse(self, what):
@@ -313,7 +322,8 @@ class _Recording:
         bwd.reverse()
         self.base, self.fwd, self.bwd = base, _frees(fwd, bwd, rec, out_slot), bwd
         # a replay is one node of this primitive: inputs the Tensors, residual the forward's values
-        self.prim = Primitive(f"compiled {name}", self.forward, _no_create_graph, fast=self.backward,
+        self.prim = Primitive(f"compiled {name}", self.forward, self.rule, fast=self.backward,
+                              xfwd=lambda xp, *datas: self.forward(*datas),  # (the steps are the backend's own)
                               inputs="*inputs", residuals="saved", reads="saved", register=False,
                               doc=f"a replay of cr.compile({name})")
 
@@ -332,7 +342,7 @@ class _Recording:
                     return None
             for _, get, shape, dtype in self.buffers:
                 b = get()
-                if type(b) is not np.ndarray or b.shape != shape or b.dtype != dtype:
+                if not _is_array(b) or tuple(np.shape(b)) != shape or b.dtype != dtype:
                     return None
         except Exception:  # noqa: BLE001 (the place is gone or changed kind: record again)
             return None
@@ -369,7 +379,7 @@ class _Recording:
                 if t is np.ndarray:
                     if not out.shape:
                         out = out[()]
-                elif t not in _NP_SCALARS:
+                elif t not in _NP_SCALARS and not hasattr(out, "__array_namespace__"):  # (another backend's: as is)
                     out = np.asarray(out)
                     out = out[()] if not out.shape else out
                 vals[o] = out
@@ -380,6 +390,13 @@ class _Recording:
             raise CompileError(f"cr.compile: replaying a recorded step failed ({e}); call the function "
                                "uncompiled") from None
         return vals[self.out], (vals, resid)
+
+    def rule(self, xp, need, g, ans, *inputs_saved):
+        """The replay's differentiable rule: on another backend (whose nodes have no fast rule) the same
+        recorded rules; on Tensors (create_graph) none."""
+        if xp is layer.tensor_ns:
+            _no_create_graph()
+        return self.backward(need, g, ans, *inputs_saved)
 
     def backward(self, need, g, ans, *inputs_saved):
         """The recorded rules in reverse: one gradient per input (the node's fast rule)."""
@@ -406,7 +423,8 @@ class _Recording:
                 if gi is None:
                     continue
                 if shapes is not None and gi.shape != shapes[i]:
-                    gi = unbroadcast(gi, shapes[i], prim.name)
+                    gi = unbroadcast(gi, shapes[i], prim.name,
+                                     None if type(gi) is np.ndarray else layer.foreign.namespace_of(gi))
                 prev = grads[v]
                 grads[v] = gi if prev is None else prev + gi
         return tuple(grads[s] for s in self.inputs)
