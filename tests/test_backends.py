@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import test_numpy_interop as interop_cases
 from chainrule import backend, data
 from chainrule import train as tr
 from chainrule.core import REGISTRY, Primitive
 from chainrule.ops.dispatch import UnsupportedOnBackend
+from chainrule.ops.recurrent import lstm_scan
 from test_primitives import SPECS
 
 pytest.importorskip("array_api_strict")
@@ -31,6 +33,7 @@ DEVICES = ["array_api_strict",
            pytest.param("cuda", marks=pytest.mark.skipif(not _cuda_ok(), reason="no CuPy or no CUDA GPU here"))]
 IDS = [f"{s.name}-{i}" for i, s in enumerate(SPECS)]
 H = 1e-6
+SECOND_ORDER = [s for s in SPECS if s.second_order]
 
 
 def _run(spec, xs, wrt, u, device):
@@ -44,20 +47,10 @@ def _host(a):
     return np.asarray(backend.to_host(a), dtype=np.float64)
 
 
-# Primitives merged from other issues that have no backend forward yet: on a backend they must refuse by
-# name (checked below), never compute on the wrong arrays. Each one here is work left for issue 17.
-NUMPY_ONLY = {"lstm_scan"}
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_every_spec_matches_numpy_on_the_backend(spec, device):
     rng = np.random.default_rng(17)
-    if spec.name in NUMPY_ONLY:
-        xs = spec.sample(rng, spec.shapes[0])
-        with pytest.raises(UnsupportedOnBackend, match=f"{spec.name}: not supported on the '{device}' backend"):
-            spec.call(*[cr.tensor(x, device=device) for x in xs])
-        return
     for shapes in spec.shapes:
         xs = spec.sample(rng, shapes)
         wrt = tuple(spec.wrt if spec.wrt is not None else range(len(xs)))
@@ -104,9 +97,18 @@ def test_a_numpy_only_primitive_refuses_other_backends_by_name():
         double(cr.tensor([1.0], device="array_api_strict"))
 
 
-def test_every_registered_primitive_has_a_backend_forward():
+def test_every_registered_primitive_has_a_backend_forward_and_is_swept_on_the_backend():
+    """No primitive is NumPy-only and none is left out of the sweeps above: each has a backend forward and
+    at least one spec, and every spec runs on the backend (the sweeps exclude nothing), in the first
+    derivative and, where its spec asks for it, the second."""
     missing = sorted(name for name, p in REGISTRY.items() if p.xfwd is None)
-    assert missing == sorted(NUMPY_ONLY), f"primitives that run on NumPy only: {missing}"
+    assert not missing, f"primitives that run on NumPy only: {missing}"
+    assert {s.name for s in SPECS} == set(REGISTRY)
+    swept = test_every_spec_matches_numpy_on_the_backend.pytestmark
+    assert [m.args[1] for m in swept if m.args[0] == "spec"] == [SPECS]
+    second = test_grad_of_grad_matches_numpy_on_the_backend.pytestmark
+    assert [m.args[1] for m in second if m.args[0] == "spec"] == [SECOND_ORDER]
+    assert SECOND_ORDER == [s for s in SPECS if s.second_order]
 
 
 def _train_steps(kind, device, steps=4, dtype=None, optimizer="adam"):
@@ -183,13 +185,38 @@ def test_tensor_device_api(device):
     assert cr.nn.Linear(2, 3, device=device).weight.device.type == dev.type  # layers' device=
 
 
-def test_moving_a_tensor_that_requires_grad_is_refused_not_silently_cut():
+@pytest.mark.parametrize("device", DEVICES)
+def test_to_device_is_a_node_whose_backward_moves_the_gradient_back(device):
+    """t.to(device) is differentiable, as in PyTorch: one backward pass crosses devices and back, and every
+    leaf's gradient lives on the leaf's device."""
+    xv, wv = np.array([1.0, -2.0, 0.5]), np.array([3.0, 4.0, -1.0])
+    x = cr.tensor(xv, requires_grad=True)
+    w = cr.tensor(wv, requires_grad=True, device=device)
+    y = x.to(device)
+    assert y.requires_grad and not y.is_leaf and y._node.prim.name == "to_device" and y.device.type == w.device.type
+    dot = (y * w).sum()                 # on the device
+    z = dot.to("cpu") * (x * x).sum()   # back on the CPU, with x used there too
+    assert z.device == cr.device("cpu")
+    z.backward()
+    assert backend.backend_of(x.grad) is None and backend.backend_of(w.grad) is backend.get(cr.device(device))
+    np.testing.assert_allclose(np.asarray(x.grad), wv * (xv @ xv) + 2 * xv * (xv @ wv), rtol=1e-14)
+    np.testing.assert_allclose(_host(w.grad), xv * (xv @ xv), rtol=1e-14)
+    # the same through cr.grad with create_graph: second derivatives cross the devices too
+    x2 = cr.tensor(xv, requires_grad=True)
+    (g,) = cr.autograd.grad((x2.to(device) ** 3).sum(), [x2], create_graph=True)
+    assert g.device == cr.device("cpu")
+    (gg,) = cr.autograd.grad(g.sum(), [x2])
+    np.testing.assert_allclose(np.asarray(backend.to_host(gg)), 6 * xv, rtol=1e-14)
+    # under no_grad nothing is recorded
+    with cr.no_grad():
+        assert not x.to(device).requires_grad
+
+
+def test_a_tensor_moved_without_grad_becomes_a_leaf_on_the_device():
     x = cr.tensor([1.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="to: moving a tensor that requires grad to another device is not recorded"):
-        x.to("array_api_strict")
     y = x.detach().to("array_api_strict").requires_grad_()
     (y * 3.0).sum().backward()
-    assert backend.to_host(y.grad).tolist() == [3.0]
+    assert backend.to_host(y.grad).tolist() == [3.0] and x.grad is None
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -198,6 +225,7 @@ def test_module_to_moves_parameters_and_buffers_in_place(device):
     params = list(net.parameters())
     opt = cr.optim.SGD(net.parameters(), lr=0.1)
     assert net.to(device) is net and list(net.parameters()) == params  # the same objects: opt still works
+    assert all(p.is_leaf and p.requires_grad and p._node is None for p in net.parameters())  # still leaves
     assert all(p.device.type == cr.device(device).type for p in net.parameters())
     assert all(backend.backend_of(b) is backend.get(cr.device(device)) for _, b in net.named_buffers())
     x = cr.randn(4, 3, device=device)
@@ -260,8 +288,7 @@ def test_in_place_updates_on_a_backend_stay_there():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.second_order and s.name not in NUMPY_ONLY],
-                         ids=[i for s, i in zip(SPECS, IDS) if s.second_order and s.name not in NUMPY_ONLY])
+@pytest.mark.parametrize("spec", SECOND_ORDER, ids=[i for s, i in zip(SPECS, IDS) if s.second_order])
 def test_grad_of_grad_matches_numpy_on_the_backend(spec, device):
     """create_graph on a backend: the same rules run on its Tensors (the gradient of sum(g**3), g the
     first gradient, equals NumPy's). Specs whose first gradient is constant have nothing to check."""
@@ -312,3 +339,186 @@ def test_every_optimizer_steps_on_the_device_as_on_numpy(make, device):
         return w.numpy()
 
     np.testing.assert_allclose(run(device), run(None), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [cr.float64, cr.float32])
+def test_lstm_on_the_backend_fused_and_composite_match_numpy(device, dtype):
+    """nn.LSTM (bidirectional, two layers) on the backend: the fused `lstm_scan` and its composite twin
+    (`lstm_step` per step) give NumPy's outputs and gradients, in the tensors' dtype (no float64 upcast)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3, 2)).astype(dtype)
+    ref = cr.nn.LSTM(2, 3, num_layers=2, bidirectional=True, dtype=dtype)
+    results = []
+    for dev, fused in ((None, True), (device, True), (device, False)):
+        m = cr.nn.LSTM(2, 3, num_layers=2, bidirectional=True, dtype=dtype)
+        m.load_state_dict(ref.state_dict())
+        m.fused = fused
+        m.to(dev or "cpu")
+        xt = cr.tensor(x, requires_grad=True, device=dev)
+        y, (h, c) = m(xt)
+        (y.sum() + (h * c).sum()).backward()
+        grads = [xt.grad] + [p.grad for p in m.parameters()]
+        assert all(cr.tensor(g).dtype == dtype for g in grads) and y.dtype == dtype
+        if dev is not None:
+            assert all(backend.backend_of(g) is backend.get(cr.device(device)) for g in grads)
+        results.append([y.numpy(), h.numpy(), c.numpy()] + [_host(g) for g in grads])
+    tol = dict(rtol=1e-11, atol=1e-12) if dtype == cr.float64 else dict(rtol=1e-4, atol=1e-5)
+    for run in results[1:]:
+        for a, b in zip(results[0], run):
+            np.testing.assert_allclose(np.asarray(b, dtype=np.float64), np.asarray(a, dtype=np.float64), **tol)
+
+
+def _kept(node):
+    return [s is not None for s in node.saved], node.ans is not None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("keep", [0, 256])
+def test_nodes_on_a_backend_keep_only_what_their_rules_read(device, keep):
+    """As on NumPy: with large arrays a node keeps only what the rules of its needed gradients read (x * c
+    keeps c, not x; exp keeps its output, not its input), and small values only within keep_values."""
+    rng = np.random.default_rng(0)
+    big = [rng.standard_normal((30, 40)) for _ in range(3)]
+    cases = [
+        ("mul", lambda a, b, c: a * b, (True, False)),
+        ("exp", lambda a, b, c: cr.exp(a), (True,)),
+        ("tanh", lambda a, b, c: cr.tanh(a + b), (True, True)),
+        ("matmul", lambda a, b, c: a @ b.T, (False, True)),
+        ("lstm_scan", lambda a, b, c: lstm_scan(cr.reshape(a, (3, 10, 40)), b[:10, :10], c[:10, :10], b.T[:, :10]),
+         (True, False, True)),
+    ]
+    for name, f, wants in cases:
+        kept = []
+        for dev in (None, device):
+            ts = [cr.tensor(x, requires_grad=i < len(wants) and wants[i], device=dev) for i, x in enumerate(big)]
+            with cr.keep_values(keep):
+                out = f(*ts)
+            assert out._node.prim.name == name
+            kept.append(_kept(out._node))
+        if name == "lstm_scan":  # its residuals are for NumPy's fast rule: not even made on another backend
+            assert kept[1][0][4:] == [False, False] and kept[0][0][4:] == [True, True]
+            kept = [(k[0][:4], k[1]) for k in kept]
+        assert kept[1] == kept[0], name
+    x = cr.tensor(big[0], requires_grad=True, device=device)
+    with cr.keep_values(0):
+        node = (x * cr.tensor(big[1], device=device))._node
+    assert node.saved[0] is None and node.saved[1] is not None and node.ans is None
+
+
+# -- the debugging tools, cr.compile and NumPy's protocols on another backend ------------------------------
+
+def _host_tree(out):
+    if isinstance(out, (list, tuple)):
+        return [_host_tree(o) for o in out]
+    return np.asarray(backend.to_host(out._data)) if isinstance(out, cr.Tensor) else np.asarray(backend.to_host(out))
+
+
+@pytest.mark.parametrize("name", sorted(interop_cases.RECORDED))
+def test_numpy_functions_record_on_the_backend_as_on_numpy(name):
+    """Every NumPy function and ufunc chainrule records (tests/test_numpy_interop.py) on a tensor of another
+    backend: the result stays on its device, with NumPy's values and the CPU's gradient."""
+    fn = interop_cases.RECORDED[name]
+    res = []
+    for dev in (None, "array_api_strict"):
+        x = cr.tensor(interop_cases.X.copy(), requires_grad=True, device=dev)
+        out = fn(x)
+        outs = out if isinstance(out, list) else [out]
+        assert all(isinstance(o, cr.Tensor) and o.requires_grad for o in outs), name
+        assert all(o.device.type == (dev or "cpu") for o in outs), name
+        sum((o * o).sum() for o in outs).backward()
+        res.append((_host_tree(outs), _host(x.grad)))
+    for a, b in zip(res[0][0], res[1][0]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(interop_cases.REFUSED))
+def test_numpy_functions_chainrule_does_not_record_refuse_on_the_backend_too(name):
+    fn = interop_cases.REFUSED[name]
+    with pytest.raises(TypeError, match="numpy") as ei:
+        fn(cr.tensor(interop_cases.X.copy(), requires_grad=True, device="array_api_strict"))
+    assert name in str(ei.value) or "array_api_strict" in str(ei.value), str(ei.value)
+
+
+@pytest.mark.parametrize("name", sorted(interop_cases.NO_GRADIENT))
+def test_numpy_functions_without_gradient_run_on_the_backends_values(name):
+    fn = interop_cases.NO_GRADIENT[name]
+    got = fn(cr.tensor(interop_cases.X.copy(), requires_grad=True, device="array_api_strict"))
+    want = fn(interop_cases.X.copy())
+    assert not (isinstance(got, cr.Tensor) and got.requires_grad)
+    if isinstance(got, cr.Tensor) and got.ndim:
+        assert got.device.type == "array_api_strict"  # (a constant tensor stays on the device)
+    for g, w in zip(*([_host_tree(got), want] if isinstance(want, tuple) else [[_host_tree(got)], [want]])):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_compile_replays_on_the_backend_as_eager(device):
+    """cr.compile on a model on another backend: recorded once per mode, replayed on the device, the same
+    losses, parameters and BatchNorm statistics as eager training on that device, without falling back."""
+    def run(compiled):
+        cr.manual_seed(1)
+        net = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.BatchNorm1d(8), cr.nn.Tanh(), cr.nn.Linear(8, 3)).to(device)
+        fwd = cr.compile(net) if compiled else net
+        opt = cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        rng = np.random.default_rng(2)
+        losses = []
+        for _ in range(4):
+            x = cr.tensor(rng.standard_normal((6, 4)), device=device)
+            y = cr.tensor(rng.integers(0, 3, 6), device=device)
+            loss = cr.nn.functional.cross_entropy(fwd(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert loss.device.type == cr.device(device).type
+        state = {k: np.asarray(backend.to_host(v)) for k, v in net.state_dict().items()}
+        return losses, state, fwd
+
+    ref_losses, ref_state, _ = run(False)
+    losses, state, fwd = run(True)
+    assert fwd.recordings == 1 and fwd.fallbacks == []
+    np.testing.assert_array_equal(losses, ref_losses)
+    for k in ref_state:
+        np.testing.assert_array_equal(state[k], ref_state[k], err_msg=k)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_check_graph_and_explain_on_the_backend(device):
+    """check_graph checks each node's rule with the backend's forward and rules (a wrong rule fails there);
+    explain's table, steps and leaf gradients equal NumPy's."""
+    xv, wv = np.array([[1.0, -2.0], [0.5, 3.0]]), np.array([0.3, -0.7])
+
+    def f(dev):
+        x = cr.tensor(xv, requires_grad=True, device=dev, name="x")
+        w = cr.tensor(wv, requires_grad=True, device=dev, name="w")
+        return (cr.tanh(x * w) + cr.exp(x)).sum()
+
+    report = cr.check_graph(f(device))
+    assert report.ok and len(report.rows) == 5 and all(r.status == "pass" for r in report.rows), str(report)
+    wrong = Primitive("wrong_double", lambda x: x * 2, lambda xp, need, g, ans, x: (3 * g,),
+                      xfwd=lambda xp, x: x * 2, register=False)
+    bad = cr.check_graph(wrong(cr.tensor(xv, requires_grad=True, device=device)).sum())
+    assert [r.status for r in bad.rows][0] == "FAIL", str(bad)
+    cpu, dev = cr.explain(f(None)), cr.explain(f(device))
+    assert str(dev) == str(cpu)
+    for a, b in zip(cpu.steps, dev.steps):
+        assert type(b.upstream) is np.ndarray and np.array_equal(a.upstream, b.upstream)
+        assert all(x is None and y is None or np.array_equal(x, y) for x, y in zip(a.downstream, b.downstream))
+    assert [np.asarray(leaf.grad).tolist() for leaf in dev.leaves] == [np.asarray(leaf.grad).tolist()
+                                                                         for leaf in cpu.leaves]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_detect_anomaly_on_the_backend_names_the_op_and_the_values(device):
+    x = cr.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True, device=device)
+    with cr.detect_anomaly(), pytest.raises(cr.AnomalyError, match=r"log forward: log\(x\) = nan at x = -2.0"):
+        cr.log(x)
+    z = cr.tensor([0.0, 4.0], requires_grad=True, device=device)
+    with cr.detect_anomaly(), pytest.raises(cr.AnomalyError, match=r"sqrt backward: upstream 1.0 × local inf = inf"):
+        cr.sqrt(z).sum().backward()
+    y = cr.tensor([1.0, 2.0], requires_grad=True, device=device)
+    with cr.detect_anomaly():  # finite: nothing to report, and the gradient is the device's
+        (y * y).sum().backward()
+    assert backend.backend_of(y.grad) is backend.get(cr.device(device)) and _host(y.grad).tolist() == [2.0, 4.0]

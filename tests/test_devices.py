@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import chainrule as cr
+from chainrule import backend
 
 NO_CUPY = importlib.util.find_spec("cupy") is None
 
@@ -65,3 +66,38 @@ def test_train_device_cpu_trains(tmp_path):
     r = _train(tmp_path, "--device", "cpu")
     assert r.returncode == 0, r.stderr
     assert any((tmp_path / "run").iterdir())
+
+
+def _fake_cupy(monkeypatch, count):
+    """CuPy "installed" (a stand-in module) on a machine whose CUDA runtime finds `count` GPUs (None: no
+    driver at all, which CuPy reports by raising)."""
+    import importlib
+    import types
+
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    def get_count():
+        if count is None:
+            raise CUDARuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+        return count
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=get_count))
+    real_find, real_import = importlib.util.find_spec, importlib.import_module
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "cupy" else real_find(n, *a))
+    monkeypatch.setattr(importlib, "import_module", lambda n, *a: fake if n == "cupy" else real_import(n, *a))
+    monkeypatch.setattr(backend, "_BY_DEVICE", {k: v for k, v in backend._BY_DEVICE.items() if k != "cuda"})
+
+
+@pytest.mark.parametrize("count,why", [(None, "CuPy is installed but finds no CUDA GPU (CUDARuntimeError: "
+                                              "cudaErrorInsufficientDriver"),
+                                       (0, "CuPy is installed but finds no CUDA GPU")])
+def test_cuda_with_cupy_but_without_a_gpu_says_so(monkeypatch, count, why):
+    _fake_cupy(monkeypatch, count)
+    for make in (lambda: cr.tensor([1.0], device="cuda"), lambda: cr.tensor([1.0]).to("cuda"),
+                 lambda: cr.nn.Linear(2, 3).to("cuda")):
+        with pytest.raises(RuntimeError, match=r"device 'cuda' is not available: ") as ei:
+            make()
+        assert why in str(ei.value)
+    assert not backend.available("cuda")

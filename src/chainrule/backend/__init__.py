@@ -99,6 +99,9 @@ class Backend(shim.Shim):
         arr = np.asarray(arr)
         return self.ns.asarray(arr if arr.flags.c_contiguous else np.ascontiguousarray(arr))
 
+    def to_device(self, arr, dev):
+        return to_device(arr, dev)
+
     def dtype(self, d):
         """The backend's dtype for a NumPy dtype."""
         try:

@@ -29,7 +29,7 @@ class _Layer:
     grad_type = np.ndarray  # the type of `.grad`: an ndarray subclass
     tensor_ns = None      # the operations on Tensors: `xp` of backward rules under create_graph
     array_ns = None       # the same names on arrays: `xp` of backward rules otherwise
-    foreign = None        # other array libraries than NumPy: apply(prim, args, params), rules(roots), grad(g, dtype)
+    foreign = None        # other array libraries than NumPy: apply(prim, args, params), namespace_of(g), grad(g, dtype)
 
 
 layer = _Layer()
@@ -162,8 +162,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
     """
     observers = (*observers, *state.observers)
     visit, visited = _hooks(observers, "visit"), _hooks(observers, "visited")
-    last_write, array_ns = state.last_write, layer.foreign.rules(roots)  # NumPy's, or another backend's
-    native, red_ns = array_ns is layer.array_ns, None if create_graph or array_ns is layer.array_ns else array_ns
+    last_write, array_ns = state.last_write, layer.array_ns
     pending, shared, heap = {}, set(), []
     for node, g in roots:
         if node in pending:
@@ -195,7 +194,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
             g = pop(node)
             if create_graph:
                 raw = prim.tensor_rule(node, need, g)
-            elif prim.fast is not None and native:  # (Primitive.array_rule, inlined; fast rules are NumPy's)
+            elif prim.fast is not None:  # (Primitive.array_rule, inlined; another backend's nodes have none)
                 raw = prim.fast(need, g, node.ans, *saved, **node.params)
             else:
                 raw = prim.vjp(array_ns, need, g, node.ans, *saved, **node.params)
@@ -208,7 +207,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
                         grads.append(None)
                     continue
                 if gi.shape != shape:
-                    gi = _reduce(prim, gi, shape, red_ns)
+                    gi = _reduce(prim, gi, shape)
                 if grads is not None:
                     grads.append(gi)
                 prev = get(parent)
@@ -231,11 +230,11 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
     return pending, shared
 
 
-def _reduce(prim, gi, shape, xp):
+def _reduce(prim, gi, shape):
     if not prim.broadcasts:
         raise ShapeError(f"{prim.name} backward: the rule returned a gradient of shape {tuple(gi.shape)} for an "
                          f"input of shape {shape}")
-    return unbroadcast(gi, shape, prim.name, xp)
+    return unbroadcast(gi, shape, prim.name, None if type(gi) is np.ndarray else layer.foreign.namespace_of(gi))
 
 
 def unbroadcast(g, shape, opname="op", xp=None):

@@ -248,8 +248,8 @@ def _keep(prim, datas, out, residuals, parents):
     need = tuple([p is not None for p in parents])
     ins, want_out, res = prim._plans.get(need) or prim.reads(need)
     limit = state.keep_up_to
-    if type(out) is not np.ndarray or out.size <= limit:  # a small output: keep the small inputs too
-        saved = [d if i in ins or type(d) is not np.ndarray or d.size <= limit else None for i, d in enumerate(datas)]
+    if type(out) in _SCALARS or out.size <= limit:  # a small output: keep the small inputs too (any backend's)
+        saved = [d if i in ins or type(d) in _SCALARS or d.size <= limit else None for i, d in enumerate(datas)]
         want_out = True
     else:
         saved = [d if i in ins else None for i, d in enumerate(datas)]

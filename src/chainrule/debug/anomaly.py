@@ -24,7 +24,9 @@ import weakref
 
 import numpy as np
 
+from .. import backend as be
 from ..core import AnomalyError, Node, Observer, install, state, unwrap
+from .check import host
 from .naming import Naming
 from .trace import rule_on_arrays
 
@@ -49,10 +51,10 @@ class _Anomaly(Observer):
         snaps = {}
         for i in inputs:
             s = node.saved[i]
-            if type(s) is np.ndarray:
-                snaps[i] = s.copy()
-        if out and type(node.ans) is np.ndarray:
-            snaps["ans"] = node.ans.copy()
+            if type(s) is np.ndarray or be.backend_of(s) is not None:
+                snaps[i] = np.array(host(s))  # (another backend's array: a host copy)
+        if out and (type(node.ans) is np.ndarray or be.backend_of(node.ans) is not None):
+            snaps["ans"] = np.array(host(node.ans))
         _info[node] = (_caller(), snaps)
 
     def visit(self, node, need):
@@ -177,14 +179,20 @@ def _reads(node):
 
 
 def check_forward(prim, datas, out, params, running=None):
-    """Raise AnomalyError when `prim` made a NaN or infinity out of finite inputs."""
+    """Raise AnomalyError when `prim` made a NaN or infinity out of finite inputs (on another backend: the
+    values checked on the host)."""
+    b = be.backend_of(out)
+    if b is not None:
+        if not b.isdtype(out.dtype, ("real floating", "complex floating")) or bool(b.all(b.isfinite(out))):
+            return
+        out = host(out)
     if out.dtype.kind not in "fc":
         return
     with np.errstate(all="ignore"):
         bad = ~np.isfinite(out)
         if not bad.any():
             return
-        arrays = [np.asarray(d) for d in datas]
+        arrays = [host(d) for d in datas]
         floats = [a for a in arrays if a.dtype.kind in "fc"]
         if prim.elementwise:
             for a in floats:
@@ -220,7 +228,7 @@ def check_forward(prim, datas, out, params, running=None):
 
 def _arr(v):
     v = unwrap(v)
-    return None if v is None else np.asarray(v)
+    return None if v is None else host(v)
 
 
 def _check_node(node, upstream, raw, grads, is_root, root=None):
@@ -280,10 +288,10 @@ def _explain_elementwise(node, up, raw, i, names):
     idx = _first_bad(gi_b)
     vals = []
     for n, s in zip(names, node.saved):
-        if s is not None and np.asarray(s).dtype.kind in "fcib":
-            vals.append(f"{n} = {_fmt(_at(np.asarray(s), idx, oshape))}")
+        if s is not None and host(s).dtype.kind in "fcib":
+            vals.append(f"{n} = {_fmt(_at(host(s), idx, oshape))}")
     if not vals and node.ans is not None:  # a large node keeps only what its rule reads: show the output
-        vals.append(f"{prim.name}({', '.join(names)}) = {_fmt(_at(np.asarray(node.ans), idx, oshape))}")
+        vals.append(f"{prim.name}({', '.join(names)}) = {_fmt(_at(host(node.ans), idx, oshape))}")
     at = " at " + ", ".join(vals) if vals else ""
     lead = "" if len(names) == 1 else f" (gradient for {names[i]})"
     return (f"{prim.name} backward{lead}: upstream {_fmt(up[idx])} × local {_fmt(loc[idx])} = "
@@ -297,7 +305,7 @@ def _explain_general(node, up, grads, i, names):
     idx = _first_bad(gi)
     inputs = []
     for n, shape, s in zip(names, node.shapes, node.saved or ()):
-        a = None if s is None else np.asarray(s)
+        a = None if s is None else host(s)
         if a is not None and a.dtype.kind in "fc":
             inputs.append(f"{n} {shape} (largest magnitude {_maxabs([a])})")
         else:
@@ -322,6 +330,7 @@ def _check_snapshots(node):
         return
     for key, snap in rec[1].items():
         cur = node.ans if key == "ans" else node.saved[key]
+        cur = cur if cur is None or type(cur) is np.ndarray else host(cur)
         if cur is None or (cur.shape == snap.shape and np.array_equal(cur, snap, equal_nan=True)):
             continue
         if key == "ans":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import backend as be
 from ..core import FREED, GradcheckError, Node, enable_grad, keep_values, no_grad, unwrap, wrap
 from ..core.engine import unbroadcast
 from ..ops import Tensor
@@ -27,14 +28,41 @@ __all__ = ["numerical_gradient", "numerical_vjp", "rel_error", "gradcheck", "gra
            "GraphCheckReport", "NodeCheck"]
 
 
+def host(v):
+    """The values of `v` (a Tensor, an array of any backend, a number) as a NumPy array (a host copy)."""
+    return np.asarray(be.to_host(unwrap(v)))
+
+
 def _value(out):
-    return np.asarray(unwrap(out), dtype=np.float64)
+    return np.asarray(host(out), dtype=np.float64)
+
+
+def _device_of(values):
+    """The device of the first array among `values` (None when there is none: numbers only)."""
+    for v in values:
+        if isinstance(v, np.ndarray) or be.backend_of(v) is not None:
+            return be.device_of(v)
+    return None
+
+
+def node_devices(node):
+    """(device of the node's inputs, device of its output): where its forward and rules run. They differ
+    only for `to_device`."""
+    n = len(node.shapes)
+    ins = _device_of(node.saved[:n]) if isinstance(node.saved, tuple) else None
+    out = _device_of((node.ans,)) or ins
+    return ins or out or be.CPU, out or be.CPU
+
+
+def placed(x, dev):
+    """A host array `x` on device `dev` (numbers, and arrays already elsewhere, as they are)."""
+    return x if dev == be.CPU or not isinstance(x, np.ndarray) else be.to_device(x, dev)
 
 
 def rel_error(a, b):
     """max |a - b| / max(1e-8, |a| + |b|), elementwise then the worst element (CS231n)."""
-    a = np.asarray(unwrap(a), dtype=np.float64)
-    b = np.asarray(unwrap(b), dtype=np.float64)
+    a = np.asarray(host(a), dtype=np.float64)
+    b = np.asarray(host(b), dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)), initial=0.0))
 
 
@@ -475,19 +503,27 @@ def _check_node(index, node, rng, eps, atol, rtol, fast_mode, step=None, name=""
         row.status = "not checkable (inputs not kept)"
         row.detail = "  large inputs are kept only when the rule reads them; use check_graph(fn, *inputs)"
         return row
-    xs = [np.array(s, dtype=np.float64) if np.asarray(s).dtype.kind == "f" else s for s in saved]
+    # on another backend: the values checked on the host in float64, the forward and rules run on the device
+    hs = [host(s) for s in saved]
+    xs = [np.array(h, dtype=np.float64) if h.dtype.kind == "f" else s for s, h in zip(saved, hs)]
+    in_dev, out_dev = node_devices(node)
     params = node.params
+
+    def forward(*args):
+        return prim.forward(*[placed(a, in_dev) for a in args], **params)
+
     try:
         with no_grad():
-            out, residuals = prim.forward(*xs, **params)
-        out = np.asarray(out)
+            out, residuals = forward(*xs)
+        out = host(out)
         row.output_shape = out.shape
         if out.dtype != np.float64:
             row.status = f"not checkable (output is {out.dtype} at float64 inputs)"
             return row
         g = rng.standard_normal(out.shape)
         with no_grad():  # the rule the engine runs on arrays (the fast one, where there is one)
-            raw = prim.array_rule(node.parents, g, out, *xs, *residuals, **params)
+            raw = prim.array_rule(node.parents, placed(g, out_dev), placed(out, out_dev),
+                                  *[placed(x, in_dev) for x in xs], *residuals, **params)
     except Exception as e:
         row.status = "error"
         row.detail = f"  {type(e).__name__}: {e}"
@@ -496,7 +532,7 @@ def _check_node(index, node, rng, eps, atol, rtol, fast_mode, step=None, name=""
         raw = (raw,)
     worst, details, kinks = 0.0, [], []
     for k, p in enumerate(node.parents):
-        if p is None or np.asarray(saved[k]).dtype.kind != "f":
+        if p is None or hs[k].dtype.kind != "f":
             continue
         shape = _shape_of(xs[k])
         gk = raw[k] if k < len(raw) else None
@@ -504,7 +540,7 @@ def _check_node(index, node, rng, eps, atol, rtol, fast_mode, step=None, name=""
             row.status = "FAIL"
             details.append(f"  input {k}: the rule returned no gradient")
             continue
-        gk = np.asarray(unwrap(gk), dtype=np.float64)
+        gk = np.asarray(host(gk), dtype=np.float64)
         if gk.shape != shape:
             if not prim.broadcasts:
                 row.status = "FAIL"
@@ -516,7 +552,7 @@ def _check_node(index, node, rng, eps, atol, rtol, fast_mode, step=None, name=""
         def f_k(v, k=k):
             args = list(xs)
             args[k] = v
-            return prim.forward(*args, **params)[0]
+            return forward(*args)[0]
 
         size = int(np.prod(shape, dtype=np.int64))
         fast = fast_mode if fast_mode is not None else size > 4096

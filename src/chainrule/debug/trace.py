@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import FREED, Node, Observer, TensorBase, install, no_grad, unwrap, wrap
+from .. import backend as be
+from ..core import FREED, Node, Observer, TensorBase, install, no_grad, wrap
 from ..core.engine import broadcast_axes, run_backward
 from ..ops.namespaces import TENSOR_NS
-from .check import _check_node
+from .check import _check_node, host, node_devices, placed
 from .naming import Naming, format_expr
 
 __all__ = ["record", "Recorder", "Step", "InputInfo", "LeafInfo", "Saved", "expression", "saved_arrays",
@@ -184,16 +185,17 @@ def record(output, grad=None, retain_graph=False, names=None, what="explain", ch
                            f"backward pass left to record. {what}() runs the backward pass itself: compute the "
                            f"output again and call {what}(output) instead of output.backward() (or pass "
                            "retain_graph=True to that backward())")
-    data = output._data
+    data = host(output._data)
     if grad is None:
         if data.size != 1:
             raise RuntimeError(f"{what}: the output has shape {data.shape}; {what}() without grad= needs a "
                                "single-element output (reduce it first, e.g. .sum())")
         g = np.ones_like(data)
     else:
-        g = np.asarray(unwrap(grad), dtype=data.dtype)
+        g = np.asarray(host(grad), dtype=data.dtype)
         if g.shape != data.shape:
             raise ValueError(f"{what}: grad has shape {g.shape} but the output has shape {data.shape}")
+    g = placed(g, be.device_of(output._data))  # the seed on the output's device
     rec = Recorder(output, root, names or {}, what, check)
     run_backward(root, g, retain_graph=retain_graph, observers=(rec,))
     rec.finish()
@@ -223,10 +225,11 @@ class Recorder(Observer):
             for p in node.parents:
                 if isinstance(p, TensorBase):
                     self._users.setdefault(p, []).append(node)
-            self.values[node] = output._data if node is root else node.ans
+            v = output._data if node is root else node.ans
+            self.values[node] = v if v is None else host(v)  # what is shown: host copies on any backend
         self.sources, self.steps, self.leaves = {}, [], []
         self.output_name = self.names[root]
-        self.output_value = output._data
+        self.output_value = host(output._data)
 
     def _input_infos(self, node):
         infos = []
@@ -234,10 +237,10 @@ class Recorder(Observer):
             if type(p) is Node:
                 infos.append(InputInfo(self.names[p], shape, "node", self.values.get(p)))
             elif isinstance(p, TensorBase):
-                infos.append(InputInfo(self.names[p], shape, "leaf", p._data))
+                infos.append(InputInfo(self.names[p], shape, "leaf", host(p._data)))
             else:
                 v = node.saved[i] if node.saved is not FREED else None
-                v = None if v is None else np.asarray(v)
+                v = None if v is None else host(v)
                 infos.append(InputInfo(_const_name(v, shape), shape, "const", v))
         return infos
 
@@ -245,7 +248,7 @@ class Recorder(Observer):
         prim = node.prim
         name = self.names[node]
         inputs = self._input_infos(node)
-        upstream = np.asarray(upstream)
+        upstream = host(upstream)
         formulas = [formula_text(node, i, inputs, name) for i in range(len(inputs))]
         if prim.elementwise and node.saved is not FREED:
             local = rule_on_arrays(node, np.ones_like(upstream))
@@ -258,7 +261,7 @@ class Recorder(Observer):
                 bcast.append(None)
                 jac.append(None)
                 continue
-            r = np.asarray(unwrap(r))
+            r = host(r)
             full = upstream.shape if prim.elementwise else r.shape
             axes = broadcast_axes(full, shape) if prim.broadcasts and full != shape else ()
             bcast.append(axes or None)
@@ -268,8 +271,8 @@ class Recorder(Observer):
                 structure = formulas[i]
             jac.append(Jacobian(int(upstream.size), int(np.prod(shape, dtype=np.int64)),
                                 upstream.dtype.itemsize, structure, int(r.nbytes)))
-            self.sources.setdefault(p, []).append((name, np.asarray(gi)))
-        downstream = [None if gi is None else np.asarray(gi) for gi in grads]
+            self.sources.setdefault(p, []).append((name, host(gi)))
+        downstream = [None if gi is None else host(gi) for gi in grads]
         sources = self.sources.pop(node, [])
         index = self.step_of.get(node, len(self.steps) + 1)
         checked = None
@@ -290,7 +293,7 @@ class Recorder(Observer):
             for _, gi in src:
                 g = gi if g is None else g + gi
             if g is not None:
-                self.leaves.append(LeafInfo(self.names[t], t._data.shape, t._data, np.asarray(g), src,
+                self.leaves.append(LeafInfo(self.names[t], tuple(t._data.shape), host(t._data), host(g), src,
                                             self._leaf_group(t)))
 
     def _leaf_group(self, t):
@@ -301,9 +304,11 @@ class Recorder(Observer):
 
 def rule_on_arrays(node, g):
     """The node's differentiable rule applied to upstream `g`, as the primitive computes it (before
-    any broadcast reduction): with g = 1, the local derivative of an elementwise op."""
+    any broadcast reduction): with g = 1, the local derivative of an elementwise op. On another backend `g`
+    (a host array) is placed on the node's device, and the results are host copies."""
     n = len(node.shapes)
     saved = node.saved
+    g = placed(np.asarray(host(g)), node_devices(node)[1])
     observers = install()  # no observer sees these ops (anomaly mode would report its own NaNs)
     try:
         with no_grad(), np.errstate(all="ignore"):  # on constant Tensors: every reference rule accepts them
@@ -313,7 +318,7 @@ def rule_on_arrays(node, g):
     finally:
         install(*observers)
     raw = raw if type(raw) is tuple else (raw,)
-    return [None if r is None else np.asarray(unwrap(r)) for r in raw]
+    return [None if r is None else host(r) for r in raw]
 
 
 def expression(prim, inputs, params=None, precedence=None):
@@ -336,15 +341,15 @@ def saved_arrays(node, inputs):
     ins, want_out, res = prim.reads(tuple(p is not None for p in node.parents))
     out = []
     for i, v in enumerate(node.saved[:n]):
-        if isinstance(v, np.ndarray) or np.isscalar(v):
-            a = np.asarray(v)
+        if isinstance(v, np.ndarray) or np.isscalar(v) or be.backend_of(v) is not None:
+            a = host(v)
             out.append(Saved(inputs[i].name, a.shape, str(a.dtype), int(a.nbytes), i in ins))
     if node.ans is not None:
-        a = np.asarray(node.ans)
+        a = host(node.ans)
         out.append(Saved("out", a.shape, str(a.dtype), int(a.nbytes), bool(want_out)))
     for k, v in enumerate(node.saved[n:]):
         if v is not None:
-            a = np.asarray(v)
+            a = host(v)
             name = prim.residuals[k] if k < len(prim.residuals) else f"residual{k}"
             out.append(Saved(name, a.shape, str(a.dtype), int(a.nbytes), k in res))
     return out

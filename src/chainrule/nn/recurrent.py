@@ -88,7 +88,7 @@ def _as_tensor(x, opname):
 
 
 def _zeros(shape, like):
-    return ops.tensor(np.zeros(shape, dtype=like.dtype))
+    return ops.tensor(np.zeros(shape, dtype=like.dtype), device=like.device)
 
 
 def _check_state(h, want, name, opname):

@@ -10,6 +10,7 @@
     losses       cross_entropy binary_cross_entropy binary_cross_entropy_with_logits
     recurrent    lstm_scan (the LSTM recurrence over a sequence, fused)
     special      erf gelu (+ gelu_composite, the fused gelu's twin)
+    transfer     to_device (t.to(device) as a node: the gradient goes back to the input's device)
     functions    the public functions: arguments normalized and checked, then the primitive
     namespaces   ARRAY_NS and TENSOR_NS, the `xp` of backward rules
     dispatch     ops on another backend's arrays (CuPy, array_api_strict): one device, the primitive's xfwd

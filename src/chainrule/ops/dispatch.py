@@ -7,8 +7,13 @@ application here, where it is checked once (one backend, one device, or an error
 both devices; a tensor on the CPU is refused, a plain NumPy array is a constant and is copied to the
 device), NumPy scalars become Python numbers (which every backend combines with its arrays),
 and the primitive's backend forward `xfwd(xp, ...)` runs with `xp` the backend (its Array API
-namespace plus the shim). A primitive without one refuses, naming the op and the backend. Backward
-runs the differentiable rules with that same `xp`; fast rules are NumPy's and are skipped.
+namespace plus the shim). A primitive without one refuses, naming the op and the backend.
+
+The node records the primitive's version for that backend (`on_backend`): the same name, inputs,
+reads and trace fields, no fast rule (fast rules are NumPy's), and the differentiable rule bound to
+the backend as its `xp` (under create_graph it gets the Tensor namespace, as every rule does). So
+each node of a backward pass runs its own namespace's rule, and one pass can cross devices
+(`to_device`, the node of `t.to(device)`, moves the gradient back to its input's device).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend as be
-from ..core import ShapeError, TensorBase, emit, unwrap
+from ..core import REGISTRY, Primitive, ShapeError, TensorBase, emit, state, unwrap
 from .namespaces import ARRAY_NS
 
 
@@ -74,14 +79,13 @@ class Foreign:
             raise ShapeError(f"{prim.name}: cannot combine inputs of shapes {shapes} ({e})") from None
         out, res = (out[0], out[1:]) if prim.residuals else (out, ())
         shapes = tuple(tuple(d.shape) if hasattr(d, "shape") else () for d in datas)
-        return emit(prim, datas, parents, shapes, False, out, params, res, needs)
+        limit = state.keep_up_to  # large arrays: the node keeps only what its rules read, as on NumPy
+        large = getattr(out, "size", 0) > limit or any(getattr(d, "size", 0) > limit for d in datas)
+        return emit(on_backend(prim, backend), datas, parents, shapes, large, out, params, res, needs)
 
-    def rules(self, roots):
-        """The `xp` of a backward pass: NumPy's namespace, or the backend of the first root gradient."""
-        for _, g in roots:
-            b = None if isinstance(g, TensorBase) else be.backend_of(g)
-            return ARRAY_NS if b is None else b
-        return ARRAY_NS
+    def namespace_of(self, g):
+        """The `xp` that reduces a broadcast gradient `g` of another backend (None: g's own methods)."""
+        return None if isinstance(g, (TensorBase, np.generic)) else be.backend_of(g)
 
     def grad(self, g, dtype):
         """A gradient on another backend, as `.grad` stores it: its own copy, in the leaf's dtype."""
@@ -89,6 +93,29 @@ class Foreign:
 
 
 FOREIGN = Foreign()
+_VERSIONS: dict = {}  # (primitive, backend) -> the primitive's version for that backend
+
+
+def on_backend(prim, b):
+    """`prim` as the nodes of backend `b` record it: its differentiable rule with `b` as `xp`, no fast rule,
+    the forward on `b`'s arrays; everything else (name, inputs, reads, trace fields) the same."""
+    v = _VERSIONS.get((prim, b))
+    if v is None:
+        vjp, xfwd = prim.vjp, prim.xfwd
+
+        def rule(xp, *args, **params):
+            return vjp(b if xp is ARRAY_NS else xp, *args, **params)
+
+        def fwd(*datas, **params):
+            return xfwd(b, *datas, **params)
+
+        v = Primitive(prim.name, fwd, rule, inputs=" ".join(prim.inputs), residuals=" ".join(prim.residuals),
+                      xfwd=xfwd, broadcasts=prim.broadcasts, elementwise=prim.elementwise, gate=prim.gate,
+                      symbol=prim.symbol, local=prim.local, doc=prim.doc, register=False)
+        v._reads, v._plans = prim._reads, prim._plans
+        if REGISTRY.get(prim.name) is prim:  # (kept for registered ones; a cr.compile replay's is made per call)
+            _VERSIONS[(prim, b)] = _VERSIONS[(v, b)] = v
+    return v
 
 
 def backend_of_tensor(t):

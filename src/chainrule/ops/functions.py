@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import collections
 import numbers
+import operator
 
 import numpy as np
 
@@ -234,10 +235,19 @@ def astype(x, dtype):
 
 def compare(x, y, op, opname):
     """A comparison: a boolean tensor, which has no gradient."""
+    a, b = unwrap(x), unwrap(y)
     try:
-        return wrap(op(unwrap(x), unwrap(y)), None)
+        if type(a) is np.ndarray or backend.backend_of(a) is None and backend.backend_of(b) is None:
+            return wrap(op(a, b), None)
+        dev = backend.device_of(a if backend.backend_of(a) is not None else b)  # another backend's: its own operator
+        a, b = (backend.to_device(v, dev) if isinstance(v, np.ndarray) else v for v in (a, b))
+        return wrap(_OPERATORS[op](a, b), None)
     except ValueError as e:
         raise ShapeError(f"{opname}: cannot compare shapes {_shape(x)} and {_shape(y)} ({e})") from None
+
+
+_OPERATORS = {np.equal: operator.eq, np.not_equal: operator.ne, np.less: operator.lt, np.less_equal: operator.le,
+              np.greater: operator.gt, np.greater_equal: operator.ge}
 
 
 def eq(x, y):

@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import backend as be
 from ..core import TensorBase, state, unwrap, wrap
 from . import elementwise as ew
 from . import functions as f
@@ -53,9 +54,11 @@ def needs_grad(obj):
 
 
 def _plain(obj):
-    """Tensors replaced by their arrays, in lists, tuples and dicts too."""
+    """Tensors replaced by their arrays, in lists, tuples and dicts too (another backend's as host copies:
+    NumPy's functions compute on NumPy arrays)."""
     if isinstance(obj, TensorBase):
-        return obj.data
+        d = obj.data
+        return d if type(d) is np.ndarray else be.to_host(d)
     if isinstance(obj, list):
         return [_plain(o) for o in obj]
     if isinstance(obj, tuple):
@@ -108,20 +111,49 @@ def conversion_error(t):
 
 def _constant(ufunc):
     def op(*inputs):
-        return _wrap_out(ufunc(*_plain(inputs)))
+        return _wrap_out(ufunc(*_plain(inputs)), _device(inputs))
 
     return op
 
 
-def _wrap_out(r):
+def _tensors(obj):
+    """The tensors in `obj` (lists, tuples and dicts of them too)."""
+    if isinstance(obj, TensorBase):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors(o)]
+    return []
+
+
+def _dtype_of(a):
+    """The NumPy dtype of a tensor's or an array's values (another backend's dtype as its NumPy name)."""
+    d = unwrap(a)
+    b = be.backend_of(d)
+    return np.result_type(d) if b is None else b.np_dtype(d.dtype)
+
+
+def _device(inputs):
+    """The device of the first tensor among `inputs` on another backend than NumPy (None: none is)."""
+    for t in inputs:
+        if isinstance(t, TensorBase) and be.backend_of(t._data) is not None:
+            return be.device_of(t._data)
+    return None
+
+
+def _wrap_out(r, dev=None):
+    """NumPy's results as constant tensors, on the device of the inputs (computed on host copies)."""
     if isinstance(r, tuple):
-        return tuple(_wrap_out(x) for x in r)
-    return wrap(r, None) if isinstance(r, (np.ndarray, np.generic)) else r
+        return tuple(_wrap_out(x, dev) for x in r)
+    if not isinstance(r, (np.ndarray, np.generic)):
+        return r
+    return wrap(r if dev is None else be.to_device(np.asarray(r), dev), None)
 
 
 UFUNC_OPS = {
     np.add: ew.add, np.subtract: ew.sub, np.multiply: ew.mul, np.true_divide: ew.div, np.power: ew.power,
-    np.negative: ew.neg, np.positive: lambda x: f.astype(x, np.result_type(unwrap(x))), np.exp: ew.exp,
+    np.negative: ew.neg, np.positive: lambda x: f.astype(x, _dtype_of(x)), np.exp: ew.exp,
     np.log: ew.log, np.sqrt: ew.sqrt, np.absolute: ew.abs, np.sin: ew.sin, np.cos: ew.cos, np.tanh: ew.tanh,
     np.maximum: ew.maximum, np.minimum: ew.minimum, np.matmul: matmul, np.square: lambda x: ew.mul(x, x),
 }
@@ -155,7 +187,7 @@ def ufunc(uf, method, inputs, kwargs):
             detail = f" with {', '.join(f'{k}=' for k in rest)}"
         raise TypeError(refusal(name, detail))
     if out is None:
-        return _wrap_out(getattr(uf, method)(*_plain(inputs), **kwargs))
+        return _wrap_out(getattr(uf, method)(*_plain(inputs), **kwargs), _device(inputs))
     targets = out if isinstance(out, tuple) else (out,)
     report(f"writes a Tensor in place with {name}(..., out=)")
     arrays = []
@@ -170,7 +202,8 @@ def ufunc(uf, method, inputs, kwargs):
     getattr(uf, method)(*_plain(inputs), **{**kwargs, "out": tuple(arrays)})
     for t, a in zip(targets, arrays):
         if isinstance(t, TensorBase):
-            t._data = a[()] if not a.shape else a
+            dev = _device((t,))  # a target on another backend: the result goes back there
+            t._data = be.to_device(a, dev) if dev is not None else a[()] if not a.shape else a
             t.bump_version()
     return targets[0] if len(targets) == 1 else targets
 
@@ -300,6 +333,9 @@ def _outer(a, b, out=None):
 
 
 def _tensordot(a, b, axes=2):
+    dev = _device((a, b))
+    if dev is not None:  # a NumPy array beside a tensor of another backend: a constant on that device
+        a, b = (be.to_device(v, dev) if isinstance(v, np.ndarray) else v for v in (a, b))
     sa, sb = np.shape(unwrap(a)), np.shape(unwrap(b))
     if isinstance(axes, numbers.Integral):
         ax_a, ax_b = list(range(len(sa) - axes, len(sa))), list(range(axes))
@@ -324,7 +360,7 @@ def _clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
 
 
 def _copy(a, order="K", subok=False):
-    return f.astype(a, np.result_type(unwrap(a)))
+    return f.astype(a, _dtype_of(a))
 
 
 def _norm(x, ord=None, axis=None, keepdims=False):
@@ -339,7 +375,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):
 
 def _round(a, decimals=0, out=None):
     _no(out is not None, " with out=")
-    return wrap(np.round(_plain(a), decimals), None)  # piecewise constant: zero gradient
+    return _wrap_out(np.round(_plain(a), decimals), _device((a,)))  # piecewise constant: no gradient
 
 
 def _diff(a, n=1, axis=-1, prepend=None, append=None):
@@ -357,14 +393,14 @@ def _cumsum(a, axis=None, dtype=None, out=None):
     _no(out is not None, " with out=")
     if dtype is not None:
         a = f.astype(a, dtype)
-    _no(np.result_type(unwrap(a)).kind not in "fc", " of integers")  # (NumPy's own, on the array)
+    _no(_dtype_of(a).kind not in "fc", " of integers")  # (NumPy's own, on the array)
     if axis is None:
         a, axis = f.reshape(a, (-1,)), 0
     nd = len(np.shape(unwrap(a)))
     ax = f._one_axis(axis, nd, "cumsum")
     n = np.shape(unwrap(a))[ax]
     last = _moveaxis(a, ax, -1)
-    summed = matmul(last, np.triu(np.ones((n, n), dtype=np.result_type(unwrap(a), np.float32))))
+    summed = matmul(last, np.triu(np.ones((n, n), dtype=np.result_type(_dtype_of(a), np.float32))))
     return _moveaxis(summed, -1, ax)
 
 
@@ -393,8 +429,10 @@ def _pick(a, idx, fill):
         raise _Unsupported(" (it does not only select elements)")
     flat = f.reshape(a, (-1,))
     if idx.size and idx.min() == 0:  # padded: position 0 is the fill value
-        flat = f.concatenate([f.astype(wrap(np.full(1, fill, dtype=np.result_type(unwrap(a))), None),
-                                       np.result_type(unwrap(a))), flat])
+        fill = np.full(1, fill, dtype=_dtype_of(a))
+        dev = _device((a,))
+        flat = f.concatenate([f.astype(wrap(fill if dev is None else be.to_device(fill, dev), None),
+                                       _dtype_of(a)), flat])
         return f.getitem(flat, idx)
     return f.getitem(flat, idx - 1)
 
@@ -478,6 +516,11 @@ def function(func, args, kwargs):
             return impl(*args, **kwargs)
         except _Unsupported as e:
             detail = str(e)
+        except (TypeError, ValueError) as e:
+            dev = _device(_tensors((args, kwargs)))
+            if dev is None:
+                raise
+            raise TypeError(f"{_name(func)} on a Tensor on device '{dev}': {e}") from None
     if func in CONSTANT_FUNCS or not needs_grad((args, kwargs)):
         return func(*_plain(args), **_plain(kwargs))
     raise TypeError(refusal(_name(func), detail))

@@ -18,8 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Primitive, ShapeError
-from . import functions as fn
-from .elementwise import sigmoid, tanh
 
 
 def _check(xw, h0, c0, w_hh):
@@ -104,40 +102,67 @@ def _lstm_fast(need, g, hc, xw, h0, c0, w_hh, acts, tcs):
             dc if need[2] is not None else None, gw)
 
 
+def _lstm_xfwd(xp, xw, h0, c0, w_hh):
+    """The forward on another backend: the same operations in the same order as `_lstm_fwd`, in the
+    namespace's functions (no `out=`). Its residuals are None: there the differentiable rule runs, which
+    reads only the inputs."""
+    _check(xw, h0, c0, w_hh)
+    L, N, G = xw.shape
+    H = G // 4
+    dt = xp.result_type(xw, h0, c0, w_hh)
+    half, one = xp.full((H,), 0.5, dtype=dt, device=xw.device), xp.ones((H,), dtype=dt, device=xw.device)
+    scale = xp.concatenate([half, half, one, half])
+    shift = xp.concatenate([half, half, 0 * one, half])
+    xs = xw * scale
+    wt = xp.transpose(w_hh * xp.reshape(scale, (G, 1)))
+    h, c, out = h0, c0, []
+    for t in range(L):
+        a = xp.tanh(xp.matmul(h, wt) + xs[t, ...]) * scale + shift
+        c = a[:, H:2 * H] * c + a[:, :H] * a[:, 2 * H:3 * H]
+        h = a[:, 3 * H:] * xp.tanh(c)
+        out.append(xp.stack([h, c]))
+    return xp.stack(out), None, None
+
+
+def _sig(xp, z):
+    return 0.5 * xp.tanh(0.5 * z) + 0.5  # σ(z), in the names every namespace has
+
+
 def _lstm_vjp(xp, need, g, ans, xw, h0, c0, w_hh, acts, tcs):
-    """The same backpropagation through time on Tensors (differentiable: under create_graph the forward
-    is recomputed from the inputs, so second derivatives flow through every gate)."""
+    """Backpropagation through time in `xp`'s functions: on another backend's arrays, or on Tensors (under
+    create_graph: the forward is recomputed from the inputs, so second derivatives flow through every
+    gate)."""
     L, H = xw.shape[0], h0.shape[-1]
     steps, h, c = [], h0, c0
     for t in range(L):
-        z = xw[t] + h @ fn.transpose(w_hh)
-        i, f, o = sigmoid(z[:, :H]), sigmoid(z[:, H:2 * H]), sigmoid(z[:, 3 * H:])
-        gg = tanh(z[:, 2 * H:3 * H])
+        z = xw[t, ...] + h @ xp.transpose(w_hh)
+        i, f, o = _sig(xp, z[:, :H]), _sig(xp, z[:, H:2 * H]), _sig(xp, z[:, 3 * H:])
+        gg = xp.tanh(z[:, 2 * H:3 * H])
         c_prev, c = c, f * c + i * gg
-        tc = tanh(c)
+        tc = xp.tanh(c)
         steps.append((i, f, gg, o, c_prev, tc, h))
         h = o * tc
     dzs, dh, dc = [None] * L, None, None
     for t in range(L - 1, -1, -1):
         i, f, gg, o, c_prev, tc, h_prev = steps[t]
-        dh = g[t, 0] if dh is None else g[t, 0] + dh
-        dc = (g[t, 1] if dc is None else g[t, 1] + dc) + dh * o * (1 - tc * tc)
-        dzs[t] = fn.concatenate([dc * gg * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - gg * gg),
+        dh = g[t, 0, ...] if dh is None else g[t, 0, ...] + dh
+        dc = (g[t, 1, ...] if dc is None else g[t, 1, ...] + dc) + dh * o * (1 - tc * tc)
+        dzs[t] = xp.concatenate([dc * gg * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - gg * gg),
                                  dh * tc * o * (1 - o)], axis=-1)
         dc = dc * f
         dh = dzs[t] @ w_hh
-    dz = fn.stack(dzs)
+    dz = xp.stack(dzs)
     gw = None
     if need[3] is not None:
-        h_prev = fn.stack([s[6] for s in steps])
-        gw = fn.reshape(dz, (-1, 4 * H)).T @ fn.reshape(h_prev, (-1, H))
+        h_prev = xp.stack([s[6] for s in steps])
+        gw = xp.transpose(xp.reshape(dz, (-1, 4 * H))) @ xp.reshape(h_prev, (-1, H))
     return (dz if need[0] is not None else None, dh if need[1] is not None else None,
             dc if need[2] is not None else None, gw)
 
 
 lstm_scan = Primitive("lstm_scan", _lstm_fwd, _lstm_vjp, fast=_lstm_fast, inputs="xw h0 c0 w_hh",
                       reads="xw h0 c0 w_hh", fast_reads="out h0 c0 w_hh acts tcs", residuals="acts tcs",
-                      local=("backpropagation through time: Σ over later steps of upstream × gates",
+                      xfwd=_lstm_xfwd, local=("backpropagation through time: Σ over later steps of upstream × gates",
                              "upstream through every step's gates", "upstream × the product of forget gates",
                              "Σ over steps of dgatesᵀ @ h_{t-1}"),
                       doc="the LSTM recurrence over a sequence as one node (fused; twin: nn.recurrent.lstm_step)")

@@ -28,6 +28,7 @@ from .elementwise import abs, add, div, exp, log, mul, neg, power, relu, sigmoid
 from .gradarray import GradArray
 from .linalg import matmul
 from .namespaces import ARRAY_NS, TENSOR_NS
+from .transfer import move
 from .watch import report as _read
 
 
@@ -381,11 +382,7 @@ class Tensor(TensorBase):
         """This tensor's values on device `dev` (itself when they are there)."""
         if be.device_of(self._data) == dev or dev.index is None and be.device_of(self._data).type == dev.type:
             return self
-        if self.requires_grad and state.grad_enabled:
-            raise RuntimeError(f"{opname}: moving a tensor that requires grad to another device is not recorded "
-                               f"(a graph lives on one device); move it before it requires grad: "
-                               f"x.detach().to('{dev}').requires_grad_(), or Module.to('{dev}') for parameters")
-        return wrap(be.to_device(self._data, dev), None)
+        return move(self, dev)  # recorded when it requires grad: the gradient goes back to this device
 
     def cpu(self):
         return self._moved(CPU, "cpu")

@@ -42,6 +42,7 @@ import warnings
 
 import numpy as np
 
+from .. import backend as be
 from ..core import Node, Observer, Primitive, TensorBase, install, state
 from ..core.engine import broadcast_axes, layer, shared, unbroadcast
 from ..core.errors import CompileError, ShapeError
@@ -125,7 +126,7 @@ def _discover(fn):
             if module:
                 modules.append(obj)
                 for name, b in bufs.items():
-                    if isinstance(b, np.ndarray):
+                    if _is_array(b):
                         found.setdefault(id(b), (_attr(get, name), b, None))
             if not isinstance(obj, compile):
                 for k, v in list(d.items()):
@@ -158,7 +159,15 @@ def _cell(cell):
 
 def _sig(t):
     d = t._data
-    return (d.shape if type(d) is np.ndarray else (), d.dtype, t.requires_grad)
+    if type(d) is np.ndarray:
+        return d.shape, d.dtype, t.requires_grad
+    b = be.backend_of(d)  # another backend's array: its device is part of the signature
+    return ((), d.dtype, t.requires_grad) if b is None else (tuple(d.shape), d.dtype, t.requires_grad, b.device_of(d))
+
+
+def _is_array(a):
+    """A NumPy array or scalar, or another backend's array."""
+    return isinstance(a, (np.ndarray, np.generic)) or be.backend_of(a) is not None
 
 
 # -- recording -----------------------------------------------------------------------------------------
@@ -209,7 +218,7 @@ class _Recorder(Observer):
                 self.outside.append((get, _sig(obj)))
             else:
                 s = self._new(d, False)
-                self.buffers.append((s, get, np.shape(d), d.dtype))
+                self.buffers.append((s, get, tuple(np.shape(d)), d.dtype))
         return s
 
     def applied(self, prim, inputs, out, params):
@@ -249,9 +258,9 @@ class _Recorder(Observer):
             return
         ins = []
         for a in args:
-            s = self._lookup(a) if isinstance(a, (np.ndarray, np.generic)) else None
+            s = self._lookup(a) if _is_array(a) else None
             ins.append(("c", a) if s is None else ("s", s))
-        n = self._new(out, False) if isinstance(out, (np.ndarray, np.generic)) else None
+        n = self._new(out, False) if _is_array(out) else None
         self.tape.append([None, ins, n, f, ()])
 
     def refuse(self, what):
@@ -324,7 +333,13 @@ class _Recording:
         self.shapes = tuple(rec.shape[s] for s in rec.inputs)
         forward, backward = _Source(rec, self, name).build()
         # a replay is one node of this primitive: inputs the Tensors, residual the forward's values
-        self.prim = Primitive(f"compiled {name}", forward, _no_create_graph, fast=backward,
+        def rule(xp, need, g, ans, *saved):  # on another backend (whose nodes have no fast rule): the same code
+            if xp is layer.tensor_ns:
+                _no_create_graph()
+            return backward(need, g, ans, *saved)
+
+        self.prim = Primitive(f"compiled {name}", forward, rule, fast=backward,
+                              xfwd=lambda xp, *datas: forward(*datas),  # (the steps are the backend's own)
                               inputs="*inputs", residuals="saved", reads="saved", register=False,
                               doc=f"a replay of cr.compile({name})")
 
@@ -363,7 +378,7 @@ class _Recording:
                     return None
             for _, get, shape, dtype in self.buffers:
                 b = get()
-                if type(b) is not np.ndarray or b.shape != shape or b.dtype != dtype:
+                if not _is_array(b) or tuple(np.shape(b)) != shape or b.dtype != dtype:
                     return None
         except Exception:  # noqa: BLE001 (the place is gone or changed kind: record again)
             return None
@@ -390,7 +405,10 @@ class _Source:
         self.rec, self.r, self.name = rec, r, name
         self.n = len(rec.grad)     # slots below n are values (inputs, buffers, step outputs); above, constants
         self.made = {o for _, _, o, _, _, _ in r.fwd if o is not None}
-        self.ns = {"_norm": _norm, "unbroadcast": unbroadcast, "_sub": np.subtract, "_mul": np.multiply,
+        # another backend's arrays (no NumPy methods): every rule called, reductions in the array's namespace
+        self.foreign = any(t is not np.ndarray and not issubclass(t, np.generic) and hasattr(t, "__array_namespace__")
+                           for t, _ in rec.kind)
+        self.ns = {"_norm": _norm, "unbroadcast": _unbroadcast, "_sub": np.subtract, "_mul": np.multiply,
                    "_replay_error": _replay_error, "_nd": np.ndarray,
                    "_where": np.where, "_bcast": np.broadcast_to}
         self.names = {}
@@ -508,7 +526,7 @@ class _Source:
                 continue  # no gradient reaches this step
             guarded = st == "maybe"
             body = []
-            inline = _inline(self, prim, o, idx, targets, params)
+            inline = None if self.foreign else _inline(self, prim, o, idx, targets, params)
             if inline is not None:
                 pre, exprs = inline
                 body += pre
@@ -604,14 +622,18 @@ def _reduced(e, shape, to, name):
 
 
 def _norm(out):
-    """A forward's output as `emit` stores it: 0-d results as NumPy scalars."""
+    """A forward's output as `emit` stores it: 0-d results as NumPy scalars (another backend's: as is)."""
     t = type(out)
     if t is np.ndarray:
         return out[()] if not out.shape else out
-    if t in _NP_SCALARS:
+    if t in _NP_SCALARS or hasattr(out, "__array_namespace__"):
         return out
     out = np.asarray(out)
     return out[()] if not out.shape else out
+
+
+def _unbroadcast(g, shape, name):
+    return unbroadcast(g, shape, name, None if type(g) is np.ndarray else layer.foreign.namespace_of(g))
 
 
 def _replay_error(e):
@@ -665,7 +687,7 @@ class compile:
             if not isinstance(a, TensorBase):
                 raise TypeError(f"cr.compile: argument {i} is a {type(a).__name__}; pass Tensors only")
             d = a._data
-            key.append((d.shape if type(d) is np.ndarray else (), d.dtype, a.requires_grad))  # (_sig, inlined)
+            key.append((d.shape, d.dtype, a.requires_grad) if type(d) is np.ndarray else _sig(a))  # (_sig, inlined)
         key = tuple(key)
         for rec in self._cache.get(key, ()):
             ins = rec.check(args)
