@@ -207,13 +207,14 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
                 raise RuntimeError(f"backward through the graph a second time: the arrays saved by "
                                    f"'{prim.name}' were freed by the first backward(). Pass retain_graph=True "
                                    "to the first backward() to keep them.")
-            g = pop(node)
+            g, params = pop(node), node.params
             if create_graph:
                 raw = prim.tensor_rule(node, need, g)
             elif prim.fast is not None and native:  # (Primitive.array_rule, inlined; fast rules are NumPy's)
-                raw = prim.fast(need, g, node.ans, *saved, **node.params)
-            else:
-                raw = prim.vjp(array_ns, need, g, node.ans, *saved, **node.params)
+                raw = prim.fast(need, g, node.ans, *saved, **params) if params else prim.fast(need, g, node.ans, *saved)
+            else:  # (no `**params` when there are none: that would build a dict per node)
+                raw = prim.vjp(array_ns, need, g, node.ans, *saved, **params) if params else \
+                    prim.vjp(array_ns, need, g, node.ans, *saved)
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if visited else None

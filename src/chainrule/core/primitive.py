@@ -152,8 +152,8 @@ class Primitive:
                 shapes.append(())
             else:  # another backend's array (or an ndarray subclass): the layer above takes over
                 return layer.foreign.apply(self, args, params)
-        try:
-            out = self.fwd(*datas, **params)
+        try:  # (no `**params` when there are none: that would build a dict per op)
+            out = self.fwd(*datas, **params) if params else self.fwd(*datas)
         except ValueError as e:
             raise self._shape_error(datas, e) from None
         if self.residuals:
