@@ -103,3 +103,58 @@ def test_a_new_thread_starts_with_grad_enabled_and_anomaly_mode_is_process_wide(
         t.start()
         t.join()
     assert seen == {"grad": True, "anomaly": True}
+
+
+def test_grad_mode_is_per_asyncio_task_too():
+    """Grad mode lives in a ContextVar: a task that awaits inside `no_grad` does not turn recording
+    off for the task that runs meanwhile on the same thread (a thread-local would leak it)."""
+    import asyncio
+
+    async def main():
+        inside, go_on = asyncio.Event(), asyncio.Event()
+
+        async def evaluating():
+            with cr.no_grad():
+                inside.set()
+                await go_on.wait()
+                return cr.is_grad_enabled()
+
+        async def training():
+            await inside.wait()
+            x = cr.tensor(2.0, requires_grad=True)
+            y = x * x
+            go_on.set()
+            return cr.is_grad_enabled(), y.requires_grad
+
+        return await asyncio.gather(evaluating(), training())
+
+    assert asyncio.run(main()) == [False, (True, True)]
+    assert cr.is_grad_enabled()
+
+
+def test_engine_state_fields_read_and_set_the_calling_threads_mode():
+    """`engine.state.grad_enabled` and `.keep_up_to` (for code off the hot path) are the same per-thread
+    switches as no_grad and keep_values; a write in one thread is not seen in another."""
+    from chainrule.core import state
+
+    seen = {}
+
+    def other():
+        seen["other"] = (state.grad_enabled, state.keep_up_to, cr.tensor(1.0, requires_grad=True) * 2)
+
+    old = state.grad_enabled, state.keep_up_to
+    try:
+        state.grad_enabled, state.keep_up_to = False, 5
+        assert not cr.is_grad_enabled()
+        assert not (cr.tensor(1.0, requires_grad=True) * 2).requires_grad
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        with cr.enable_grad(), cr.keep_values(7):
+            assert (state.grad_enabled, state.keep_up_to) == (True, 7)
+        assert (state.grad_enabled, state.keep_up_to) == (False, 5)
+    finally:
+        state.grad_enabled, state.keep_up_to = old
+    grad, keep, y = seen["other"]
+    assert (grad, keep, y.requires_grad) == (True, 256, True)
+    assert (state.grad_enabled, state.keep_up_to) == (True, 256)

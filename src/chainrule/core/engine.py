@@ -11,9 +11,9 @@ in-place check, the pruning of `cr.grad` and friends. The engine imports none of
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import sys
-import threading
 from heapq import heappop, heappush
 
 import numpy as np
@@ -43,18 +43,34 @@ def provide(tensor_type, tensor_ns, array_ns, grad_type=np.ndarray, foreign=None
     layer.grad_type, layer.foreign = grad_type, foreign
 
 
-class _State(threading.local):
-    """Grad mode and `keep_values` are per thread (set on the instance, as in PyTorch); the rest is
-    process-wide, written on the class (`shared`; `emit` reads them there too, the fast way)."""
-
-    grad_enabled = True
-    keep_up_to = 256       # forward values of nodes this small are kept for traces (see keep_values)
-    observers = ()         # installed for the whole process (anomaly mode), see `observe`
-    on_apply = on_record = ()
-    last_write = -1        # clock stamp of the latest in-place write to a tensor
+# Per thread (as in PyTorch): (grad mode, keep_values limit), in a ContextVar. A new thread starts from the
+# default (grad mode on; each asyncio task has its own too), and `mode()` is one C call, where an attribute
+# of a `threading.local` costs about four times as much: it is read on every op (benchmarks/RESULTS.md, s4-speed).
+_mode = contextvars.ContextVar("chainrule_mode", default=(True, 256))
+mode = _mode.get
 
 
-state, shared = _State(), _State
+def switch(grad=None, keep=None):
+    """Set grad mode or the keep limit in the calling thread; returns the previous value of that one."""
+    g, k = mode()
+    _mode.set((g if grad is None else grad, k if keep is None else keep))
+    return g if keep is None else k
+
+
+class _State:
+    """`grad_enabled` and `keep_up_to` read and set the calling thread's `mode()`; the rest is
+    process-wide: the observers installed (anomaly mode) and the latest in-place write."""
+
+    __slots__ = ("observers", "on_apply", "on_record", "last_write")
+
+    grad_enabled = property(lambda self: mode()[0], lambda self, v: switch(grad=bool(v)))
+    keep_up_to = property(lambda self: mode()[1], lambda self, v: switch(keep=v))
+
+    def __init__(self):  # the observers installed for the process (`install`); the clock stamp of the latest write
+        self.observers, self.on_apply, self.on_record, self.last_write = (), (), (), -1
+
+
+state = shared = _State()
 
 
 class no_grad:
@@ -63,11 +79,10 @@ class no_grad:
     _enabled = False
 
     def __enter__(self):
-        self._prev = state.grad_enabled
-        state.grad_enabled = self._enabled
+        self._prev = switch(grad=self._enabled)
 
     def __exit__(self, *exc):
-        state.grad_enabled = self._prev
+        switch(grad=self._prev)
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -85,7 +100,7 @@ class enable_grad(no_grad):
 
 
 def is_grad_enabled():
-    return state.grad_enabled
+    return mode()[0]
 
 
 class Observer:
@@ -171,7 +186,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
             pending[node] = g
             heappush(heap, (-node.seq, node))
     pop, get = pending.pop, pending.get
-    prev_mode, state.grad_enabled = state.grad_enabled, create_graph
+    prev_mode = switch(grad=bool(create_graph))
     try:
         while heap:
             node = heappop(heap)[1]
@@ -191,13 +206,14 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
                 raise RuntimeError(f"backward through the graph a second time: the arrays saved by "
                                    f"'{prim.name}' were freed by the first backward(). Pass retain_graph=True "
                                    "to the first backward() to keep them.")
-            g = pop(node)
+            g, params = pop(node), node.params
             if create_graph:
                 raw = prim.tensor_rule(node, need, g)
             elif prim.fast is not None:  # (Primitive.array_rule, inlined; another backend's nodes have none)
-                raw = prim.fast(need, g, node.ans, *saved, **node.params)
-            else:
-                raw = prim.vjp(array_ns, need, g, node.ans, *saved, **node.params)
+                raw = prim.fast(need, g, node.ans, *saved, **params) if params else prim.fast(need, g, node.ans, *saved)
+            else:  # (no `**params` when there are none: that would build a dict per node)
+                raw = prim.vjp(array_ns, need, g, node.ans, *saved, **params) if params else \
+                    prim.vjp(array_ns, need, g, node.ans, *saved)
             if type(raw) is not tuple:
                 raw = (raw,)
             grads = [] if visited else None
@@ -224,9 +240,9 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
                 for f in visited:
                     f(node, g, raw, grads)
             if not retain_graph:
-                node.saved, node.ans = FREED, None  # (Node.free, inlined)
+                node.saved, node.ans = FREED, None  # free what the rules read
     finally:
-        state.grad_enabled = prev_mode
+        switch(grad=prev_mode)
     return pending, shared
 
 

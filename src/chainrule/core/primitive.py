@@ -26,7 +26,7 @@ import types
 
 import numpy as np
 
-from .engine import layer, shared, state
+from .engine import layer, mode, shared, state, switch
 from .errors import ShapeError
 from .node import Node, clock
 from .tensor import TensorBase, wrap
@@ -128,7 +128,8 @@ class Primitive:
         """Apply to Tensors, arrays or Python numbers; record a node when a gradient is needed."""
         datas, parents, shapes = [], [], []
         needs = large = False
-        limit = state.keep_up_to
+        m = mode()  # the calling thread's (grad mode, keep limit), read once per op
+        limit = m[1]
         for a in args:
             if isinstance(a, TensorBase):
                 d = a._data
@@ -151,13 +152,13 @@ class Primitive:
                 shapes.append(())
             else:  # another backend's array (or an ndarray subclass): the layer above takes over
                 return layer.foreign.apply(self, args, params)
-        try:
-            out = self.fwd(*datas, **params)
+        try:  # (no `**params` when there are none: that would build a dict per op)
+            out = self.fwd(*datas, **params) if params else self.fwd(*datas)
         except ValueError as e:
             raise self._shape_error(datas, e) from None
         if self.residuals:
-            return emit(self, datas, parents, tuple(shapes), large, out[0], params, out[1:], needs)
-        return emit(self, datas, parents, tuple(shapes), large, out, params, (), needs)
+            return emit(self, datas, parents, tuple(shapes), large, out[0], params, out[1:], needs, m)
+        return emit(self, datas, parents, tuple(shapes), large, out, params, (), needs, m)
 
     def forward(self, *datas, **params):
         """(output, residuals) on arrays."""
@@ -192,18 +193,20 @@ class Primitive:
         return self.vjp(layer.tensor_ns, need, g, ans, *ins, *saved[n:], **node.params)
 
 
-def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=True):
-    """Wrap a forward result as a Tensor, recording its node when an input needs a gradient."""
+def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=True, m=None):
+    """Wrap a forward result as a Tensor, recording its node when an input needs a gradient (and
+    grad mode, `m` or the calling thread's, is on)."""
+    grad, keep = m or mode()
     t = type(out)
     if t is np.ndarray:
         if not out.shape:
             out = out[()]  # 0-d results are kept as NumPy scalars: same dtype, 10x cheaper arithmetic
-        elif out.size > state.keep_up_to:
+        elif out.size > keep:
             large = True
     elif t not in _NP_SCALARS and not hasattr(out, "__array_namespace__"):
         out = np.asarray(out)
         out = out[()] if not out.shape else out
-    observed = shared.observers  # process-wide: read from the class, not the thread-local instance
+    observed = shared.observers  # process-wide
     if observed:
         for f in shared.on_apply:
             f(prim, datas, out, params)
@@ -211,7 +214,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     t._data = out
     t._grad = t.name = None
     t._ver = 0
-    if not needs or not state.grad_enabled:
+    if not needs or not grad:
         t._node = None
         t.requires_grad = False
         return t
@@ -288,8 +291,8 @@ class keep_values:
         self.up_to = up_to
 
     def __enter__(self):
-        self._prev, state.keep_up_to = state.keep_up_to, self.up_to
+        self._prev = switch(keep=self.up_to)
         return self
 
     def __exit__(self, *exc):
-        state.keep_up_to = self._prev
+        switch(keep=self._prev)

@@ -108,17 +108,8 @@ class TensorBase:
     ndim = property(lambda self: self._data.ndim)
     is_leaf = property(lambda self: self._node is None)
 
-    def __len__(self):
-        return len(self._data)
-
-    def item(self):
-        return self._data.item()
-
     def numpy(self):
         return self.data
-
-    def tolist(self):
-        return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
         a = self.data
@@ -127,12 +118,6 @@ class TensorBase:
     def detach(self):
         """The same data, cut from the graph."""
         return wrap(self._data, None)
-
-    def requires_grad_(self, flag=True):
-        if flag and self._data.dtype.kind not in "fc":
-            raise TypeError(f"requires_grad_: needs floating-point data, got dtype {self._data.dtype}")
-        self.requires_grad = bool(flag)
-        return self
 
     def zero_grad(self):
         self._grad = None
@@ -175,18 +160,6 @@ class TensorBase:
         if self.name:
             extra += f", name={self.name!r}"
         return f"tensor({body}{extra})"
-
-    def __bool__(self):
-        return bool(self._data)
-
-    def __float__(self):
-        return float(self._data)
-
-    def __int__(self):
-        return int(self._data)
-
-    def __index__(self):
-        return self._data.__index__()
 
     __hash__ = object.__hash__
 
