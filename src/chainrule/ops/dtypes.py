@@ -176,3 +176,88 @@ def rng(generator=None):
     if isinstance(generator, np.random.Generator):
         return generator
     raise TypeError(f"generator: expected a chainrule.Generator or a numpy Generator, got {type(generator).__name__}")
+
+
+# -- type promotion ---------------------------------------------------------------------------------
+# PyTorch's rule, not NumPy's: an operand with dimensions decides the dtype within its category (bool <
+# integer < floating < complex); a 0-d operand or a Python number decides it only from a higher category,
+# and then in its own dtype. float32 op int64 is float32 (NumPy: float64), float32 (n,) op a float64 0-d
+# tensor is float32 (NumPy 2: float64), float16 op int is float16.
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promote(a, b):
+    """Two dtypes of one group (or a higher category's and a lower's float): PyTorch's promote_types,
+    where an integer and a floating dtype give the floating one."""
+    ca, cb = _CATEGORY.get(a.kind, 3), _CATEGORY.get(b.kind, 3)
+    if ca != cb and min(ca, cb) <= 1 and max(ca, cb) >= 2:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def _group(dtypes):
+    out = None
+    for d in dtypes:
+        out = d if out is None else _promote(out, d)
+    return out
+
+
+def _combine(higher, lower):
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    ch, cl = _CATEGORY.get(higher.kind, 3), _CATEGORY.get(lower.kind, 3)
+    if ch >= cl:
+        return higher
+    return _promote(higher, lower)
+
+
+def result_type(*operands):
+    """The dtype PyTorch gives an elementwise op of these arrays and numbers."""
+    dims, zeros, numbers_ = [], [], []
+    for a in operands:
+        if isinstance(a, np.ndarray) and a.ndim:
+            dims.append(a.dtype)
+        elif isinstance(a, (np.ndarray, np.generic)):
+            zeros.append(a.dtype)
+        elif isinstance(a, builtins.bool):  # (this module's float, int and bool are PyTorch's dtype names)
+            numbers_.append(np.dtype(np.bool_))
+        elif isinstance(a, builtins.int):
+            numbers_.append(np.dtype(np.int64))
+        elif isinstance(a, builtins.float):
+            numbers_.append(defaults.dtype)
+        else:
+            numbers_.append(np.dtype(np.complex128))
+    return _combine(_group(dims), _combine(_group(zeros), _group(numbers_)))
+
+
+def promoting(op):
+    """`op` (a binary NumPy function) with PyTorch's result dtype. NumPy's agrees whenever the result has
+    the dtype of an operand with dimensions, which is checked first: other dtypes are computed again on
+    operands cast to PyTorch's (the cast of an input is the rounding PyTorch makes too)."""
+    def fwd(x, y):
+        out = op(x, y)
+        t = type(out)
+        if t is np.ndarray:
+            if (type(x) is np.ndarray and x.ndim and x.dtype is out.dtype) or \
+                    (type(y) is np.ndarray and y.ndim and y.dtype is out.dtype):
+                return out
+        elif type(x) is t or type(y) is t or not isinstance(out, np.generic):  # 0-d: an operand's own type
+            return out
+        return _promoted(op, (x, y), out)
+    fwd.__name__ = fwd.__qualname__ = getattr(op, "__name__", "fwd")
+    fwd.__wrapped__ = op
+    return fwd
+
+
+def _promoted(op, operands, out):
+    want = result_type(*operands)
+    if want is None or want == out.dtype or out.dtype.kind not in "biufc":
+        return out
+    if want.kind in "iu" and out.dtype.kind == "f":  # true division of integers: a float, as PyTorch
+        want = defaults.dtype if all(not isinstance(a, np.ndarray) or a.dtype.kind in "biu" for a in operands) \
+            else want
+        if want.kind in "iu":
+            return out
+    cast = [a.astype(want) if isinstance(a, (np.ndarray, np.generic)) and a.dtype != want else a for a in operands]
+    return op(*cast)
