@@ -243,13 +243,15 @@ def _move_toward(running, stat, momentum, scale):
     running += momentum * stat * scale if scale != 1 else momentum * stat
 
 
-def _pair(v, name, opname):
-    if isinstance(v, numbers.Integral):
-        return (int(v), int(v))
-    v = tuple(int(a) for a in v)
-    if len(v) != 2:
-        raise ValueError(f"{opname}: {name} must be an int or a pair, got {v}")
-    return v
+def _pair(v, name, opname, least=0):
+    """An int or a pair of ints (not floats, bools or strings), each at least `least`, as a pair."""
+    pair = (v, v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else \
+        tuple(v) if hasattr(v, "__iter__") and not isinstance(v, (str, bytes)) else None
+    if pair is None or len(pair) != 2 or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in pair):
+        raise ValueError(f"{opname}: {name} must be an int or a pair of ints, got {v!r}")
+    if min(pair) < least:
+        raise ValueError(f"{opname}: {name} must be at least {least}, got {v!r}")
+    return (int(pair[0]), int(pair[1]))
 
 
 def _window_args(xs, kernel, stride, padding, opname):
