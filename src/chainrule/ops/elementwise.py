@@ -11,7 +11,6 @@ import operator
 import numpy as np
 
 from ..core import Primitive, unwrap
-from .dtypes import promoting
 
 
 def _grads(need, gx, gy):
@@ -19,11 +18,11 @@ def _grads(need, gx, gy):
     return (gx() if need[0] is not None else None, gy() if need[1] is not None else None)
 
 
-add = Primitive("add", promoting(operator.add), lambda xp, need, g, ans, x, y: (g, g), inputs="x y", broadcasts=True,
+add = Primitive("add", operator.add, lambda xp, need, g, ans, x, y: (g, g), inputs="x y", broadcasts=True,
                 elementwise=True, gate="distributes", symbol="+", local=("1", "1"), doc="x + y",
                 xfwd=lambda xp, x, y: x + y)
 
-sub = Primitive("sub", promoting(operator.sub), lambda xp, need, g, ans, x, y: (g, -g), inputs="x y", broadcasts=True,
+sub = Primitive("sub", operator.sub, lambda xp, need, g, ans, x, y: (g, -g), inputs="x y", broadcasts=True,
                 elementwise=True, gate="distributes", symbol="−", local=("1", "−1"), doc="x - y",
                 xfwd=lambda xp, x, y: x - y)
 
@@ -53,7 +52,7 @@ def _times(g, other, this):
     return r.reshape(shape)
 
 
-mul = Primitive("mul", promoting(operator.mul), _mul_vjp, fast=_mul_fast, inputs="x y", reads={"x": "y", "y": "x"},
+mul = Primitive("mul", operator.mul, _mul_vjp, fast=_mul_fast, inputs="x y", reads={"x": "y", "y": "x"},
                 broadcasts=True, elementwise=True, gate="swaps", symbol="×", local=("{y}", "{x}"), doc="x * y",
                 xfwd=lambda xp, x, y: x * y)
 
@@ -62,8 +61,8 @@ def _div_vjp(xp, need, g, ans, x, y):
     return _grads(need, lambda: g / y, lambda: -g * x / (y * y))
 
 
-div = Primitive("div", promoting(operator.truediv), _div_vjp, inputs="x y", reads={"x": "y", "y": "x y"},
-                broadcasts=True, elementwise=True, symbol="÷", local=("1/{y}", "−{x}/{y}²"), doc="x / y",
+div = Primitive("div", operator.truediv, _div_vjp, inputs="x y", reads={"x": "y", "y": "x y"}, broadcasts=True,
+                elementwise=True, symbol="÷", local=("1/{y}", "−{x}/{y}²"), doc="x / y",
                 xfwd=lambda xp, x, y: x / y)
 
 neg = Primitive("neg", operator.neg, lambda xp, need, g, ans, x: (-g,), elementwise=True, symbol="−x",
@@ -91,8 +90,8 @@ def _pow_vjp(xp, need, g, ans, x, y):
     return _grads(need, dx, dy)
 
 
-power = Primitive("power", promoting(np.power), _pow_vjp, inputs="x y", reads={"x": "x y", "y": "x y out"},
-                  broadcasts=True, elementwise=True, symbol="xʸ", local=("{y}·{x}^({y}−1)", "{x}^{y}·log {x}"),
+power = Primitive("power", np.power, _pow_vjp, inputs="x y", reads={"x": "x y", "y": "x y out"}, broadcasts=True,
+                  elementwise=True, symbol="xʸ", local=("{y}·{x}^({y}−1)", "{x}^{y}·log {x}"),
                   doc="x ** y (y may be a tensor)",
                   xfwd=lambda xp, x, y: x ** y)
 
@@ -176,12 +175,12 @@ def _minmax_vjp(greater):
     return vjp
 
 
-maximum = Primitive("maximum", promoting(np.maximum), _minmax_vjp(True), inputs="x y", reads="x y", broadcasts=True,
+maximum = Primitive("maximum", np.maximum, _minmax_vjp(True), inputs="x y", reads="x y", broadcasts=True,
                     elementwise=True, gate="routes", symbol="max",
                     local=("1 where {x} > {y} (½ where equal), else 0", "1 where {y} > {x} (½ where equal), else 0"),
                     doc="elementwise max: routes the gradient to the larger input (ties share it)",
                     xfwd=lambda xp, x, y: xp.maximum(x, y))
-minimum = Primitive("minimum", promoting(np.minimum), _minmax_vjp(False), inputs="x y", reads="x y", broadcasts=True,
+minimum = Primitive("minimum", np.minimum, _minmax_vjp(False), inputs="x y", reads="x y", broadcasts=True,
                     elementwise=True, gate="routes", symbol="min",
                     local=("1 where {x} < {y} (½ where equal), else 0", "1 where {y} < {x} (½ where equal), else 0"),
                     doc="elementwise min: routes the gradient to the smaller input (ties share it)",
