@@ -15,6 +15,7 @@ names; it adds nothing to any of them.
 # the core: tensors, primitives, the backward pass
 from .core import (REGISTRY, AnomalyError, CheckpointError, GradcheckError, Primitive, ShapeError, enable_grad,
                    is_grad_enabled, keep_values, no_grad)
+from .core.errors import GraphDroppedWarning
 from .ops import GradArray, Size, Tensor, is_tensor, tensor
 from .ops import (abs, allclose, argmax, argmin, broadcast_to, cat, clamp, clip, concatenate, cos, eq, equal, exp,
                   expand, flatten, ge, getitem, gt, le, log, log_softmax, logsumexp, lt, matmul, max, maximum, mean,
@@ -49,7 +50,7 @@ from .io import load, save
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = ["GraphDroppedWarning",
     "Tensor", "tensor", "is_tensor", "Size", "GradArray", "no_grad", "enable_grad", "is_grad_enabled", "keep_values",
     "ShapeError", "GradcheckError", "AnomalyError", "CheckpointError", "Primitive", "REGISTRY", "detect_anomaly",
     "set_detect_anomaly", "is_anomaly_enabled",

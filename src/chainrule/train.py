@@ -23,6 +23,8 @@ import contextlib
 import json
 import math
 import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -183,9 +185,44 @@ def _batch_stats(task, out, y, target_stats):
 
 
 class _NonFiniteLoss(ArithmeticError):
-    def __init__(self, step, loss):
+    def __init__(self, step, loss, where=""):
         super().__init__(step, loss)
-        self.step, self.loss = step, loss
+        self.step, self.loss, self.where = step, loss, where
+
+
+class StopFlag:
+    """Set by a signal (SIGINT / SIGTERM) in a data-parallel run: the ranks agree on it at their next training
+    step (`dist.agree_step`) and stop there together, rather than each where the signal found it (inside a
+    collective that the others then wait in forever)."""
+
+    asked = False
+
+
+class _AgreedStop(KeyboardInterrupt):
+    """Every rank stopped at the same step (a signal seen by one of them, agreed through `agree_step`)."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals(flag, distributed):
+    """While training: SIGTERM stops the run as Ctrl-C does (mpirun sends it to every rank when it is
+    interrupted itself, and kills them a second later); in a data-parallel run SIGINT and SIGTERM only
+    set `flag`, for the ranks to agree on. Signal handlers exist in the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask(signum, frame):
+        if not distributed:
+            raise KeyboardInterrupt
+        flag.asked = True
+
+    sigs = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGTERM,)
+    old = {s: signal.signal(s, ask) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def layer_grad_norms(model):
@@ -207,13 +244,16 @@ def layer_grad_norms(model):
 
 
 def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=None, grad_norms=None,
-              forward=None):
+              forward=None, comm=None, stop=None):
     """Train for one epoch (when an optimizer is given) or evaluate; returns {"loss", "accuracy" | "r2"}.
 
     Training stops at the first batch whose loss is not finite, before its update. With a list as
     `grad_norms`, each training step appends its `layer_grad_norms` (after backward, before the update).
     `forward` (default `model`) computes the outputs: `cr.compile(model)` for `train --compile`.
+    Data parallel (`comm` of several ranks): each training step's loss check and `stop` (a `StopFlag`)
+    are agreed by all ranks (`dist.agree_step`), so they all stop at the same step.
     """
+    agree = comm is not None and comm.size > 1
     total, n, sums, ys = 0.0, 0, {}, []
     model.train(optimizer is not None)
     device = next((p.device for p in model.parameters()), None)
@@ -225,7 +265,13 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
             out = forward(x)
             loss = _loss(task, out, y, target_stats)
             value = float(loss.item())
-            if not math.isfinite(value):
+            if agree:
+                bad, worst, halt = dist.agree_step(value, stop is not None and stop.asked, comm)
+                if halt:
+                    raise _AgreedStop
+                if bad:
+                    raise _NonFiniteLoss(step, worst, f" (on {bad} of {comm.size} ranks)")
+            elif not math.isfinite(value):
                 raise _NonFiniteLoss(step, value)
             optimizer.zero_grad()
             loss.backward()
@@ -233,6 +279,8 @@ def run_epoch(model, loader, task, optimizer=None, target_stats=None, progress=N
                 grad_norms.append(layer_grad_norms(model))
             optimizer.step()
         else:
+            if stop is not None and stop.asked:  # (evaluating: no collective to agree in)
+                raise KeyboardInterrupt
             with no_grad():
                 out = forward(x)
                 loss = _loss(task, out, y, target_stats)
@@ -266,14 +314,15 @@ def _running(task, total, n, sums):
     return d
 
 
-def evaluate(model, dataset, task, batch_size=256, target_stats=None, forward=None):
+def evaluate(model, dataset, task, batch_size=256, target_stats=None, forward=None, stop=None):
     """Metrics of `model` on a dataset: {"loss", "accuracy"} (classification) or {"loss", "r2"}."""
     return run_epoch(model, data.DataLoader(dataset, batch_size=batch_size), task, target_stats=target_stats,
-                     forward=forward)
+                     forward=forward, stop=stop)
 
 
 def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0, target_stats=None,
-        progress=True, desc="train", scheduler=None, sampler=None, comm=None, on_epoch=None, forward=None):
+        progress=True, desc="train", scheduler=None, sampler=None, comm=None, on_epoch=None, forward=None,
+        stop=None):
     """Train for `epochs`; returns the per-epoch history (train and test metrics, seconds).
 
     A learning-rate scheduler, if given, steps once after each epoch; then `on_epoch(history)`, if
@@ -298,16 +347,18 @@ def fit(model, optimizer, train_set, test_set, task, epochs, batch_size, seed=0,
                 sampler.set_epoch(epoch)
             norms = []
             try:
-                tr = run_epoch(model, loader, task, optimizer, target_stats, bar, grad_norms=norms, forward=forward)
+                tr = run_epoch(model, loader, task, optimizer, target_stats, bar, grad_norms=norms, forward=forward,
+                               comm=comm, stop=stop)
             except _NonFiniteLoss as e:
-                stop = TrainingStopped(f"the training loss is {e.loss} at epoch {epoch}, step {e.step}")
+                stop = TrainingStopped(f"the training loss is {e.loss}{e.where} at epoch {epoch}, step {e.step}")
                 stop.history, stop.epoch, stop.step, stop.loss = history, epoch, e.step, e.loss
                 raise stop from None
             if comm is not None:
                 tr = {k: dist.allreduce_mean(v, comm, weight=len(sampler)) for k, v in tr.items()}
             if scheduler is not None:
                 scheduler.step()
-            te = evaluate(model, test_set, task, target_stats=target_stats, forward=forward) if len(test_set) else {}
+            te = evaluate(model, test_set, task, target_stats=target_stats, forward=forward, stop=stop) \
+                if len(test_set) else {}
             row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
                    **{f"test_{k}": v for k, v in te.items()}, "seconds": time.perf_counter() - t0,
                    "grad_norm": _mean_norms(norms)}
@@ -684,17 +735,22 @@ def train(dataset="digits", model="mlp", hidden="256", epochs=30, batch_size=64,
     def kept():
         return f"kept epoch {saved[-1]['epoch']} in {out}" if saved else "no epoch completed, nothing saved"
 
+    stop = StopFlag()
     try:  # no NumPy overflow warnings: a non-finite loss stops the run with one message instead
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _stop_on_signals(stop, comm is not None):
             fit(net, opt, split.train, split.test, task, epochs, batch_size // world, seed=seed,
                 target_stats=target_stats, progress=progress, sampler=sampler, comm=comm, on_epoch=save_epoch,
-                forward=forward)
-    except TrainingStopped as e:
+                forward=forward, stop=stop)
+    except TrainingStopped as e:  # (data parallel: every rank stopped at this step)
         write_summary("diverged", stopped={"reason": "non-finite training loss", "epoch": e.epoch,
                                            "step": e.step, "loss": repr(e.loss)})
+        if comm is not None:
+            dist.barrier(comm)  # no rank ends (and aborts the job) before rank 0 wrote its summary
         raise TrainingStopped(f"stopped: {e}; {kept()}") from None
-    except KeyboardInterrupt:
-        write_summary("interrupted", stopped={"reason": "interrupted (SIGINT)"})
+    except KeyboardInterrupt as e:
+        write_summary("interrupted", stopped={"reason": "interrupted (SIGINT or SIGTERM)"})
+        if comm is not None and isinstance(e, _AgreedStop):
+            dist.barrier(comm)
         raise TrainingInterrupted(f"interrupted; {kept()}") from None
     extra = _text_report(net, split, saved[-1], paths, seed, log) if task == "language_model" and primary else {}
     summary = write_summary("completed", **extra)

@@ -42,3 +42,8 @@ class TrainingInterrupted(TrainingStopped):
 
 class CompileError(RuntimeError):
     """`cr.compile` cannot record or replay a function faithfully; the message says what to change."""
+
+
+class GraphDroppedWarning(UserWarning):
+    """`float(t)` or `int(t)` on a Tensor that requires grad: the Python number has no graph (NumPy does
+    this when a Tensor is stored into one element of an ndarray, `a[0] = t`)."""

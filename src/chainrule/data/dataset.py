@@ -64,6 +64,10 @@ class TensorDataset(Dataset):
 
     def __getitems__(self, indices):
         indices = np.asarray(indices, dtype=np.intp)
+        n = len(self)
+        if indices.size and (indices.max() >= n or indices.min() < -n):  # (a sampler's, say)
+            bad = indices[(indices >= n) | (indices < -n)][0]
+            raise IndexError(f"TensorDataset: index {bad} is out of range for {n} examples")
         return tuple(wrap(a[indices], None) for a in self.arrays)
 
     def __repr__(self):
@@ -268,7 +272,7 @@ class DataLoader:
         self.batch_sampler = batch_sampler
 
     def __len__(self):
-        return len(self.batch_sampler)
+        return len(self.sampler) if self.batch_sampler is None else len(self.batch_sampler)
 
     def _fetch(self, idx):
         if self.collate_fn is None and hasattr(self.dataset, "__getitems__"):
@@ -277,6 +281,10 @@ class DataLoader:
         return (self.collate_fn or default_collate)(items)
 
     def __iter__(self):
+        if self.batch_sampler is None:  # batch_size=None: one example at a time, not collated (as PyTorch)
+            for i in self.sampler:
+                yield self.dataset[int(i)] if self.collate_fn is None else self.collate_fn(self.dataset[int(i)])
+            return
         for batch in self.batch_sampler:
             yield self._fetch(np.asarray(batch, dtype=np.intp))
 

@@ -8,6 +8,7 @@
 Gradients are averaged in a few large buffers (buckets of `bucket_bytes`), one Allreduce per bucket.
 """
 
+import math
 import os
 import sys
 import traceback
@@ -24,7 +25,7 @@ INSTALL_HINT = ("install Open MPI and mpi4py: `apt-get install openmpi-bin libop
 
 __all__ = ["init", "rank", "size", "is_primary", "broadcast_parameters", "broadcast_optimizer_state",
            "allreduce_gradients", "allreduce_mean", "DistributedOptimizer", "DistributedSampler",
-           "LocalComm", "INSTALL_HINT", "under_mpirun", "in_job", "end_rank"]
+           "LocalComm", "INSTALL_HINT", "under_mpirun", "in_job", "end_rank", "agree_step", "barrier"]
 
 
 class LocalComm:
@@ -238,6 +239,27 @@ def allreduce_mean(value, comm=None, weight=1.0):
     out = np.empty_like(buf)
     comm.Allreduce(buf, out)
     return float(out[0] / out[1])
+
+
+def agree_step(loss, stop, comm=None):
+    """One training step's agreement across ranks, before its update: (how many ranks have a non-finite
+    loss, their losses summed (nan or inf), has any rank been asked to stop). All ranks then stop at the
+    same step, or none: a rank that stopped alone would leave the others waiting in their next collective
+    and rank 0's summary unwritten."""
+    comm = comm or init()
+    bad = not math.isfinite(loss)
+    if comm.size == 1:
+        return int(bad), (loss if bad else 0.0), bool(stop)
+    buf = np.array([float(bad), loss if bad else 0.0, float(bool(stop))])
+    out = np.empty_like(buf)
+    comm.Allreduce(buf, out)
+    return int(out[0]), float(out[1]), out[2] > 0
+
+
+def barrier(comm=None):
+    comm = comm or init()
+    if comm.size > 1:
+        comm.Barrier()
 
 
 class DistributedOptimizer:

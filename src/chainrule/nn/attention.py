@@ -17,7 +17,7 @@ from ..core import ShapeError, TensorBase, no_grad
 from ..ops import reshape, swapaxes
 from . import functional as F
 from . import init
-from .layers import Dropout, Embedding, LayerNorm, Linear, _dtype, _empty
+from .layers import Dropout, Embedding, LayerNorm, Linear, _dtype, _empty, _size
 from .module import Module, ModuleList
 
 
@@ -44,8 +44,9 @@ class MultiheadAttention(Module):
         super().__init__()
         if add_bias_kv or add_zero_attn:
             raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
-        E, H = int(embed_dim), int(num_heads)
-        if H < 1 or E % H:
+        E = _size(embed_dim, "embed_dim", "MultiheadAttention", 1)
+        H = _size(num_heads, "num_heads", "MultiheadAttention", 1)
+        if E % H:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")

@@ -243,13 +243,15 @@ def _move_toward(running, stat, momentum, scale):
     running += momentum * stat * scale if scale != 1 else momentum * stat
 
 
-def _pair(v, name, opname):
-    if isinstance(v, numbers.Integral):
-        return (int(v), int(v))
-    v = tuple(int(a) for a in v)
-    if len(v) != 2:
-        raise ValueError(f"{opname}: {name} must be an int or a pair, got {v}")
-    return v
+def _pair(v, name, opname, least=0):
+    """An int or a pair of ints (not floats, bools or strings), each at least `least`, as a pair."""
+    pair = (v, v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else \
+        tuple(v) if hasattr(v, "__iter__") and not isinstance(v, (str, bytes)) else None
+    if pair is None or len(pair) != 2 or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in pair):
+        raise ValueError(f"{opname}: {name} must be an int or a pair of ints, got {v!r}")
+    if min(pair) < least:
+        raise ValueError(f"{opname}: {name} must be at least {least}, got {v!r}")
+    return (int(pair[0]), int(pair[1]))
 
 
 def _window_args(xs, kernel, stride, padding, opname):
@@ -299,37 +301,69 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return conv.conv2d(cols, weight, 0.0 if bias is None else bias)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    kernel = _pair(kernel_size, "kernel_size", "max_pool2d")
-    stride = kernel if stride is None else _pair(stride, "stride", "max_pool2d")
-    padding = _pair(padding, "padding", "max_pool2d")
-    _window_args(_data(x).shape, kernel, stride, padding, "max_pool2d")
+def _ceil_extra(xs, kernel, stride, padding):
+    """ceil_mode's extra rows and columns past the bottom and right padding (PyTorch's output size:
+    ceil((n + 2p - k) / s) + 1 windows, less one if the last would start past the input and its left
+    padding)."""
+    extra = []
+    for n, k, s, p in zip(xs[2:], kernel, stride, padding):
+        out = -(-(n + 2 * p - k) // s) + 1
+        if (out - 1) * s >= n + p:
+            out -= 1
+        extra.append(max((out - 1) * s + k - (n + 2 * p), 0))
+    return tuple(extra)
+
+
+def _pool_args(x, kernel_size, stride, padding, ceil_mode, opname):
+    kernel = _pair(kernel_size, "kernel_size", opname)
+    stride = kernel if stride is None else _pair(stride, "stride", opname)
+    padding = _pair(padding, "padding", opname)
+    xs = _data(x).shape
+    _window_args(xs, kernel, stride, padding, opname)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"max_pool2d: padding {padding} should be at most half of kernel_size {kernel}")
+        raise ValueError(f"{opname}: padding {padding} should be at most half of kernel_size {kernel}")
+    return xs, kernel, stride, padding, _ceil_extra(xs, kernel, stride, padding) if ceil_mode else (0, 0)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Max over windows of (N, C, H, W). With ceil_mode the last windows may run past the padded input:
+    the input is padded by -inf there (and on every side by `padding`), so they take the max of what
+    they cover."""
+    xs, kernel, stride, padding, (eh, ew) = _pool_args(x, kernel_size, stride, padding, ceil_mode, "max_pool2d")
+    if eh or ew:
+        (ph, pw) = padding
+        x = pad(x, (pw, pw + ew, ph, ph + eh), value=-np.inf)
+        padding = (0, 0)
     return conv.max_pool2d(x, kernel=kernel, stride=stride, padding=padding)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Average over windows of (N, C, H, W): im2col windows, then their mean (PyTorch's semantics:
-    zero padding counts towards the average unless count_include_pad=False)."""
-    kernel = _pair(kernel_size, "kernel_size", "avg_pool2d")
-    stride = kernel if stride is None else _pair(stride, "stride", "avg_pool2d")
-    padding = _pair(padding, "padding", "avg_pool2d")
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode=True is not supported (windows end inside the input)")
-    xs = _data(input).shape
-    _window_args(xs, kernel, stride, padding, "avg_pool2d")
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"avg_pool2d: padding {padding} should be at most half of kernel_size {kernel}")
-    window = dict(kernel=kernel, stride=stride, padding=padding)
-    total = ops.sum(conv.im2col(input, shape=xs, **window), axis=(2, 3))
+    zero padding counts towards the average unless count_include_pad=False; with ceil_mode, the part
+    of a window past the padded input never counts)."""
+    xs, kernel, stride, padding, (eh, ew) = _pool_args(input, kernel_size, stride, padding, ceil_mode,
+                                                       "avg_pool2d")
+    (ph, pw) = padding
+    if eh or ew:
+        input = pad(input, (pw, pw + ew, ph, ph + eh))
+        window = dict(kernel=kernel, stride=stride, padding=(0, 0))
+    else:
+        window = dict(kernel=kernel, stride=stride, padding=padding)
+    total = ops.sum(conv.im2col(input, shape=_data(input).shape, **window), axis=(2, 3))
     if divisor_override is not None:
         return total / divisor_override
-    if count_include_pad or padding == (0, 0):
+    if (count_include_pad or padding == (0, 0)) and not (eh or ew):
         return total / (kernel[0] * kernel[1])
-    ones = np.ones((1, 1) + xs[2:], dtype=_data(input).dtype)
-    counts = conv.im2col(ones, shape=ones.shape, **window)._data.sum(axis=(2, 3))
+    # the divisor per window: the positions it covers that count (the input, and its padding if included)
+    counted = np.zeros((1, 1, xs[2] + 2 * ph + eh, xs[3] + 2 * pw + ew), dtype=_data(input).dtype)
+    if count_include_pad:
+        counted[..., :xs[2] + 2 * ph, :xs[3] + 2 * pw] = 1
+    else:
+        counted[..., ph:ph + xs[2], pw:pw + xs[3]] = 1
+    if not (eh or ew):
+        counted = counted[..., ph:ph + xs[2], pw:pw + xs[3]]
+    counts = conv.im2col(counted, shape=counted.shape, **window)._data.sum(axis=(2, 3))
     return total / counts
 
 

@@ -5,6 +5,7 @@ for gradient checking. `device=` is accepted ("cpu" is the only device)."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -21,8 +22,30 @@ def _dtype(dtype, device, opname):
     return defaults.param if dtype is None else to_dtype(dtype, opname)
 
 
-def _empty(shape, dtype):
-    return Parameter(np.zeros(shape, dtype=dtype))
+def _size(v, name, opname, least=0):
+    """A size argument: an integer (not a bool, a float or a string) of at least `least`, named when not."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{opname}: {name} must be an integer, got {v!r}")
+    if v < least:
+        raise ValueError(f"{opname}: {name} must be at least {least}, got {v}")
+    return int(v)
+
+
+def _eps_momentum(opname, eps, momentum=0.0):
+    if not (isinstance(eps, numbers.Real) and math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"{opname}: eps must be a finite number >= 0, got {eps!r}")
+    if momentum is not None and not (isinstance(momentum, numbers.Real) and 0 <= momentum <= 1):
+        raise ValueError(f"{opname}: momentum must be in [0, 1] (or None), got {momentum!r}")
+
+
+def _empty(shape, dtype, opname="a layer"):
+    """A parameter of zeros; one too large to allocate is a MemoryError naming the layer and the size."""
+    try:
+        return Parameter(np.zeros(shape, dtype=dtype))
+    except (MemoryError, ValueError) as e:
+        n = math.prod(shape)
+        raise MemoryError(f"{opname}: a parameter of shape {tuple(shape)} ({n:,} elements, "
+                          f"{n * np.dtype(dtype).itemsize / 2 ** 30:,.1f} GiB) cannot be allocated ({e})") from None
 
 
 class Linear(Module):
@@ -31,9 +54,10 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         dtype = _dtype(dtype, device, "Linear")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = _empty((self.out_features, self.in_features), dtype)
-        self.bias = _empty((self.out_features,), dtype) if bias else None
+        self.in_features = _size(in_features, "in_features", "Linear")
+        self.out_features = _size(out_features, "out_features", "Linear")
+        self.weight = _empty((self.out_features, self.in_features), dtype, "Linear")
+        self.bias = _empty((self.out_features,), dtype, "Linear") if bias else None
         self.reset_parameters()
         if device is not None:  # (built on the CPU, then moved)
             self.to(device)
@@ -137,7 +161,9 @@ class BatchNorm1d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None):
         super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        _eps_momentum(type(self).__name__, eps, momentum)
+        num_features = _size(num_features, "num_features", type(self).__name__)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         dtype = _dtype(dtype, device, "BatchNorm1d")
         if affine:
@@ -186,12 +212,13 @@ class Conv2d(Module):
                  device=None, dtype=None):
         super().__init__()
         dtype = _dtype(dtype, device, "Conv2d")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = F._pair(kernel_size, "kernel_size", "Conv2d")
-        self.stride = F._pair(stride, "stride", "Conv2d")
+        self.in_channels = _size(in_channels, "in_channels", "Conv2d")
+        self.out_channels = _size(out_channels, "out_channels", "Conv2d")
+        self.kernel_size = F._pair(kernel_size, "kernel_size", "Conv2d", least=1)
+        self.stride = F._pair(stride, "stride", "Conv2d", least=1)
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding", "Conv2d")
-        self.weight = _empty((out_channels, in_channels) + self.kernel_size, dtype)
-        self.bias = _empty((out_channels,), dtype) if bias else None
+        self.weight = _empty((self.out_channels, self.in_channels) + self.kernel_size, dtype, "Conv2d")
+        self.bias = _empty((self.out_channels,), dtype, "Conv2d") if bias else None
         self.reset_parameters()
         if device is not None:  # (built on the CPU, then moved)
             self.to(device)
@@ -212,12 +239,12 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -256,8 +283,9 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
         dtype = _dtype(dtype, device, "LayerNorm")
-        ns = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
-        self.normalized_shape, self.eps = tuple(int(n) for n in ns), eps
+        _eps_momentum("LayerNorm", eps)
+        ns = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+        self.normalized_shape, self.eps = tuple(_size(n, "normalized_shape", "LayerNorm") for n in ns), eps
         self.elementwise_affine = elementwise_affine
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if elementwise_affine and bias \
@@ -279,12 +307,13 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, device=None, dtype=None):
         super().__init__()
         dtype = _dtype(dtype, device, "Embedding")
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = _size(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _size(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None and not -self.num_embeddings <= padding_idx < self.num_embeddings:
             raise ValueError(f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}), "
                              f"got {padding_idx}")
         self.padding_idx = None if padding_idx is None else int(padding_idx) % self.num_embeddings
-        self.weight = _empty((self.num_embeddings, self.embedding_dim), dtype)
+        self.weight = _empty((self.num_embeddings, self.embedding_dim), dtype, "Embedding")
         self.reset_parameters()
         if device is not None:  # (built on the CPU, then moved)
             self.to(device)

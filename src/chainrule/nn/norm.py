@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from .layers import BatchNorm1d, _dtype
+from .layers import BatchNorm1d, _dtype, _eps_momentum, _size
 from .module import Module, Parameter
 
 
@@ -24,7 +24,10 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
         super().__init__()
-        if num_groups < 1 or num_channels % num_groups:
+        _eps_momentum("GroupNorm", eps)
+        num_groups = _size(num_groups, "num_groups", "GroupNorm", 1)
+        num_channels = _size(num_channels, "num_channels", "GroupNorm")
+        if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
         dtype = _dtype(dtype, device, "GroupNorm")
         self.num_groups, self.num_channels, self.eps, self.affine = int(num_groups), int(num_channels), eps, affine

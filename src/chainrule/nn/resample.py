@@ -7,7 +7,7 @@ import math
 
 from . import functional as F
 from . import init
-from .layers import _dtype, _empty
+from .layers import _dtype, _empty, _size
 from .module import Module
 
 
@@ -20,13 +20,16 @@ class ConvTranspose2d(Module):
         super().__init__()
         if padding_mode != "zeros":
             raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
-        if groups < 1 or in_channels % groups or out_channels % groups:
+        in_channels = _size(in_channels, "in_channels", "ConvTranspose2d")
+        out_channels = _size(out_channels, "out_channels", "ConvTranspose2d")
+        groups = _size(groups, "groups", "ConvTranspose2d", 1)
+        if in_channels % groups or out_channels % groups:
             raise ValueError(f"ConvTranspose2d: groups {groups} must divide in_channels {in_channels} and "
                              f"out_channels {out_channels}")
         dtype = _dtype(dtype, device, "ConvTranspose2d")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = F._pair(kernel_size, "kernel_size", "ConvTranspose2d")
-        self.stride = F._pair(stride, "stride", "ConvTranspose2d")
+        self.kernel_size = F._pair(kernel_size, "kernel_size", "ConvTranspose2d", least=1)
+        self.stride = F._pair(stride, "stride", "ConvTranspose2d", least=1)
         self.padding = F._pair(padding, "padding", "ConvTranspose2d")
         self.output_padding = F._pair(output_padding, "output_padding", "ConvTranspose2d")
         self.dilation = F._pair(dilation, "dilation", "ConvTranspose2d")

@@ -50,8 +50,18 @@ def _make(arr, requires_grad, device, opname):
     return t
 
 
+def _allocated(opname, size, make):
+    """make() (an array of `size`), with NumPy's errors for too large a size said in the op's name."""
+    try:
+        return make()
+    except (MemoryError, ValueError) as e:
+        if "too big" not in str(e) and not isinstance(e, MemoryError):
+            raise
+        raise MemoryError(f"{opname}: cannot allocate an array of size {size} ({e})") from None
+
+
 def _filled(opname, value, size, dtype, requires_grad, device):
-    arr = np.full(size, value, dtype=float_dtype(dtype, opname))
+    arr = _allocated(opname, size, lambda: np.full(size, value, dtype=float_dtype(dtype, opname)))
     return _make(arr, requires_grad, device, opname)
 
 
@@ -64,7 +74,8 @@ def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
 
 
 def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
-    arr = np.empty(_size(sizes, "empty", size), dtype=float_dtype(dtype, "empty"))
+    size = _size(sizes, "empty", size)
+    arr = _allocated("empty", size, lambda: np.empty(size, dtype=float_dtype(dtype, "empty")))
     return _make(arr, requires_grad, device, "empty")
 
 
@@ -81,8 +92,12 @@ def _fill_dtype(value):
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    v = unwrap(fill_value)
+    if not isinstance(v, (numbers.Number, np.generic)) and not (isinstance(v, np.ndarray) and v.ndim == 0):
+        raise TypeError(f"full: fill_value must be a number, got {fill_value!r:.60}")
     dtype = _fill_dtype(fill_value) if dtype is None else to_dtype(dtype, "full")
-    arr = np.full(_size((size,), "full"), unwrap(fill_value), dtype=dtype)
+    size = _size((size,), "full")
+    arr = _allocated("full", size, lambda: np.full(size, v, dtype=dtype))
     return _make(arr, requires_grad, device, "full")
 
 

@@ -14,12 +14,14 @@ saved the old array refuses to use it at backward.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
 from .. import backend as be
 from ..core import ShapeError, TensorBase, provide, state, unwrap, wrap
 from ..core.engine import accumulate, run_backward
+from ..core.errors import GraphDroppedWarning
 from . import functions as f
 from . import interop
 from .dispatch import FOREIGN
@@ -59,6 +61,15 @@ class Size(tuple):
 
     def numel(self):
         return int(np.prod(self, dtype=np.int64))
+
+
+def _dropped(t, how):
+    """float(t) / int(t) keep the value and drop the graph (as PyTorch, which warns on float()): say so,
+    since NumPy calls them silently when a Tensor is stored into an ndarray element (`a[0] = t`)."""
+    warnings.warn(f"{how}() of a Tensor that requires grad (shape {t.shape}) gives a number without its graph: "
+                  f"no gradient flows through it (NumPy calls {how}() when a Tensor is stored into an element "
+                  f"of an ndarray, a[i] = t). Use t.item() to read the value on purpose, or keep to chainrule's "
+                  f"operations (cr.stack, t[i] = v on a Tensor) for the gradient.", GraphDroppedWarning, stacklevel=3)
 
 
 class Tensor(TensorBase):
@@ -406,10 +417,14 @@ class Tensor(TensorBase):
 
     def __float__(self):
         _read("reads a Tensor's value with float()")
+        if self.requires_grad:
+            _dropped(self, "float")
         return float(_host(self._data))
 
     def __int__(self):
         _read("reads a Tensor's value with int()")
+        if self.requires_grad:
+            _dropped(self, "int")
         return int(_host(self._data))
 
     def __bool__(self):

@@ -6,11 +6,17 @@ Updates are made in place on each parameter's array, in its own dtype (float32 s
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 
 from ..backend import backend_of, namespace
 from ..core import TensorBase, unwrap
+
+# hyper-parameter: (low, high, high excluded?); every optimizer's groups are checked against it
+HYPER = {"lr": (0, math.inf, False), "weight_decay": (0, math.inf, False), "eps": (0, math.inf, False),
+         "momentum": (0, math.inf, False), "dampening": (0, 1, False), "alpha": (0, 1, False), "rho": (0, 1, False),
+         "betas": (0, 1, True), "lr_decay": (0, math.inf, False), "initial_accumulator_value": (0, math.inf, False)}
 
 
 class Optimizer:
@@ -21,7 +27,11 @@ class Optimizer:
         if isinstance(params, TensorBase):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors (e.g. "
                             "model.parameters()), not a single Tensor")
-        params = list(params)
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or of parameter groups "
+                            f"(dicts), got {type(params).__name__}") from None
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
@@ -31,6 +41,9 @@ class Optimizer:
             self.add_param_group(g)
 
     def add_param_group(self, group):
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"{type(self).__name__}: a parameter group is a dict with a 'params' entry, got "
+                            f"{group!r:.80}")
         group = dict(group)
         ps = group["params"]
         group["params"] = [ps] if isinstance(ps, TensorBase) else list(ps)
@@ -49,9 +62,28 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check(self, group):
-        lr = group.get("lr", 0)
-        if not (isinstance(lr, (int, float, np.number)) and np.isfinite(lr) and lr >= 0):  # refuses nan too
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r} (must be a finite number >= 0)")
+        """Every hyper-parameter a group holds, against its range (`HYPER`): a real number, finite, inside
+        the range; `betas` a pair of them. A bad one is refused by name, before any step could spread it."""
+        name = type(self).__name__
+        for k, v in group.items():
+            lim = HYPER.get(k)
+            if lim is None:
+                continue
+            lo, hi, open_hi = lim
+            vals = v if k == "betas" else (v,)
+            if k == "betas" and not (isinstance(v, (tuple, list)) and len(v) == 2):
+                raise ValueError(f"{name}: betas must be a pair of numbers in [0, 1), got {v!r}")
+            for x in vals:
+                ok = isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) \
+                    and math.isfinite(x) and lo <= x and (x < hi if open_hi else x <= hi)
+                if not ok:
+                    if k == "lr":
+                        raise ValueError(f"{name}: invalid learning rate {x!r} (must be a finite number >= 0)")
+                    where = f"[{lo}, {hi})" if open_hi else f"[{lo}, {hi}]" if hi != math.inf else f">= {lo}"
+                    raise ValueError(f"{name}: invalid {k} {v!r} (must be a finite number {'in ' * (hi != math.inf)}"
+                                     f"{where})")
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
 
     def zero_grad(self, set_to_none=True):
         for g in self.param_groups:
@@ -62,6 +94,9 @@ class Optimizer:
                     p._grad = namespace(p._data).zeros_like(p._data)
 
     def _params_with_grad(self, group):
+        lr = group["lr"]
+        if type(lr) not in (float, int) or not 0 <= lr < math.inf:  # set by hand or by a scheduler
+            self._check(group)
         for p in group["params"]:
             g = p._grad  # (the array as the engine stored it: no GradArray view on the update path)
             if g is None:
@@ -136,11 +171,13 @@ class Optimizer:
                     v = v.item()
                 entry[k] = v
             new_state[p] = entry
+        merged = [{**own, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
+                  for saved, own in zip(groups, self.param_groups)]
+        for g in merged:
+            self._check(g)  # a checkpoint's hyper-parameters are input like any other
         self.state = new_state
-        for saved, own in zip(groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    own[k] = copy.deepcopy(v)
+        for g, own in zip(merged, self.param_groups):
+            own.update(g)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

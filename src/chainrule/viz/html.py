@@ -12,6 +12,7 @@ import html
 import json
 import os
 import re
+import stat
 from importlib import resources
 
 import numpy as np
@@ -169,12 +170,8 @@ MAX_JSON_BYTES = 256 * 2**20
 def load_json(source):
     """A trace JSON document (a path, or the text itself) checked against the format: a dict ready for
     `page_html`. Raises ValueError naming what is wrong."""
-    if isinstance(source, (str, os.PathLike)) and not str(source).lstrip().startswith("{"):
-        path = os.fspath(source)
-        if os.path.getsize(path) > MAX_JSON_BYTES:
-            raise ValueError(f"load_json: {path} is larger than {MAX_JSON_BYTES // 2**20} MB")
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
+    if isinstance(source, os.PathLike) or isinstance(source, str) and not source.lstrip().startswith(("{", "[")):
+        source = _read_regular(os.fspath(source))
     try:
         data = json.loads(source)
     except (ValueError, RecursionError) as e:
@@ -187,7 +184,30 @@ def load_json(source):
     for key, kind in (("steps", list), ("leaves", list), ("nodes", list), ("edges", list), ("output", dict)):
         if not isinstance(data.get(key), kind):
             raise ValueError(f"load_json: the trace has no {key!r} {kind.__name__}")
+        if kind is list and not all(isinstance(item, dict) for item in data[key]):
+            raise ValueError(f"load_json: every item of {key!r} must be an object")
+    if not isinstance(data.get("title", ""), str):
+        raise ValueError("load_json: 'title' must be a string")
+    data.setdefault("title", "")
     return data
+
+
+def _read_regular(path):
+    """The text of a regular file of at most MAX_JSON_BYTES: a FIFO would block, /dev/zero never ends."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"load_json: {path} is not a regular file")
+        if st.st_size > MAX_JSON_BYTES:
+            raise ValueError(f"load_json: {path} is larger than {MAX_JSON_BYTES // 2**20} MB")
+        data = f.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"load_json: {path} is larger than {MAX_JSON_BYTES // 2**20} MB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"load_json: {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 def _asset(name):
