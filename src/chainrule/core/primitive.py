@@ -26,7 +26,7 @@ import types
 
 import numpy as np
 
-from .engine import layer, mode, shared, state, switch
+from .engine import layer, mode, shared, switch
 from .errors import ShapeError
 from .node import Node, clock
 from .tensor import TensorBase, wrap
@@ -234,7 +234,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
         node.p0 = node.p1 = None
         node.pn = tuple(parents)
     if large or residuals:
-        node.saved, node.ans = _keep(prim, datas, out, residuals, parents)
+        node.saved, node.ans = _keep(prim, datas, out, residuals, parents, keep)
     else:
         node.saved, node.ans = tuple(datas), out  # small: keep every value, for traces and drawings
     if observed:
@@ -245,12 +245,11 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     return t
 
 
-def _keep(prim, datas, out, residuals, parents):
-    """What a node keeps: what the rules of the needed gradients read, and values small enough to
-    keep for traces."""
+def _keep(prim, datas, out, residuals, parents, limit):
+    """What a node keeps: what the rules of the needed gradients read, and values up to `limit`
+    elements, small enough to keep for traces."""
     need = tuple([p is not None for p in parents])
     ins, want_out, res = prim._plans.get(need) or prim.reads(need)
-    limit = state.keep_up_to
     if type(out) in _SCALARS or out.size <= limit:  # a small output: keep the small inputs too (any backend's)
         saved = [d if i in ins or type(d) in _SCALARS or d.size <= limit else None for i, d in enumerate(datas)]
         want_out = True

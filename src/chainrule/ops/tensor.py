@@ -21,6 +21,7 @@ import numpy as np
 from .. import backend as be
 from ..core import ShapeError, TensorBase, provide, state, unwrap, wrap
 from ..core.engine import accumulate, run_backward
+from ..core.engine import layer as _layer
 from ..core.errors import GraphDroppedWarning
 from . import functions as f
 from . import interop
@@ -32,6 +33,7 @@ from .linalg import matmul
 from .namespaces import ARRAY_NS, TENSOR_NS
 from .transfer import move
 from .watch import report as _read
+from .watch import value_reads as _value_reads
 
 
 def _shape_args(args, opname):
@@ -496,13 +498,21 @@ class Tensor(TensorBase):
         _read("reads a Tensor's value as an index")
         return self._data.__index__()
 
-    def _watched_data(self):
-        _read("reads a Tensor's array with .data or .numpy()")
-        return TensorBase.data.fget(self)
+    def _watched_data(self):  # (TensorBase.data and watch.report, inlined: the SGD idiom reads it every step)
+        if _value_reads.hook is not None:
+            _read("reads a Tensor's array with .data or .numpy()")
+        d = self._data
+        if isinstance(d, np.generic):
+            d = self._data = np.asarray(d)
+        return d
 
     def _watched_grad(self):
-        _read("reads .grad")
-        return TensorBase.grad.fget(self)
+        if _value_reads.hook is not None:
+            _read("reads .grad")
+        g = self._grad
+        if type(g) is np.ndarray:
+            g = self._grad = g.view(_layer.grad_type)
+        return g
 
     data = property(_watched_data, TensorBase.data.fset, doc=TensorBase.data.__doc__)
     grad = property(_watched_grad, TensorBase.grad.fset, doc=TensorBase.grad.__doc__)
