@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+import weakref
 from heapq import heappop, heappush
 
 import numpy as np
@@ -128,25 +129,79 @@ def install(*observers):
     return prev
 
 
+#: Memory written in place through a Tensor (an in-place op, an optimizer step, `t.data -= v`): the id of
+#: the array that owns the memory -> [clock stamp of the latest write, weak reference to that array].
+#: Views share their owner's entry, so a write through any view or alias of a saved array is seen.
+WRITTEN: dict = {}
+
+
+def owner(a):
+    base = a.base
+    return a if base is None else base
+
+
+def mark_written(a, stamp):
+    """Record that the memory of ndarray `a` was written in place at clock `stamp`."""
+    root = owner(a)
+    key = id(root)
+    entry = WRITTEN.get(key)
+    if entry is not None and entry[1]() is root:
+        entry[0] = stamp
+        return
+    try:
+        ref = weakref.ref(root, lambda _, key=key: WRITTEN.pop(key, None))
+    except TypeError:  # memory owned by an object without weak references (a bytes buffer): keep it
+        ref = lambda root=root: root  # noqa: E731
+    WRITTEN[key] = [stamp, ref]
+
+
+def written_since(a, seq):
+    """Whether the memory of ndarray `a` was written in place after clock `seq`."""
+    root = owner(a)
+    entry = WRITTEN.get(id(root))
+    return entry is not None and entry[0] > seq and entry[1]() is root
+
+
+def _leaf_written(p, seq):
+    """A leaf whose array the node kept a copy of (it was handed out): written in place since `seq`,
+    and not given a new array since (`_held` is then the clock stamp of that assignment)."""
+    d, held = p._data, p._held
+    return type(d) is np.ndarray and not (type(held) is int and held > seq) and written_since(d, seq)
+
+
 class _VersionCheck(Observer):
-    """The in-place check: a leaf whose array was written in place after a node saved it. The
-    engine consults it only for nodes recorded before the latest in-place write (the clock)."""
+    """The in-place check: memory a node saved (an input, its output or a residual that its rules read)
+    was written in place after the node was recorded. The engine consults it only for nodes recorded
+    before the latest in-place write (the clock)."""
 
     def visit(self, node, need):
-        if node.saved is FREED:
+        saved = node.saved
+        if saved is FREED:
             return need
-        parents = node.parents
-        reads = node.prim.reads(tuple(p is not None for p in parents))[0]
-        for i in reads:
-            p, s = parents[i], node.saved[i]
-            if s is not None and type(p) is not Node and p is not None and p._ver > node.seq and s is p._data:
-                name = f"tensor '{p.name}'" if p.name else "a leaf tensor"
-                raise RuntimeError(
-                    f"{node.prim.name} backward: {name} of shape {p.shape} (input {node.prim.input_name(i)} of "
-                    f"{node.prim.name}) was modified in place after {node.prim.name} saved it for the backward "
-                    "pass, so its gradient would be wrong. Call backward() before updating it (e.g. "
-                    "optimizer.step() after loss.backward()), or assign a new array (p.data = p.data - v).")
+        parents, prim, seq = node.parents, node.prim, node.seq
+        ins, out, res = prim.reads(tuple(p is not None for p in parents))
+        n = len(parents)
+        for i in ins:
+            s, p = saved[i], parents[i]
+            if type(s) is np.ndarray and (written_since(s, seq) or type(p) is not Node and p is not None
+                                          and s is not p._data and _leaf_written(p, seq)):
+                what = ("a constant" if p is None else f"the output of {p.prim.name}" if type(p) is Node
+                        else f"tensor '{p.name}'" if p.name else "a leaf tensor")
+                self._refuse(prim, f"{what} of shape {s.shape} (input {prim.input_name(i)} of {prim.name})")
+        if out and type(node.ans) is np.ndarray and written_since(node.ans, seq):
+            self._refuse(prim, f"the output of {prim.name}, of shape {node.ans.shape},")
+        for k in res:
+            r = saved[n + k]
+            if type(r) is np.ndarray and written_since(r, seq):
+                self._refuse(prim, f"the array {prim.residuals[k]!r} that {prim.name} kept")
         return need
+
+    @staticmethod
+    def _refuse(prim, what):
+        raise RuntimeError(
+            f"{prim.name} backward: {what} was modified in place after {prim.name} saved it for the backward "
+            "pass, so its gradient would be wrong. Call backward() before updating it (e.g. "
+            "optimizer.step() after loss.backward()), or assign a new array (p.data = p.data - v).")
 
 
 VERSIONS = _VersionCheck()

@@ -128,6 +128,7 @@ class Primitive:
         """Apply to Tensors, arrays or Python numbers; record a node when a gradient is needed."""
         datas, parents, shapes = [], [], []
         needs = large = False
+        guard = None  # positions of arrays someone outside chainrule can reach (see emit)
         limit = state.keep_up_to
         for a in args:
             if isinstance(a, TensorBase):
@@ -138,9 +139,17 @@ class Primitive:
                     needs = True
                 else:
                     parents.append(None)
+                if a._held is not None:
+                    guard = (*(guard or ()), len(datas))
             else:
                 t = type(a)
-                d = a if (a.dtype.kind not in "OUSV" if t is np.ndarray else t in _SCALARS) else operand(a, self.name)
+                if t is np.ndarray:
+                    d = a if a.dtype.kind not in "OUSV" else operand(a, self.name)
+                    guard = (*(guard or ()), len(datas))
+                else:
+                    d = a if t in _SCALARS else operand(a, self.name)
+                    if isinstance(a, np.ndarray):  # a subclass (such as .grad), viewed as an ndarray
+                        guard = (*(guard or ()), len(datas))
                 parents.append(None)
             datas.append(d)
             if type(d) is np.ndarray:
@@ -156,8 +165,8 @@ class Primitive:
         except ValueError as e:
             raise self._shape_error(datas, e) from None
         if self.residuals:
-            return emit(self, datas, parents, tuple(shapes), large, out[0], params, out[1:], needs)
-        return emit(self, datas, parents, tuple(shapes), large, out, params, (), needs)
+            return emit(self, datas, parents, tuple(shapes), large, out[0], params, out[1:], needs, guard)
+        return emit(self, datas, parents, tuple(shapes), large, out, params, (), needs, guard)
 
     def forward(self, *datas, **params):
         """(output, residuals) on arrays."""
@@ -192,8 +201,12 @@ class Primitive:
         return self.vjp(layer.tensor_ns, need, g, ans, *ins, *saved[n:], **node.params)
 
 
-def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=True):
-    """Wrap a forward result as a Tensor, recording its node when an input needs a gradient."""
+def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=True, guard=None):
+    """Wrap a forward result as a Tensor, recording its node when an input needs a gradient.
+
+    `guard`: the positions of inputs whose arrays someone outside chainrule can reach (NumPy operands,
+    arrays handed out by `.data`); the node keeps copies of those, and an output that may be a view of
+    one is marked as handed out too, so that nodes keep copies of it in turn."""
     t = type(out)
     if t is np.ndarray:
         if not out.shape:
@@ -211,6 +224,9 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     t._data = out
     t._grad = t.name = None
     t._ver = 0
+    t._held = None
+    if guard is not None and type(out) is np.ndarray and (out.base is not None or _among(out, datas, guard)):
+        t._held = True
     if not needs or not state.grad_enabled:
         t._node = None
         t.requires_grad = False
@@ -234,6 +250,8 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
         node.saved, node.ans = _keep(prim, datas, out, residuals, parents)
     else:
         node.saved, node.ans = tuple(datas), out  # small: keep every value, for traces and drawings
+    if guard is not None:
+        node.saved, node.ans = _private(node.saved, node.ans, guard, len(datas), t._held)
     if observed:
         for f in shared.on_record:
             f(node)
@@ -256,6 +274,30 @@ def _keep(prim, datas, out, residuals, parents):
     if residuals:
         saved += [r if k in res else None for k, r in enumerate(residuals)]
     return tuple(saved), (out if want_out else None)
+
+
+def _among(out, datas, guard):
+    for i in guard:
+        if datas[i] is out:
+            return True
+    return False
+
+
+def _private(saved, ans, guard, n, out_held):
+    """Memory guarding: what a node keeps, with copies in place of the arrays a user can write into
+    (the inputs at `guard`, residuals that are views, the output when it may be a view of one)."""
+    saved = list(saved)
+    for i in guard:
+        s = saved[i]
+        if type(s) is np.ndarray:
+            saved[i] = s.copy()
+    for k in range(n, len(saved)):
+        r = saved[k]
+        if type(r) is np.ndarray and r.base is not None:
+            saved[k] = r.copy()
+    if out_held and type(ans) is np.ndarray:
+        ans = ans.copy()
+    return tuple(saved), ans
 
 
 new_tensor = new_node = object.__new__

@@ -8,9 +8,12 @@ never imports that layer, and nothing is added to any class from outside.
 
 from __future__ import annotations
 
+import sys
+import weakref
+
 import numpy as np
 
-from .engine import accumulate, layer, run_backward, shared
+from .engine import accumulate, layer, mark_written, owner, run_backward, shared
 from .errors import ShapeError
 from .node import clock
 
@@ -44,7 +47,10 @@ def _to_array(data, dtype):
 class TensorBase:
     """An n-dimensional array that records the operations applied to it (the core of `Tensor`)."""
 
-    __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "__weakref__")
+    # _held: None while no one outside chainrule can reach the array; once it is handed out (.data,
+    # .numpy()), True, or a weak reference to the array it moved from (see `_expose`); the clock stamp of
+    # the assignment when the user gave it (`t.data = a`).
+    __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "_held", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
@@ -58,15 +64,30 @@ class TensorBase:
         self._grad = None
         self.name = name
         self._ver = 0
+        self._held = None
 
     # -- data and metadata -------------------------------------------------------------------
     @property
     def data(self):
         """The values, as an ndarray. (0-d values are held internally as NumPy scalars, whose
         arithmetic is ten times cheaper than a 0-d array's; here they come back as 0-d arrays.)"""
+        return self._expose()
+
+    def _expose(self):
+        """The array, to hand out: writes into it reach this tensor, never a graph. From now on nodes
+        keep copies of it (`emit`); a node that kept it before holds a reference besides this tensor's,
+        and then this tensor first moves to a copy of its own, leaving that array to the node."""
         d = self._data
-        if isinstance(d, np.generic):
-            d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
+        if self._held is None:
+            if isinstance(d, np.generic):
+                d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
+            elif type(d) is np.ndarray and (sys.getrefcount(d) > 3 or d.base is not None
+                                            and sys.getrefcount(d.base) > 3):  # (3: d, self._data, the call)
+                root = d if d.base is None else d.base
+                self._data = d = d.copy(order="K")
+                self._held = weakref.ref(root)
+                return d
+            self._held = True
         return d
 
     @data.setter
@@ -75,8 +96,18 @@ class TensorBase:
         if value.dtype.kind not in "biufc" or (self.requires_grad and value.dtype.kind not in "fc"):
             what = "a tensor that requires grad" if self.requires_grad else "a tensor"
             raise TypeError(f"data: cannot set the data of {what} to an array of dtype {value.dtype}")
+        old = self._data
         self._data = value[()] if not value.shape else value
-        self._ver = shared.last_write = next(clock)  # (bump_version, inlined)
+        if type(old) is np.ndarray and type(value) is np.ndarray and owner(value) is owner(old):
+            self.bump_version()  # the same memory, written in place (t.data -= v)
+        else:  # a new array, which the caller may keep: nodes keep copies of it (_held: when it came)
+            self._held = self._ver = shared.last_write = next(clock)
+
+    def _replace(self, arr):
+        """Give this tensor a new array that nothing else refers to (parameter initialisation, loading)."""
+        self._data = arr[()] if not arr.shape else arr
+        self._held = None
+        self._ver = shared.last_write = next(clock)
 
     @property
     def grad(self):
@@ -99,8 +130,14 @@ class TensorBase:
         self._grad = g
 
     def bump_version(self):
-        """Mark the data as changed in place: nodes that saved it before now refuse to use it."""
-        self._ver = shared.last_write = next(clock)
+        """Mark the data as changed in place: nodes that saved it (or a view of it) before now refuse to
+        use it."""
+        self._ver = shared.last_write = stamp = next(clock)
+        d, held = self._data, self._held
+        if type(d) is np.ndarray:
+            mark_written(d, stamp)
+        if type(held) is weakref.ref and held() is not None:  # and the array it moved from (see _expose)
+            mark_written(held(), stamp)
 
     _version = property(lambda self: self._ver)
     shape = property(lambda self: self._data.shape)
@@ -125,8 +162,10 @@ class TensorBase:
         return a if dtype is None else a.astype(dtype)
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return wrap(self._data, None)
+        """The same data, cut from the graph. (Both share one array, so it counts as handed out.)"""
+        t = wrap(self._expose(), None)
+        t._held = self._held
+        return t
 
     def requires_grad_(self, flag=True):
         if flag and self._data.dtype.kind not in "fc":
@@ -166,7 +205,7 @@ class TensorBase:
             run_backward(self._node, g, retain_graph or create_graph, create_graph)
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(np.asarray(self._data), separator=", ", prefix="tensor(")
         extra = ""
         if self.requires_grad:
             extra += ", requires_grad=True" if self._node is None else f", grad_fn={self._node.prim.name}"
@@ -200,6 +239,7 @@ def wrap(arr, node):
     t._grad = None
     t.name = None
     t._ver = 0
+    t._held = None
     return t
 
 

@@ -221,7 +221,7 @@ class Module:
             if k in targets:  # (on the device the parameter is on)
                 p = targets[k]
                 dev = p.device
-                p.data = np.array(v, dtype=p.dtype)
+                p._replace(np.array(v, dtype=p.dtype))
                 if dev.type != "cpu":
                     p._data = backend.to_device(p._data, dev)
             elif k in buffers:
