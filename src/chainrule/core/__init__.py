@@ -6,14 +6,13 @@ backward), primitive (declarations, the registry, recording). Nothing here impor
 outside `chainrule.core`.
 """
 
-from .engine import (Observer, backprop, enable_grad, install, is_grad_enabled, layer, no_grad, provide, state,
-                     written_since)
+from .engine import Observer, backprop, enable_grad, install, is_grad_enabled, layer, no_grad, provide, state
 from .errors import AnomalyError, CheckpointError, ExprError, GradcheckError, GraphvizNotFound, ShapeError, UsageError
-from .node import FREED, Node, clock, walk
+from .node import FREED, Node, walk
 from .primitive import REGISTRY, Primitive, emit, keep_values
 from .tensor import TensorBase, unwrap, wrap
 
 __all__ = ["Observer", "backprop", "enable_grad", "install", "is_grad_enabled", "layer", "no_grad", "provide", "state",
            "AnomalyError", "CheckpointError", "ExprError", "GradcheckError", "GraphvizNotFound", "ShapeError",
            "UsageError", "FREED", "Node", "walk", "REGISTRY", "Primitive", "emit", "keep_values",
-           "TensorBase", "unwrap", "wrap", "written_since", "clock"]
+           "TensorBase", "unwrap", "wrap"]

@@ -11,6 +11,7 @@ in-place check, the pruning of `cr.grad` and friends. The engine imports none of
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -129,79 +130,58 @@ def install(*observers):
     return prev
 
 
-#: Memory written in place through a Tensor (an in-place op, an optimizer step, `t.data -= v`): the id of
-#: the array that owns the memory -> [clock stamp of the latest write, weak reference to that array].
-#: Views share their owner's entry, so a write through any view or alias of a saved array is seen.
+#: Memory written in place through a Tensor (in-place ops, optimizer steps, `t.data -= v`): id of the array
+#: owning the memory -> [clock stamp of the latest write, weak reference to it]. Views share their owner's
+#: entry, so a write through any view or alias of a saved array is seen.
 WRITTEN: dict = {}
 
 
 def owner(a):
-    base = a.base
-    return a if base is None else base
+    return a if a.base is None else a.base
 
 
 def mark_written(a, stamp):
-    """Record that the memory of ndarray `a` was written in place at clock `stamp`."""
     root = owner(a)
-    key = id(root)
-    entry = WRITTEN.get(key)
+    entry = WRITTEN.get(key := id(root))
     if entry is not None and entry[1]() is root:
         entry[0] = stamp
-        return
-    try:
-        ref = weakref.ref(root, lambda _, key=key: WRITTEN.pop(key, None))
-    except TypeError:  # memory owned by an object without weak references (a bytes buffer): keep it
-        ref = lambda root=root: root  # noqa: E731
-    WRITTEN[key] = [stamp, ref]
+    else:  # (memory owned by an object without weak references, a bytes buffer, is not tracked)
+        with contextlib.suppress(TypeError):
+            WRITTEN[key] = [stamp, weakref.ref(root, lambda _, key=key: WRITTEN.pop(key, None))]
 
 
 def written_since(a, seq):
-    """Whether the memory of ndarray `a` was written in place after clock `seq`."""
-    root = owner(a)
-    entry = WRITTEN.get(id(root))
-    return entry is not None and entry[0] > seq and entry[1]() is root
-
-
-def _leaf_written(p, seq):
-    """A leaf whose array the node kept a copy of (it was handed out): written in place since `seq`,
-    and not given a new array since (`_held` is then the clock stamp of that assignment)."""
-    d, held = p._data, p._held
-    return type(d) is np.ndarray and not (type(held) is int and held > seq) and written_since(d, seq)
+    entry = WRITTEN.get(id(owner(a)))
+    return entry is not None and entry[0] > seq and entry[1]() is owner(a)
 
 
 class _VersionCheck(Observer):
-    """The in-place check: memory a node saved (an input, its output or a residual that its rules read)
-    was written in place after the node was recorded. The engine consults it only for nodes recorded
-    before the latest in-place write (the clock)."""
+    """The in-place check: memory a node kept for its rules (an input, its output, a residual) was written
+    in place after the node was recorded; or, for a leaf whose array the node kept a copy of, the leaf's
+    array was (unless the leaf was given a new array since: `_held` is then the stamp of that). The
+    engine consults it only for nodes recorded before the latest in-place write (the clock)."""
 
     def visit(self, node, need):
-        saved = node.saved
+        saved, prim, seq, parents = node.saved, node.prim, node.seq, node.parents
         if saved is FREED:
             return need
-        parents, prim, seq = node.parents, node.prim, node.seq
-        ins, out, res = prim.reads(tuple(p is not None for p in parents))
         n = len(parents)
-        for i in ins:
-            s, p = saved[i], parents[i]
-            if type(s) is np.ndarray and (written_since(s, seq) or type(p) is not Node and p is not None
-                                          and s is not p._data and _leaf_written(p, seq)):
-                what = ("a constant" if p is None else f"the output of {p.prim.name}" if type(p) is Node
-                        else f"tensor '{p.name}'" if p.name else "a leaf tensor")
-                self._refuse(prim, f"{what} of shape {s.shape} (input {prim.input_name(i)} of {prim.name})")
-        if out and type(node.ans) is np.ndarray and written_since(node.ans, seq):
-            self._refuse(prim, f"the output of {prim.name}, of shape {node.ans.shape},")
-        for k in res:
-            r = saved[n + k]
-            if type(r) is np.ndarray and written_since(r, seq):
-                self._refuse(prim, f"the array {prim.residuals[k]!r} that {prim.name} kept")
+        ins, out, res = prim.reads(tuple(p is not None for p in parents))
+        for i in (*ins, *(n + k for k in res), *((-1,) if out else ())):
+            s, p = (node.ans, None) if i < 0 else (saved[i], parents[i] if i < n else None)
+            leaf = p is not None and type(p) is not Node and s is not p._data and type(p._data) is np.ndarray
+            if type(s) is np.ndarray and (written_since(s, seq) or leaf and not (
+                    type(p._held) is int and p._held > seq) and written_since(p._data, seq)):
+                what = (f"the output of {prim.name}, of shape {s.shape}," if i < 0 else
+                        f"the array {prim.residuals[i - n]!r} that {prim.name} kept" if i >= n else
+                        ("a constant" if p is None else f"the output of {p.prim.name}" if type(p) is Node else
+                         f"tensor '{p.name}'" if p.name else "a leaf tensor")
+                        + f" of shape {s.shape} (input {prim.input_name(i)} of {prim.name})")
+                raise RuntimeError(
+                    f"{prim.name} backward: {what} was modified in place after {prim.name} saved it for the "
+                    "backward pass, so its gradient would be wrong. Call backward() before updating it (e.g. "
+                    "optimizer.step() after loss.backward()), or assign a new array (p.data = p.data - v).")
         return need
-
-    @staticmethod
-    def _refuse(prim, what):
-        raise RuntimeError(
-            f"{prim.name} backward: {what} was modified in place after {prim.name} saved it for the backward "
-            "pass, so its gradient would be wrong. Call backward() before updating it (e.g. "
-            "optimizer.step() after loss.backward()), or assign a new array (p.data = p.data - v).")
 
 
 VERSIONS = _VersionCheck()
@@ -280,7 +260,7 @@ def backprop(roots, retain_graph=False, create_graph=False, observers=()):
                 for f in visited:
                     f(node, g, raw, grads)
             if not retain_graph:
-                node.saved, node.ans = FREED, None  # (Node.free, inlined)
+                node.saved, node.ans = FREED, None  # (frees what the node kept)
     finally:
         state.grad_enabled = prev_mode
     return pending, shared

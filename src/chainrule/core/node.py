@@ -35,10 +35,6 @@ class Node:
             return pn
         return (self.p0, self.p1) if len(self.shapes) == 2 else (self.p0,)
 
-    def free(self):
-        self.saved = FREED
-        self.ans = None
-
     def __repr__(self):
         return f"<Node {self.prim.name} #{self.seq} in={list(self.shapes)}>"
 

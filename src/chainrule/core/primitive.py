@@ -143,13 +143,9 @@ class Primitive:
                     guard = (*(guard or ()), len(datas))
             else:
                 t = type(a)
-                if t is np.ndarray:
-                    d = a if a.dtype.kind not in "OUSV" else operand(a, self.name)
+                d = a if (a.dtype.kind not in "OUSV" if t is np.ndarray else t in _SCALARS) else operand(a, self.name)
+                if t is np.ndarray or t not in _SCALARS and isinstance(a, np.ndarray):  # (.grad: a subclass)
                     guard = (*(guard or ()), len(datas))
-                else:
-                    d = a if t in _SCALARS else operand(a, self.name)
-                    if isinstance(a, np.ndarray):  # a subclass (such as .grad), viewed as an ndarray
-                        guard = (*(guard or ()), len(datas))
                 parents.append(None)
             datas.append(d)
             if type(d) is np.ndarray:
@@ -224,9 +220,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     t._data = out
     t._grad = t.name = None
     t._ver = 0
-    t._held = None
-    if guard is not None and type(out) is np.ndarray and (out.base is not None or _among(out, datas, guard)):
-        t._held = True
+    t._held = None if guard is None or type(out) is not np.ndarray else _view_of(out, datas, guard)
     if not needs or not state.grad_enabled:
         t._node = None
         t.requires_grad = False
@@ -276,28 +270,20 @@ def _keep(prim, datas, out, residuals, parents):
     return tuple(saved), (out if want_out else None)
 
 
-def _among(out, datas, guard):
+def _view_of(out, datas, guard):
+    """True (handed out) when the output may share memory with an input at `guard`, else None."""
     for i in guard:
         if datas[i] is out:
             return True
-    return False
+    return True if out.base is not None else None
 
 
-def _private(saved, ans, guard, n, out_held):
+def _private(saved, ans, guard, n, held):
     """Memory guarding: what a node keeps, with copies in place of the arrays a user can write into
     (the inputs at `guard`, residuals that are views, the output when it may be a view of one)."""
-    saved = list(saved)
-    for i in guard:
-        s = saved[i]
-        if type(s) is np.ndarray:
-            saved[i] = s.copy()
-    for k in range(n, len(saved)):
-        r = saved[k]
-        if type(r) is np.ndarray and r.base is not None:
-            saved[k] = r.copy()
-    if out_held and type(ans) is np.ndarray:
-        ans = ans.copy()
-    return tuple(saved), ans
+    saved = [s.copy() if type(s) is np.ndarray and (i in guard or i >= n and s.base is not None) else s
+             for i, s in enumerate(saved)]
+    return tuple(saved), (ans.copy() if held and type(ans) is np.ndarray else ans)
 
 
 new_tensor = new_node = object.__new__

@@ -23,27 +23,6 @@ def unwrap(x):
     return x._data if isinstance(x, TensorBase) else x
 
 
-def _to_array(data, dtype):
-    data = unwrap(data)
-    if isinstance(data, (str, bytes)):
-        raise TypeError(f"tensor: cannot make a tensor from a string ({data!r:.40})")
-    try:
-        arr = np.array(data, dtype=dtype)
-    except ValueError as e:
-        msg = str(e)
-        if "inhomogeneous" in msg or "sequence" in msg:
-            raise ValueError(f"tensor: ragged nested lists (rows of different lengths) cannot form a "
-                             f"tensor: {msg.splitlines()[0]}") from None
-        raise ValueError(f"tensor: cannot convert {type(data).__name__} to a {dtype or 'numeric'} "
-                         f"array: {msg}") from None
-    except TypeError as e:
-        raise TypeError(f"tensor: cannot convert {type(data).__name__} to an array: {e}") from None
-    if arr.dtype == object or arr.dtype.kind in "USVMm":
-        raise TypeError(f"tensor: tensors hold numbers; got data of dtype {arr.dtype} "
-                        f"(from {type(data).__name__})")
-    return arr[()] if not arr.shape else arr  # 0-d data is held as a NumPy scalar (see .data)
-
-
 class TensorBase:
     """An n-dimensional array that records the operations applied to it (the core of `Tensor`)."""
 
@@ -53,8 +32,8 @@ class TensorBase:
     __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "_held", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
 
-    def __init__(self, data, requires_grad=False, dtype=None, name=None):
-        arr = _to_array(data, dtype)
+    def __init__(self, arr, requires_grad=False, name=None):
+        """`arr`: an ndarray, or a NumPy scalar for 0-d values (the layer above converts what users give)."""
         if requires_grad and arr.dtype.kind not in "fc":
             raise TypeError(f"tensor: requires_grad=True needs floating-point data, got dtype {arr.dtype} "
                             f"(use dtype=float or a float literal)")
@@ -79,15 +58,13 @@ class TensorBase:
         and then this tensor first moves to a copy of its own, leaving that array to the node."""
         d = self._data
         if self._held is None:
+            self._held = True
             if isinstance(d, np.generic):
                 d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
-            elif type(d) is np.ndarray and (sys.getrefcount(d) > 3 or d.base is not None
-                                            and sys.getrefcount(d.base) > 3):  # (3: d, self._data, the call)
-                root = d if d.base is None else d.base
-                self._data = d = d.copy(order="K")
-                self._held = weakref.ref(root)
-                return d
-            self._held = True
+            elif type(d) is np.ndarray and (sys.getrefcount(d) > 3 or d.base is not None  # (3: d, _data, the call)
+                                            and sys.getrefcount(d.base) > 3):
+                self._held, self._data = weakref.ref(owner(d)), d.copy(order="K")
+                d = self._data
         return d
 
     @data.setter
@@ -105,9 +82,8 @@ class TensorBase:
 
     def _replace(self, arr):
         """Give this tensor a new array that nothing else refers to (parameter initialisation, loading)."""
-        self._data = arr[()] if not arr.shape else arr
-        self._held = None
-        self._ver = shared.last_write = next(clock)
+        self._data, self._held, self._ver = arr[()] if not arr.shape else arr, None, next(clock)
+        shared.last_write = self._ver
 
     @property
     def grad(self):
@@ -133,11 +109,10 @@ class TensorBase:
         """Mark the data as changed in place: nodes that saved it (or a view of it) before now refuse to
         use it."""
         self._ver = shared.last_write = stamp = next(clock)
-        d, held = self._data, self._held
-        if type(d) is np.ndarray:
-            mark_written(d, stamp)
-        if type(held) is weakref.ref and held() is not None:  # and the array it moved from (see _expose)
-            mark_written(held(), stamp)
+        moved_from = self._held() if type(self._held) is weakref.ref else None  # (see _expose)
+        for a in (self._data, moved_from):
+            if type(a) is np.ndarray:
+                mark_written(a, stamp)
 
     _version = property(lambda self: self._ver)
     shape = property(lambda self: self._data.shape)
@@ -145,33 +120,11 @@ class TensorBase:
     ndim = property(lambda self: self._data.ndim)
     is_leaf = property(lambda self: self._node is None)
 
-    def __len__(self):
-        return len(self._data)
-
-    def item(self):
-        return self._data.item()
-
-    def numpy(self):
-        return self.data
-
-    def tolist(self):
-        return self._data.tolist()
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.data
-        return a if dtype is None else a.astype(dtype)
-
     def detach(self):
         """The same data, cut from the graph. (Both share one array, so it counts as handed out.)"""
         t = wrap(self._expose(), None)
         t._held = self._held
         return t
-
-    def requires_grad_(self, flag=True):
-        if flag and self._data.dtype.kind not in "fc":
-            raise TypeError(f"requires_grad_: needs floating-point data, got dtype {self._data.dtype}")
-        self.requires_grad = bool(flag)
-        return self
 
     def zero_grad(self):
         self._grad = None
@@ -203,29 +156,6 @@ class TensorBase:
             accumulate(self, g, True, create_graph)
         else:  # the gradient graph built by create_graph reads the saved arrays again: keep them (as PyTorch)
             run_backward(self._node, g, retain_graph or create_graph, create_graph)
-
-    def __repr__(self):
-        body = np.array2string(np.asarray(self._data), separator=", ", prefix="tensor(")
-        extra = ""
-        if self.requires_grad:
-            extra += ", requires_grad=True" if self._node is None else f", grad_fn={self._node.prim.name}"
-        if self._data.dtype != np.float64:
-            extra += f", dtype={self._data.dtype}"
-        if self.name:
-            extra += f", name={self.name!r}"
-        return f"tensor({body}{extra})"
-
-    def __bool__(self):
-        return bool(self._data)
-
-    def __float__(self):
-        return float(self._data)
-
-    def __int__(self):
-        return int(self._data)
-
-    def __index__(self):
-        return self._data.__index__()
 
     __hash__ = object.__hash__
 

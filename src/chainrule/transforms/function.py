@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive, TensorBase, clock, emit, no_grad, state, unwrap, wrap, written_since
+from ..core import Primitive, TensorBase, emit, no_grad, state, unwrap, wrap
+from ..core.engine import written_since
+from ..core.node import clock
 from ..ops import getitem, reshape
 
 __all__ = ["Function", "FunctionCtx"]
