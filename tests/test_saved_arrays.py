@@ -215,3 +215,27 @@ def test_a_training_loop_with_hand_written_updates_is_unchanged():
         Wn -= 0.1 * g
         np.testing.assert_allclose(W.data, Wn, rtol=1e-12)
         X[0, 0] += 1.0  # the caller's batch array, reused
+
+
+def test_from_numpy_shares_memory_but_the_graph_keeps_its_own_copy():
+    a = np.array([1.0, 2.0])
+    x = cr.from_numpy(a)
+    w = cr.tensor([1.0, 1.0], requires_grad=True)
+    y = (w * x).sum()
+    a[0] = 100.0
+    assert x.data[0] == 100.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad, [1.0, 2.0])
+
+
+def test_state_dict_arrays_are_handed_out():
+    m = cr.nn.Linear(2, 1)
+    x = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    y = m(x).sum()
+    sd = m.state_dict()
+    sd["weight"][...] = 0.0      # the array itself, as PyTorch's state_dict
+    assert np.all(m.weight.data == 0.0)
+    w = sd["weight"]
+    y.backward()
+    assert not np.all(x.grad == 0.0)  # the graph kept the weights it computed with
+    assert w is m.weight.data
