@@ -22,6 +22,7 @@ rule must not differentiate through them). Broadcast reduction is the engine's b
 from __future__ import annotations
 
 import math
+import sys
 import types
 
 import numpy as np
@@ -139,7 +140,9 @@ class Primitive:
                     needs = True
                 else:
                     parents.append(None)
-                if a._held is not None:
+                if a._held is True and type(d) is np.ndarray and d.base is None and sys.getrefcount(d) == 3:
+                    a._held = None  # handed out, but no one refers to the array any more: private again
+                elif a._held is not None:
                     guard = (*(guard or ()), len(datas))
             else:
                 t = type(a)
@@ -202,7 +205,8 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
 
     `guard`: the positions of inputs whose arrays someone outside chainrule can reach (NumPy operands,
     arrays handed out by `.data`); the node keeps copies of those, and an output that may be a view of
-    one is marked as handed out too, so that nodes keep copies of it in turn."""
+    one is marked as handed out too, so that nodes keep copies of it in turn. (A forward returns a new
+    array or a view, never an input itself.)"""
     t = type(out)
     if t is np.ndarray:
         if not out.shape:
@@ -220,7 +224,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     t._data = out
     t._grad = t.name = None
     t._ver = 0
-    t._held = None if guard is None or type(out) is not np.ndarray else _view_of(out, datas, guard)
+    t._held = None if guard is None or type(out) is not np.ndarray or out.base is None else True
     if not needs or not state.grad_enabled:
         t._node = None
         t.requires_grad = False
@@ -268,14 +272,6 @@ def _keep(prim, datas, out, residuals, parents):
     if residuals:
         saved += [r if k in res else None for k, r in enumerate(residuals)]
     return tuple(saved), (out if want_out else None)
-
-
-def _view_of(out, datas, guard):
-    """True (handed out) when the output may share memory with an input at `guard`, else None."""
-    for i in guard:
-        if datas[i] is out:
-            return True
-    return True if out.base is not None else None
 
 
 def _private(saved, ans, guard, n, held):
