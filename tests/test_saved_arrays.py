@@ -244,8 +244,9 @@ def test_state_dict_arrays_are_handed_out():
 def test_an_array_no_one_else_refers_to_is_kept_by_reference_and_still_guarded():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     x.data -= 1.0                 # handed out, but the handle is gone at once (the SGD idiom)
-    y = (x * x).sum()
-    assert y._node.saved[0] is x._data  # no copy was needed
+    m = x * x
+    y = m.sum()
+    assert m._node.saved[0] is x._data  # no copy was needed
     x.data[0] = 10.0              # handed out again while the graph keeps the array: x moves to a copy
     y.backward()
     np.testing.assert_array_equal(x.grad, [0.0, 2.0])
