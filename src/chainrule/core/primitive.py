@@ -249,7 +249,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     else:
         node.saved, node.ans = tuple(datas), out  # small: keep every value, for traces and drawings
     if guard is not None:
-        node.saved, node.ans = _private(node.saved, node.ans, guard, len(datas), t._held)
+        node.saved, node.ans = _private(prim, node.saved, node.ans, guard, len(datas), t._held)
     if observed:
         for f in shared.on_record:
             f(node)
@@ -274,12 +274,15 @@ def _keep(prim, datas, out, residuals, parents):
     return tuple(saved), (out if want_out else None)
 
 
-def _private(saved, ans, guard, n, held):
-    """Memory guarding: what a node keeps, with copies in place of the arrays a user can write into
-    (the inputs at `guard`, residuals that are views, the output when it may be a view of one)."""
-    saved = [s.copy() if type(s) is np.ndarray and (i in guard or i >= n and s.base is not None) else s
-             for i, s in enumerate(saved)]
-    return tuple(saved), (ans.copy() if held and type(ans) is np.ndarray else ans)
+def _private(prim, saved, ans, guard, n, held):
+    """Memory guarding: what a node keeps, with copies in place of the arrays a user can write into that
+    a rule reads (the inputs at `guard`; values kept only for traces stay as they are), of residuals that
+    are views, and of the output when it may be a view of such an input."""
+    reads = prim._plans.get(None) or prim._plans.setdefault(None, frozenset().union(*(
+        r if isinstance(r, frozenset) else frozenset().union(*r) for r in prim._reads)))
+    saved = [s.copy(order="K") if type(s) is np.ndarray and (i in guard and i in reads or i >= n and s.base is not None)
+             else s for i, s in enumerate(saved)]
+    return tuple(saved), (ans.copy(order="K") if held and type(ans) is np.ndarray else ans)
 
 
 new_tensor = new_node = object.__new__
