@@ -132,7 +132,7 @@ def test_lecture_jacobian_4096_by_100_is_never_built():
     assert j.structure == "diagonal" and j.dense_bytes == 409_600 ** 2 * 8
     assert j.spent_bytes == 409_600 * 8 and j.saved_bytes == j.dense_bytes - j.spent_bytes
     assert m.value is None and r.value is not None  # too big to keep unless the rule reads it (relu)
-    assert m.inputs[0].value is r.value and r.inputs[0].value is x.data
+    assert m.inputs[0].value is r.value and r.inputs[0].value is x._data  # (no copy; .data would hand out its own)
     text = str(tr)
     assert "(100, 4096) not kept" in text and "1.34 TB" in text and "(100, 4096) [" in text
     np.testing.assert_array_equal(x.grad, 2.0 * (x.data > 0))

@@ -11,9 +11,11 @@ in-place check, the pruning of `cr.grad` and friends. The engine imports none of
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import sys
+import weakref
 from heapq import heappop, heappush
 
 import numpy as np
@@ -143,23 +145,56 @@ def install(*observers):
     return prev
 
 
+#: Memory written in place through a Tensor (in-place ops, optimizer steps, `t.data -= v`): id of the array
+#: owning the memory -> [clock stamp of the latest write, weak reference to it]. Views share their owner's
+#: entry, so a write through any view or alias of a saved array is seen.
+WRITTEN: dict = {}
+
+
+def owner(a):
+    return a if a.base is None else a.base
+
+
+def mark_written(a, stamp):
+    root = owner(a)
+    entry = WRITTEN.get(key := id(root))
+    if entry is not None and entry[1]() is root:
+        entry[0] = stamp
+    else:  # (memory owned by an object without weak references, a bytes buffer, is not tracked)
+        with contextlib.suppress(TypeError):
+            WRITTEN[key] = [stamp, weakref.ref(root, lambda _, key=key: WRITTEN.pop(key, None))]
+
+
+def written_since(a, seq):
+    entry = WRITTEN.get(id(owner(a)))
+    return entry is not None and entry[0] > seq and entry[1]() is owner(a)
+
+
 class _VersionCheck(Observer):
-    """The in-place check: a leaf whose array was written in place after a node saved it. The
+    """The in-place check: memory a node kept for its rules (an input, its output, a residual) was written
+    in place after the node was recorded; or, for a leaf whose array the node kept a copy of, the leaf's
+    array was (unless the leaf was given a new array since: `_held` is then the stamp of that). The
     engine consults it only for nodes recorded before the latest in-place write (the clock)."""
 
     def visit(self, node, need):
-        if node.saved is FREED:
+        saved, prim, seq, parents = node.saved, node.prim, node.seq, node.parents
+        if saved is FREED:
             return need
-        parents = node.parents
-        reads = node.prim.reads(tuple(p is not None for p in parents))[0]
-        for i in reads:
-            p, s = parents[i], node.saved[i]
-            if s is not None and type(p) is not Node and p is not None and p._ver > node.seq and s is p._data:
-                name = f"tensor '{p.name}'" if p.name else "a leaf tensor"
+        n = len(parents)
+        ins, out, res = prim.reads(tuple(p is not None for p in parents))
+        for i in (*ins, *(n + k for k in res), *((-1,) if out else ())):
+            s, p = (node.ans, None) if i < 0 else (saved[i], parents[i] if i < n else None)
+            leaf = p is not None and type(p) is not Node and s is not p._data and type(p._data) is np.ndarray
+            if type(s) is np.ndarray and (written_since(s, seq) or leaf and not (
+                    type(p._held) is int and p._held > seq) and written_since(p._data, seq)):
+                what = (f"the output of {prim.name}, of shape {s.shape}," if i < 0 else
+                        f"the array {prim.residuals[i - n]!r} that {prim.name} kept" if i >= n else
+                        ("a constant" if p is None else f"the output of {p.prim.name}" if type(p) is Node else
+                         f"tensor '{p.name}'" if p.name else "a leaf tensor")
+                        + f" of shape {s.shape} (input {prim.input_name(i)} of {prim.name})")
                 raise RuntimeError(
-                    f"{node.prim.name} backward: {name} of shape {p.shape} (input {node.prim.input_name(i)} of "
-                    f"{node.prim.name}) was modified in place after {node.prim.name} saved it for the backward "
-                    "pass, so its gradient would be wrong. Call backward() before updating it (e.g. "
+                    f"{prim.name} backward: {what} was modified in place after {prim.name} saved it for the "
+                    "backward pass, so its gradient would be wrong. Call backward() before updating it (e.g. "
                     "optimizer.step() after loss.backward()), or assign a new array (p.data = p.data - v).")
         return need
 

@@ -22,6 +22,7 @@ rule must not differentiate through them). Broadcast reduction is the engine's b
 from __future__ import annotations
 
 import math
+import sys
 import types
 
 import numpy as np
@@ -53,7 +54,7 @@ class Primitive:
     """
 
     __slots__ = ("name", "fwd", "vjp", "fast", "xfwd", "inputs", "residuals", "broadcasts", "elementwise",
-                 "gate", "symbol", "local", "doc", "_reads", "_plans", "__weakref__")
+                 "gate", "symbol", "local", "doc", "_reads", "_plans", "_rmask", "__weakref__")
 
     def __init__(self, name, fwd, vjp, *, inputs="x", reads="", fast=None, fast_reads=None, residuals="", xfwd=None,
                  broadcasts=False, elementwise=False, gate=None, symbol=None, local=None, doc="", register=True):
@@ -66,6 +67,8 @@ class Primitive:
         self.local = tuple(local.get(n) for n in self.inputs) if isinstance(local, dict) else tuple(local)
         self._reads = (self._slots(reads), self._slots(reads if fast_reads is None else fast_reads))
         self._plans = {}
+        every = frozenset().union(*(r if isinstance(r, frozenset) else frozenset().union(*r) for r in self._reads))
+        self._rmask = sum(1 << s for s in every if s >= 0)  # a bit per input that some rule reads
         if register:
             if name in REGISTRY:
                 raise ValueError(f"primitive '{name}' is registered twice")
@@ -128,6 +131,7 @@ class Primitive:
         """Apply to Tensors, arrays or Python numbers; record a node when a gradient is needed."""
         datas, parents, shapes = [], [], []
         needs = large = False
+        guard = 0  # bit i: input i's array can be reached from outside chainrule (memory guarding, see emit)
         m = mode()  # the calling thread's (grad mode, keep limit), read once per op
         limit = m[1]
         for a in args:
@@ -139,9 +143,15 @@ class Primitive:
                     needs = True
                 else:
                     parents.append(None)
+                if a._held is True and type(d) is np.ndarray and d.base is None and sys.getrefcount(d) == 3:
+                    a._held = None  # handed out, but no one refers to the array any more: private again
+                elif a._held is not None:
+                    guard |= 1 << len(datas)
             else:
                 t = type(a)
                 d = a if (a.dtype.kind not in "OUSV" if t is np.ndarray else t in _SCALARS) else operand(a, self.name)
+                if t is np.ndarray or t not in _SCALARS and isinstance(a, np.ndarray):  # (.grad: a subclass)
+                    guard |= 1 << len(datas)
                 parents.append(None)
             datas.append(d)
             if type(d) is np.ndarray:
@@ -157,8 +167,8 @@ class Primitive:
         except ValueError as e:
             raise self._shape_error(datas, e) from None
         if self.residuals:
-            return emit(self, datas, parents, tuple(shapes), large, out[0], params, out[1:], needs, m)
-        return emit(self, datas, parents, tuple(shapes), large, out, params, (), needs, m)
+            return emit(self, datas, parents, tuple(shapes), large, out[0], params, out[1:], needs, m, guard)
+        return emit(self, datas, parents, tuple(shapes), large, out, params, (), needs, m, guard)
 
     def forward(self, *datas, **params):
         """(output, residuals) on arrays."""
@@ -193,9 +203,14 @@ class Primitive:
         return self.vjp(layer.tensor_ns, need, g, ans, *ins, *saved[n:], **node.params)
 
 
-def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=True, m=None):
+def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=True, m=None, guard=0):
     """Wrap a forward result as a Tensor, recording its node when an input needs a gradient (and
-    grad mode, `m` or the calling thread's, is on)."""
+    grad mode, `m` or the calling thread's, is on).
+
+    `guard`: a bit per input whose array someone outside chainrule can reach (NumPy operands, arrays
+    handed out by `.data`); the node keeps copies of those its rules read, and an output that may be a
+    view of one is marked as handed out too, so that nodes keep copies of it in turn. (A forward
+    returns a new array or a view, never an input itself.)"""
     grad, keep = m or mode()
     t = type(out)
     if t is np.ndarray:
@@ -214,6 +229,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     t._data = out
     t._grad = t.name = None
     t._ver = 0
+    t._held = None if not guard or type(out) is not np.ndarray or out.base is None else True
     if not needs or not grad:
         t._node = None
         t.requires_grad = False
@@ -237,6 +253,8 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
         node.saved, node.ans = _keep(prim, datas, out, residuals, parents, keep)
     else:
         node.saved, node.ans = tuple(datas), out  # small: keep every value, for traces and drawings
+    if guard and (guard & prim._rmask or residuals or t._held):
+        node.saved, node.ans = _private(node.saved, node.ans, guard & prim._rmask, len(datas), t._held)
     if observed:
         for f in shared.on_record:
             f(node)
@@ -258,6 +276,15 @@ def _keep(prim, datas, out, residuals, parents, limit):
     if residuals:
         saved += [r if k in res else None for k, r in enumerate(residuals)]
     return tuple(saved), (out if want_out else None)
+
+
+def _private(saved, ans, copy, n, held):
+    """Memory guarding: what a node keeps, with copies in place of the inputs whose bit is set in `copy`
+    (arrays a user can write into that a rule reads; values kept only for traces stay as they are), of
+    residuals that are views, and of the output when it may be a view of such an input."""
+    saved = [s.copy(order="K") if type(s) is np.ndarray and (copy >> i & 1 if i < n else s.base is not None)
+             else s for i, s in enumerate(saved)]
+    return tuple(saved), (ans.copy(order="K") if held and type(ans) is np.ndarray else ans)
 
 
 new_tensor = new_node = object.__new__

@@ -8,9 +8,12 @@ never imports that layer, and nothing is added to any class from outside.
 
 from __future__ import annotations
 
+import sys
+import weakref
+
 import numpy as np
 
-from .engine import accumulate, layer, run_backward, shared
+from .engine import accumulate, layer, mark_written, owner, run_backward, shared
 from .errors import ShapeError
 from .node import clock
 
@@ -20,35 +23,17 @@ def unwrap(x):
     return x._data if isinstance(x, TensorBase) else x
 
 
-def _to_array(data, dtype):
-    data = unwrap(data)
-    if isinstance(data, (str, bytes)):
-        raise TypeError(f"tensor: cannot make a tensor from a string ({data!r:.40})")
-    try:
-        arr = np.array(data, dtype=dtype)
-    except ValueError as e:
-        msg = str(e)
-        if "inhomogeneous" in msg or "sequence" in msg:
-            raise ValueError(f"tensor: ragged nested lists (rows of different lengths) cannot form a "
-                             f"tensor: {msg.splitlines()[0]}") from None
-        raise ValueError(f"tensor: cannot convert {type(data).__name__} to a {dtype or 'numeric'} "
-                         f"array: {msg}") from None
-    except TypeError as e:
-        raise TypeError(f"tensor: cannot convert {type(data).__name__} to an array: {e}") from None
-    if arr.dtype == object or arr.dtype.kind in "USVMm":
-        raise TypeError(f"tensor: tensors hold numbers; got data of dtype {arr.dtype} "
-                        f"(from {type(data).__name__})")
-    return arr[()] if not arr.shape else arr  # 0-d data is held as a NumPy scalar (see .data)
-
-
 class TensorBase:
     """An n-dimensional array that records the operations applied to it (the core of `Tensor`)."""
 
-    __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "__weakref__")
+    # _held: None while no one outside chainrule can reach the array; once it is handed out (.data,
+    # .numpy()), True, or a weak reference to the array it moved from (see `_expose`); the clock stamp of
+    # the assignment when the user gave it (`t.data = a`).
+    __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "_held", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
 
-    def __init__(self, data, requires_grad=False, dtype=None, name=None):
-        arr = _to_array(data, dtype)
+    def __init__(self, arr, requires_grad=False, name=None):
+        """`arr`: an ndarray, or a NumPy scalar for 0-d values (the layer above converts what users give)."""
         if requires_grad and arr.dtype.kind not in "fc":
             raise TypeError(f"tensor: requires_grad=True needs floating-point data, got dtype {arr.dtype} "
                             f"(use dtype=float or a float literal)")
@@ -58,15 +43,28 @@ class TensorBase:
         self._grad = None
         self.name = name
         self._ver = 0
+        self._held = None
 
     # -- data and metadata -------------------------------------------------------------------
     @property
     def data(self):
         """The values, as an ndarray. (0-d values are held internally as NumPy scalars, whose
         arithmetic is ten times cheaper than a 0-d array's; here they come back as 0-d arrays.)"""
+        return self._expose()
+
+    def _expose(self):
+        """The array, to hand out: writes into it reach this tensor, never a graph. From now on nodes
+        keep copies of it (`emit`); a node that kept it before holds a reference besides this tensor's,
+        and then this tensor first moves to a copy of its own, leaving that array to the node."""
         d = self._data
-        if isinstance(d, np.generic):
-            d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
+        if self._held is None:
+            self._held = True
+            if isinstance(d, np.generic):
+                d = self._data = np.asarray(d)  # from now on this tensor holds the array, so writes into it stick
+            elif type(d) is np.ndarray and (sys.getrefcount(d) > 3 or d.base is not None  # (3: d, _data, the call)
+                                            and sys.getrefcount(d.base) > 3):
+                self._held, self._data = weakref.ref(owner(d)), d.copy(order="K")
+                d = self._data
         return d
 
     @data.setter
@@ -75,8 +73,17 @@ class TensorBase:
         if value.dtype.kind not in "biufc" or (self.requires_grad and value.dtype.kind not in "fc"):
             what = "a tensor that requires grad" if self.requires_grad else "a tensor"
             raise TypeError(f"data: cannot set the data of {what} to an array of dtype {value.dtype}")
+        old = self._data
         self._data = value[()] if not value.shape else value
-        self._ver = shared.last_write = next(clock)  # (bump_version, inlined)
+        if type(old) is np.ndarray and type(value) is np.ndarray and owner(value) is owner(old):
+            self.bump_version()  # the same memory, written in place (t.data -= v)
+        else:  # a new array, which the caller may keep: nodes keep copies of it (_held: when it came)
+            self._held = self._ver = shared.last_write = next(clock)
+
+    def _replace(self, arr):
+        """Give this tensor a new array that nothing else refers to (parameter initialisation, loading)."""
+        self._data, self._held, self._ver = arr[()] if not arr.shape else arr, None, next(clock)
+        shared.last_write = self._ver
 
     @property
     def grad(self):
@@ -99,8 +106,13 @@ class TensorBase:
         self._grad = g
 
     def bump_version(self):
-        """Mark the data as changed in place: nodes that saved it before now refuse to use it."""
-        self._ver = shared.last_write = next(clock)
+        """Mark the data as changed in place: nodes that saved it (or a view of it) before now refuse to
+        use it."""
+        self._ver = shared.last_write = stamp = next(clock)
+        moved_from = self._held() if type(self._held) is weakref.ref else None  # (see _expose)
+        for a in (self._data, moved_from):
+            if type(a) is np.ndarray:
+                mark_written(a, stamp)
 
     _version = property(lambda self: self._ver)
     shape = property(lambda self: self._data.shape)
@@ -108,16 +120,11 @@ class TensorBase:
     ndim = property(lambda self: self._data.ndim)
     is_leaf = property(lambda self: self._node is None)
 
-    def numpy(self):
-        return self.data
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.data
-        return a if dtype is None else a.astype(dtype)
-
     def detach(self):
-        """The same data, cut from the graph."""
-        return wrap(self._data, None)
+        """The same data, cut from the graph. (Both share one array, so it counts as handed out.)"""
+        t = wrap(self._expose(), None)
+        t._held = self._held
+        return t
 
     def zero_grad(self):
         self._grad = None
@@ -150,17 +157,6 @@ class TensorBase:
         else:  # the gradient graph built by create_graph reads the saved arrays again: keep them (as PyTorch)
             run_backward(self._node, g, retain_graph or create_graph, create_graph)
 
-    def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        extra = ""
-        if self.requires_grad:
-            extra += ", requires_grad=True" if self._node is None else f", grad_fn={self._node.prim.name}"
-        if self._data.dtype != np.float64:
-            extra += f", dtype={self._data.dtype}"
-        if self.name:
-            extra += f", name={self.name!r}"
-        return f"tensor({body}{extra})"
-
     __hash__ = object.__hash__
 
 
@@ -173,6 +169,7 @@ def wrap(arr, node):
     t._grad = None
     t.name = None
     t._ver = 0
+    t._held = None
     return t
 
 

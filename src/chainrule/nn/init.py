@@ -23,7 +23,7 @@ def _default_rng():
 def _set(t, values):
     if not isinstance(t, TensorBase):
         raise TypeError(f"init: expected a Tensor or Parameter, got {type(t).__name__}")
-    t.data = np.asarray(values, dtype=t.dtype).reshape(t.shape)
+    t._replace(np.array(values, dtype=t.dtype).reshape(t.shape))  # (a fresh array, not handed out)
     return t
 
 

@@ -187,8 +187,9 @@ class Module:
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self):
-        """name -> array for every parameter and buffer (the arrays themselves, not copies)."""
-        out = OrderedDict((n, p._data) for n, p in self.named_parameters())
+        """name -> array for every parameter and buffer (the arrays themselves, not copies: handed out, as
+        by `.data`)."""
+        out = OrderedDict((n, p._expose()) for n, p in self.named_parameters())
         out.update(self.named_buffers())
         return out
 
@@ -221,7 +222,7 @@ class Module:
             if k in targets:  # (on the device the parameter is on)
                 p = targets[k]
                 dev = p.device
-                p.data = np.array(v, dtype=p.dtype)
+                p._replace(np.array(v, dtype=p.dtype))
                 if dev.type != "cpu":
                     p._data = backend.to_device(p._data, dev)
             elif k in buffers:

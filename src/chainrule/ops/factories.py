@@ -226,7 +226,9 @@ def from_numpy(ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(ndarray).__name__}")
     if ndarray.dtype.kind not in "biufc":
         raise TypeError(f"from_numpy: arrays of dtype {ndarray.dtype} cannot be tensors (numbers only)")
-    return wrap(ndarray.view(np.ndarray), None)
+    t = wrap(ndarray.view(np.ndarray), None)
+    t._held = True  # the caller holds the array: nodes keep copies of it (memory guarding)
+    return t
 
 
 def as_tensor(data, dtype=None, device=None):

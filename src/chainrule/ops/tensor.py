@@ -58,6 +58,39 @@ def _exponent(x, o):
     return o
 
 
+def _to_array(data, dtype):
+    data = unwrap(data)
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"tensor: cannot make a tensor from a string ({data!r:.40})")
+    try:
+        arr = np.array(data, dtype=dtype)
+    except ValueError as e:
+        msg = str(e)
+        if "inhomogeneous" in msg or "sequence" in msg:
+            raise ValueError(f"tensor: ragged nested lists (rows of different lengths) cannot form a "
+                             f"tensor: {msg.splitlines()[0]}") from None
+        raise ValueError(f"tensor: cannot convert {type(data).__name__} to a {dtype or 'numeric'} "
+                         f"array: {msg}") from None
+    except TypeError as e:
+        raise TypeError(f"tensor: cannot convert {type(data).__name__} to an array: {e}") from None
+    if arr.dtype == object or arr.dtype.kind in "USVMm":
+        raise TypeError(f"tensor: tensors hold numbers; got data of dtype {arr.dtype} "
+                        f"(from {type(data).__name__})")
+    return arr[()] if not arr.shape else arr  # 0-d data is held as a NumPy scalar (see .data)
+
+
+def _repr(self):
+    body = np.array2string(np.asarray(self._data), separator=", ", prefix="tensor(")
+    extra = ""
+    if self.requires_grad:
+        extra += ", requires_grad=True" if self._node is None else f", grad_fn={self._node.prim.name}"
+    if self._data.dtype != np.float64:
+        extra += f", dtype={self._data.dtype}"
+    if self.name:
+        extra += f", name={self.name!r}"
+    return f"tensor({body}{extra})"
+
+
 class Size(tuple):
     """The shape, as PyTorch's `size()` gives it: a tuple, with `numel()`."""
 
@@ -85,11 +118,11 @@ class Tensor(TensorBase):
         if src is not None:  # another backend's array: a copy on its device (or on `device`)
             arr = src.ns.asarray(unwrap(data), copy=True)
             arr = arr if dtype is None else src.astype(arr, to_dtype(dtype, "tensor"))
-            super().__init__(0.0, name=name)
+            super().__init__(np.float64(0.0), name=name)
             self._data = arr if dev is None else be.to_device(arr, dev)
             self.requires_grad_(requires_grad)
             return
-        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
+        super().__init__(_to_array(data, dtype), requires_grad=requires_grad, name=name)
         if dtype is None and defaults.dtype is not float64 and self._data.dtype == np.float64 and \
                 not isinstance(data, (np.ndarray, np.generic, TensorBase)):
             self._data = self._data.astype(defaults.dtype)  # Python floats: the default dtype
@@ -436,10 +469,10 @@ class Tensor(TensorBase):
     def __repr__(self):
         d = self._data
         if isinstance(d, (np.ndarray, np.generic)):
-            return TensorBase.__repr__(self)
+            return _repr(self)
         host = wrap(be.to_host(d), self._node)
         host.requires_grad, host.name = self.requires_grad, self.name
-        return TensorBase.__repr__(host)[:-1] + f", device='{self.device}')"
+        return _repr(host)[:-1] + f", device='{self.device}')"
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         _read("calls backward()")
@@ -498,13 +531,10 @@ class Tensor(TensorBase):
         _read("reads a Tensor's value as an index")
         return self._data.__index__()
 
-    def _watched_data(self):  # (TensorBase.data and watch.report, inlined: the SGD idiom reads it every step)
+    def _watched_data(self):  # (watch.report, inlined: the SGD idiom reads it every step)
         if _value_reads.hook is not None:
             _read("reads a Tensor's array with .data or .numpy()")
-        d = self._data
-        if isinstance(d, np.generic):
-            d = self._data = np.asarray(d)
-        return d
+        return self._expose()
 
     def _watched_grad(self):
         if _value_reads.hook is not None:

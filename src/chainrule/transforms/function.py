@@ -36,6 +36,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Primitive, TensorBase, emit, no_grad, state, unwrap, wrap
+from ..core.engine import written_since
+from ..core.node import clock
 from ..ops import getitem, reshape
 
 __all__ = ["Function", "FunctionCtx"]
@@ -46,19 +48,43 @@ class FunctionCtx:
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
-        self._saved = ()
+        self._saved = self._kept = ()
         self._outputs = ()  # while backward runs: the outputs, for saved outputs to resolve to
+        self._stamp, self._create_graph = -1, False
 
     def save_for_backward(self, *tensors):
+        """Keep tensors (and arrays) for backward. What is kept is guarded as a node's saved arrays are:
+        the array of each tensor (a copy where the user can reach it, as every NumPy array given here),
+        checked at backward for in-place writes made after this call."""
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, (TensorBase, np.ndarray, np.generic, int, float)):
                 raise TypeError(f"save_for_backward: argument {i} is a {type(t).__name__}; save Tensors, "
                                 "arrays or None (keep other values as attributes of ctx)")
         self._saved = tensors
+        self._kept = tuple(_kept(t) for t in tensors)
+        self._stamp = next(clock)
 
     @property
     def saved_tensors(self):
-        return tuple(self._outputs[s.index] if isinstance(s, _OutputRef) else s for s in self._saved)
+        out = []
+        for i, (s, a) in enumerate(zip(self._saved, self._kept)):
+            if isinstance(s, _OutputRef):
+                out.append(self._outputs[s.index])
+            elif not isinstance(s, TensorBase):
+                out.append(a)
+            elif type(a) is np.ndarray and written_since(a, self._stamp):
+                raise RuntimeError(f"saved_tensors: the tensor saved as argument {i} of save_for_backward (shape "
+                                   f"{a.shape}) was modified in place after it was saved, so the gradient would be "
+                                   "wrong. Call backward() before updating it.")
+            elif s._data is a:
+                out.append(s)
+            elif s._node is not None or not (self._create_graph and s.requires_grad):
+                out.append(wrap(a, s._node))  # the values it had when saved
+            else:
+                raise RuntimeError(f"saved_tensors: the leaf tensor saved as argument {i} of save_for_backward was "
+                                   "written after it was saved; under create_graph its gradient cannot be traced "
+                                   "through the saved values. Call backward() before updating it.")
+        return tuple(out)
 
     def __repr__(self):
         return f"<FunctionCtx needs_input_grad={self.needs_input_grad} saved={len(self._saved)}>"
@@ -109,7 +135,7 @@ class _FunctionPrimitive(Primitive):
         return self._backward(inputs_ctx[-1], gs, outs, need, args, tensor_pos, False)
 
     def _backward(self, ctx, gs, outs, need, args, tensor_pos, create_graph):
-        ctx._outputs = outs
+        ctx._outputs, ctx._create_graph = outs, create_graph
         try:
             raw = self.cls.backward(ctx, *gs)
         finally:
@@ -130,6 +156,14 @@ class _FunctionPrimitive(Primitive):
             else:
                 grads.append(np.asarray(unwrap(gi)))
         return tuple(grads)
+
+
+def _kept(t):
+    """What ctx keeps of one saved value: a tensor's array (a copy once it was handed out), a copy of an array."""
+    if isinstance(t, TensorBase):
+        d = t._data
+        return d.copy() if t._held is not None and type(d) is np.ndarray else d
+    return np.array(t) if isinstance(t, np.ndarray) else t
 
 
 def _unpack(xp, g, ans, layout):
@@ -224,6 +258,7 @@ def _record(cls, ctx, args, tensor_pos, outs, arrays, is_tuple):
     # saved outputs become references resolved at backward time (no cycle node -> ctx -> output -> node)
     ids = {id(o): j for j, o in enumerate(outs)}
     ctx._saved = tuple(_OutputRef(ids[id(s)]) if s is not None and id(s) in ids else s for s in ctx._saved)
+    ctx._kept = tuple(None if isinstance(s, _OutputRef) else a for s, a in zip(ctx._saved, ctx._kept))
     saves_output = any(isinstance(s, _OutputRef) for s in ctx._saved)
     tensors = [args[i] for i in tensor_pos]
     datas = [t._data for t in tensors]

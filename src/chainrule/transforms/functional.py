@@ -44,7 +44,7 @@ class _Arg(Tensor):
 
 def _new_arg(data):
     t = object.__new__(_Arg)
-    t._data, t._node, t.requires_grad, t.grad, t.name, t._ver = data, None, True, None, None, 0
+    t._data, t._node, t.requires_grad, t.grad, t.name, t._ver, t._held = data, None, True, None, None, 0, None
     t._born = next(_born)
     return t
 
