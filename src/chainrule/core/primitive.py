@@ -226,19 +226,13 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
         for f in shared.on_apply:
             f(prim, datas, out, params)
     t = new_tensor(layer.tensor_type)  # (tensor.wrap, inlined: this runs once per op)
-    t._data = out
-    t._grad = t.name = None
-    t._ver = 0
+    t._data, t._grad, t.name, t._ver = out, None, None, 0
     t._held = None if not guard or type(out) is not np.ndarray or out.base is None else True
     if not needs or not grad:
-        t._node = None
-        t.requires_grad = False
+        t._node, t.requires_grad = None, False
         return t
     node = new_node(Node)
-    node.prim = prim
-    node.params = params
-    node.shapes = shapes
-    node.seq = next(clock)
+    node.prim, node.params, node.shapes, node.seq = prim, params, shapes, next(clock)
     n = len(parents)
     if n == 2:
         node.p0, node.p1 = parents
@@ -258,8 +252,7 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     if observed:
         for f in shared.on_record:
             f(node)
-    t._node = node
-    t.requires_grad = True
+    t._node, t.requires_grad = node, True
     return t
 
 
