@@ -251,3 +251,31 @@ def test_an_array_no_one_else_refers_to_is_kept_by_reference_and_still_guarded()
     y.backward()
     np.testing.assert_array_equal(x.grad, [0.0, 2.0])
     np.testing.assert_array_equal(x.data, [10.0, 1.0])
+
+
+def test_assigning_a_temporary_keeps_the_tensor_private():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    x.data = x.data - 1.0         # the other SGD idiom: a new array that no one else refers to
+    m = x * x
+    assert m._node.saved[0] is x._data  # no copy was needed
+
+
+def test_assigning_an_array_the_caller_keeps_is_guarded():
+    a = np.array([1.0, 2.0])
+    x = cr.tensor([0.0, 0.0], requires_grad=True)
+    x.data = a                    # the caller still holds `a`
+    y = (x * x).sum()
+    a[:] = 100.0                  # reaches x, never the graph
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    assert x.data[0] == 100.0
+
+
+def test_a_new_array_then_an_in_place_write_does_not_touch_an_older_graph():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    x.data  # handed out: the graph keeps a copy
+    y = (x * x).sum()
+    x.data = x.data - 10.0        # a new (private) array...
+    x.data -= 1.0                 # ...written in place: the old graph's copy is untouched
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])

@@ -186,7 +186,7 @@ class _VersionCheck(Observer):
             s, p = (node.ans, None) if i < 0 else (saved[i], parents[i] if i < n else None)
             leaf = p is not None and type(p) is not Node and s is not p._data and type(p._data) is np.ndarray
             if type(s) is np.ndarray and (written_since(s, seq) or leaf and not (
-                    type(p._held) is int and p._held > seq) and written_since(p._data, seq)):
+                    getattr(p, "_arrived", -1) > seq) and written_since(p._data, seq)):
                 what = (f"the output of {prim.name}, of shape {s.shape}," if i < 0 else
                         f"the array {prim.residuals[i - n]!r} that {prim.name} kept" if i >= n else
                         ("a constant" if p is None else f"the output of {p.prim.name}" if type(p) is Node else

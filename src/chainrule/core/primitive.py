@@ -235,14 +235,11 @@ def emit(prim, datas, parents, shapes, large, out, params, residuals=(), needs=T
     node.prim, node.params, node.shapes, node.seq = prim, params, shapes, next(clock)
     n = len(parents)
     if n == 2:
-        node.p0, node.p1 = parents
-        node.pn = None
+        node.p0, node.p1, node.pn = parents[0], parents[1], None
     elif n == 1:
-        node.p0 = parents[0]
-        node.p1 = node.pn = None
+        node.p0, node.p1, node.pn = parents[0], None, None
     else:
-        node.p0 = node.p1 = None
-        node.pn = tuple(parents)
+        node.p0, node.p1, node.pn = None, None, tuple(parents)
     if large or residuals:
         node.saved, node.ans = _keep(prim, datas, out, residuals, parents, keep)
     else:

@@ -29,7 +29,7 @@ class TensorBase:
     # _held: None while no one outside chainrule can reach the array; once it is handed out (.data,
     # .numpy()), True, or a weak reference to the array it moved from (see `_expose`); the clock stamp of
     # the assignment when the user gave it (`t.data = a`).
-    __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "_held", "__weakref__")
+    __slots__ = ("_data", "_node", "requires_grad", "_grad", "name", "_ver", "_held", "_arrived", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, arr, requires_grad=False, name=None):
@@ -69,21 +69,25 @@ class TensorBase:
 
     @data.setter
     def data(self, value):
-        value = unwrap(value) if isinstance(value, TensorBase) else np.asarray(value)
+        value, from_tensor = (unwrap(value), True) if isinstance(value, TensorBase) else (np.asarray(value), False)
         if value.dtype.kind not in "biufc" or (self.requires_grad and value.dtype.kind not in "fc"):
             what = "a tensor that requires grad" if self.requires_grad else "a tensor"
             raise TypeError(f"data: cannot set the data of {what} to an array of dtype {value.dtype}")
+        # a new array that no one else refers to (p.data = p.data - lr * p.grad) stays private; refs: value, the
+        # caller's, the call
+        alone = not from_tensor and value.base is None and sys.getrefcount(value) <= 3
         old = self._data
         self._data = value[()] if not value.shape else value
         if type(old) is np.ndarray and type(value) is np.ndarray and owner(value) is owner(old):
             self.bump_version()  # the same memory, written in place (t.data -= v)
         else:  # a new array, which the caller may keep: nodes keep copies of it (_held: when it came)
-            self._held = self._ver = shared.last_write = next(clock)
+            self._ver = shared.last_write = self._arrived = stamp = next(clock)  # (when this array came)
+            self._held = None if alone else stamp
 
     def _replace(self, arr):
         """Give this tensor a new array that nothing else refers to (parameter initialisation, loading)."""
         self._data, self._held, self._ver = arr[()] if not arr.shape else arr, None, next(clock)
-        shared.last_write = self._ver
+        shared.last_write = self._arrived = self._ver
 
     @property
     def grad(self):
