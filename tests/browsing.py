@@ -19,3 +19,15 @@ def lecture_trace(example, **kw):
     finally:
         Tensor.backward = saved
     return traces[0]
+
+
+def open_file(browser, path, width, height, bypass_csp=False):
+    """The page at `path` in a new context: (context, page, the console and page errors it reports)."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=bypass_csp)
+    page = ctx.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_selector("#graph svg")
+    return ctx, page, errors

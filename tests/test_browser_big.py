@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from browsing import open_file
 from chainrule.viz import explain
 
 pytestmark = pytest.mark.browser
@@ -35,14 +36,7 @@ def big(tmp_path_factory):
 
 
 def open_big(browser, path, width=1280, height=800):
-    ctx = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
-    page = ctx.new_page()
-    errors = []
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    page.goto(path.resolve().as_uri())
-    page.wait_for_selector("#graph svg")
-    return ctx, page, errors
+    return open_file(browser, path, width, height, bypass_csp=True)
 
 
 # what is drawn now, in layout units (the big drawing is at scale 1): the view and every node and

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from browsing import lecture_trace
+from browsing import lecture_trace, open_file
 from chainrule import lecture, nn
 from chainrule.cli.exprparse import evaluate_labelled
 from chainrule.viz import explain
@@ -122,14 +122,7 @@ def trace(name):
 
 def open_page(browser, tr, path, width, height=900, bypass_csp=False):
     tr.to_html(path)
-    ctx = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=bypass_csp)
-    page = ctx.new_page()
-    errors = []
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    page.goto(path.resolve().as_uri())
-    page.wait_for_selector("#graph svg")
-    return ctx, page, errors
+    return open_file(browser, path, width, height, bypass_csp)
 
 
 # the geometry of the drawing, measured in the page (bypass_csp lets the test run this script; the
