@@ -279,3 +279,16 @@ def test_a_new_array_then_an_in_place_write_does_not_touch_an_older_graph():
     x.data -= 1.0                 # ...written in place: the old graph's copy is untouched
     y.backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+def test_a_compiled_replay_keeps_its_own_copy_of_a_handed_out_input():
+    f = cr.compile(lambda x: (x * x).sum())
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    f(x)
+    f(x)                          # recorded, then replayed
+    h = x.data                    # handed out
+    y = f(x)                      # a replay
+    assert f.recordings == 1
+    h[0] = 10.0                   # after the forward: reaches x, never the replay's saved values
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])

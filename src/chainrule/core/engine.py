@@ -166,8 +166,9 @@ def mark_written(a, stamp):
 
 
 def written_since(a, seq):
-    entry = WRITTEN.get(id(owner(a)))
-    return entry is not None and entry[0] > seq and entry[1]() is owner(a)
+    root = owner(a)
+    entry = WRITTEN.get(id(root))
+    return entry is not None and entry[0] > seq and entry[1]() is root
 
 
 class _VersionCheck(Observer):

@@ -351,6 +351,8 @@ class _Recording:
             d = t._data
             if type(d) is not np.ndarray and type(d) not in _NP_SCALARS:
                 return self.prim(*ins)
+            if t._held is not None and type(d) is np.ndarray:  # memory guarding, as `emit` does for eager nodes:
+                d = d.copy(order="K")  # the user can write into this array before backward
             datas.append(d)
             if t.requires_grad:
                 n = t._node
